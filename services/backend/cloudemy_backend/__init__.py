@@ -1,0 +1,1 @@
+"""See SPEC.md; built by its issue."""

@@ -1,0 +1,6 @@
+"""Programming languages Cloudemy knows how to grade."""
+
+from typing import Literal
+
+Language = Literal["python", "javascript", "typescript", "java", "c", "cpp", "go", "rust"]
+KNOWN_LANGUAGES: tuple[str, ...] = ("python", "javascript", "typescript", "java", "c", "cpp", "go", "rust")

@@ -1,0 +1,141 @@
+"""Pydantic models of the wire contracts: queue message, Redis payload, internal API bodies."""
+
+import json
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from cloudemy_common.languages import Language
+
+ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
+"""A MongoDB ObjectId in its 24 lowercase hex characters: every submission, user and assignment id."""
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+"""A short identifier: rubric criterion ids and fail tags."""
+
+MAX_ATTEMPT = 1000
+MAX_CODE_CHARS = 1_048_576  # hard contract ceiling; the backend's MAX_CODE_BYTES is the real limit
+MAX_CRITERIA = 50
+MAX_FAIL_TAGS = 50
+MAX_FEEDBACK_CHARS = 20_000
+MAX_CRITERION_FEEDBACK_CHARS = 4_000
+MAX_METRICS = 50
+
+Attempt = Annotated[int, Field(ge=1, le=MAX_ATTEMPT)]
+Points = Annotated[float, Field(gt=0, le=10_000)]
+Score = Annotated[float, Field(ge=0, le=1_000_000)]
+MetricValue = Annotated[str, StringConstraints(max_length=200)] | int | float | bool | None
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class QueueMessage(_Contract):
+    """What the backend RPUSHes onto the submissions queue."""
+
+    submission_id: ObjectIdStr
+    language: Language
+    attempt: Attempt = 1
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+
+class RubricCriterion(_Contract):
+    id: Slug
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: Annotated[str, StringConstraints(max_length=4_000)] = ""
+    points: Points
+
+
+class AssignmentSpec(_Contract):
+    """The part of an assignment a runner needs to grade, embedded in the payload as JSON."""
+
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: Annotated[str, StringConstraints(max_length=20_000)] = ""
+    rubric: Annotated[list[RubricCriterion], Field(min_length=1, max_length=MAX_CRITERIA)]
+    max_score: Score
+    fail_tags: Annotated[list[Slug], Field(max_length=MAX_FAIL_TAGS)] = []
+
+    @model_validator(mode="after")
+    def _rubric_consistent(self) -> Self:
+        ids = [c.id for c in self.rubric]
+        if len(set(ids)) != len(ids):
+            raise ValueError("rubric criterion ids must be unique")
+        if abs(sum(c.points for c in self.rubric) - self.max_score) > 1e-6:
+            raise ValueError("max_score must equal the sum of the rubric's points")
+        return self
+
+
+class SubmissionPayload(_Contract):
+    """The hash ``submission:{id}`` a runner loads: the seed's fields plus assignment and attempt."""
+
+    submission_id: ObjectIdStr
+    user_id: ObjectIdStr
+    assignment_id: ObjectIdStr
+    language: Language
+    code: Annotated[str, StringConstraints(max_length=MAX_CODE_CHARS)]
+    attempt: Attempt = 1
+    assignment: AssignmentSpec
+
+    def to_redis_hash(self) -> dict[str, str]:
+        """Flat string fields for HSET; ``assignment`` is a JSON string."""
+        data = self.model_dump(mode="json")
+        data["assignment"] = json.dumps(data["assignment"], separators=(",", ":"))
+        return {k: str(v) for k, v in data.items()}
+
+    @classmethod
+    def from_redis_hash(cls, raw: dict[str, str] | dict[bytes, bytes]) -> "SubmissionPayload":
+        """Parse HGETALL output (str or bytes); raises ValueError on a malformed hash."""
+        fields = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in raw.items()
+        }
+        try:
+            fields["assignment"] = json.loads(fields.get("assignment", ""))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"assignment field is not JSON: {exc.msg}") from exc
+        return cls.model_validate(fields)
+
+
+class StatusUpdate(_Contract):
+    """Body of ``POST /internal/submissions/{id}/status``."""
+
+    status: Literal["dispatched", "running"]
+    job_name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")] | None = None
+
+
+class CriterionResult(_Contract):
+    id: Slug
+    score: Score
+    max_score: Score
+    feedback: Annotated[str, StringConstraints(max_length=MAX_CRITERION_FEEDBACK_CHARS)] = ""
+
+    @model_validator(mode="after")
+    def _score_within_max(self) -> Self:
+        if self.score > self.max_score + 1e-9:
+            raise ValueError("criterion score exceeds its max_score")
+        return self
+
+
+class ResultBody(_Contract):
+    """Body of ``POST /internal/submissions/{id}/result``: one terminal grading outcome."""
+
+    status: Literal["graded", "needs_review", "error", "timeout"]
+    score: Score | None = None
+    max_score: Score | None = None
+    fail_tags: Annotated[list[Slug], Field(max_length=MAX_FAIL_TAGS)] = []
+    feedback: Annotated[str, StringConstraints(max_length=MAX_FEEDBACK_CHARS)] = ""
+    metrics: Annotated[
+        dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], MetricValue],
+        Field(max_length=MAX_METRICS),
+    ] = {}
+    criteria: Annotated[list[CriterionResult], Field(max_length=MAX_CRITERIA)] | None = None
+    grader: Literal["llm", "offline"] | None = None
+
+    @model_validator(mode="after")
+    def _score_within_max(self) -> Self:
+        if self.score is not None and self.max_score is not None and self.score > self.max_score + 1e-9:
+            raise ValueError("score exceeds max_score")
+        return self

@@ -1,0 +1,145 @@
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from cloudemy_common.jobs import job_name
+from cloudemy_common.keys import dead_queue, processing_queue, submission_key
+from cloudemy_common.models import (
+    AssignmentSpec,
+    QueueMessage,
+    ResultBody,
+    StatusUpdate,
+    SubmissionPayload,
+)
+
+SID = "507f1f77bcf86cd799439011"
+UID = "64b7f0c2a1b2c3d4e5f60718"
+AID = "64b7f0c2a1b2c3d4e5f60719"
+
+ASSIGNMENT = {
+    "title": "FizzBuzz",
+    "description": "Print 1..100",
+    "rubric": [
+        {"id": "correctness", "title": "Correct", "description": "", "points": 6},
+        {"id": "style", "title": "Style", "description": "PEP 8", "points": 4},
+    ],
+    "max_score": 10,
+    "fail_tags": ["off-by-one"],
+}
+
+
+def test_key_names():
+    assert processing_queue() == "queue:submissions:processing"
+    assert dead_queue("q") == "q:dead"
+    assert submission_key(SID) == f"submission:{SID}"
+    assert job_name(SID) == f"runner-{SID}"
+    assert job_name(SID, 2) == f"runner-{SID}-2"
+
+
+def test_queue_message_round_trip_and_default_attempt():
+    msg = QueueMessage.model_validate_json(json.dumps({"submission_id": SID, "language": "python"}))
+    assert msg.attempt == 1
+    assert QueueMessage.model_validate_json(msg.to_json()) == msg
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"submission_id": SID.upper(), "language": "python"},
+        {"submission_id": SID[:-1], "language": "python"},
+        {"submission_id": SID, "language": "cobol"},
+        {"submission_id": SID, "language": "python", "attempt": 0},
+        {"submission_id": SID, "language": "python", "attempt": 1001},
+        {"submission_id": SID, "language": "python", "extra": 1},
+        {"language": "python"},
+    ],
+)
+def test_queue_message_rejects(raw):
+    with pytest.raises(ValidationError):
+        QueueMessage.model_validate(raw)
+
+
+def test_payload_redis_round_trip():
+    payload = SubmissionPayload(
+        submission_id=SID,
+        user_id=UID,
+        assignment_id=AID,
+        language="python",
+        code="print('hi')\n",
+        attempt=2,
+        assignment=AssignmentSpec.model_validate(ASSIGNMENT),
+    )
+    flat = payload.to_redis_hash()
+    assert all(isinstance(v, str) for v in flat.values())
+    assert set(flat) == {"submission_id", "user_id", "assignment_id", "language", "code", "attempt", "assignment"}
+    assert SubmissionPayload.from_redis_hash(flat) == payload
+    as_bytes = {k.encode(): v.encode() for k, v in flat.items()}
+    assert SubmissionPayload.from_redis_hash(as_bytes) == payload
+
+
+def test_payload_rejects_broken_assignment_json():
+    flat = {"submission_id": SID, "user_id": UID, "assignment_id": AID, "language": "python", "code": "x"}
+    with pytest.raises(ValueError, match="not JSON"):
+        SubmissionPayload.from_redis_hash({**flat, "assignment": "{oops"})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"max_score": 11},
+        {"rubric": []},
+        {"rubric": [ASSIGNMENT["rubric"][0], ASSIGNMENT["rubric"][0]], "max_score": 12},
+        {"rubric": [{"id": "bad id!", "title": "x", "points": 10}]},
+        {"rubric": [{"id": "a", "title": "x", "points": -1}], "max_score": -1},
+        {"title": "x" * 201},
+        {"fail_tags": ["Not A Tag"]},
+    ],
+)
+def test_assignment_rejects(change):
+    with pytest.raises(ValidationError):
+        AssignmentSpec.model_validate({**ASSIGNMENT, **change})
+
+
+def test_status_update():
+    assert StatusUpdate(status="running", job_name=f"runner-{SID}").status == "running"
+    for bad in ({"status": "graded"}, {"status": "pending"}, {"status": "running", "job_name": "Bad_Name"}):
+        with pytest.raises(ValidationError):
+            StatusUpdate.model_validate(bad)
+
+
+def test_result_round_trip():
+    body = ResultBody.model_validate(
+        {
+            "status": "graded",
+            "score": 7.5,
+            "max_score": 10,
+            "fail_tags": ["off-by-one"],
+            "feedback": "Good.",
+            "metrics": {"model": "gpt-4o-mini", "prompt_tokens": 812, "llm_latency_ms": 930.5},
+            "criteria": [{"id": "correctness", "score": 5, "max_score": 6, "feedback": "ok"}],
+            "grader": "llm",
+        }
+    )
+    assert ResultBody.model_validate_json(body.model_dump_json()) == body
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"status": "running"},
+        {"status": "graded", "score": 11, "max_score": 10},
+        {"status": "graded", "score": -1},
+        {"status": "graded", "feedback": "x" * 20_001},
+        {"status": "graded", "fail_tags": ["ok"] * 51},
+        {"status": "graded", "metrics": {f"k{i}": i for i in range(51)}},
+        {"status": "graded", "metrics": {"k": "v" * 201}},
+        {"status": "graded", "metrics": {"k": {"nested": 1}}},
+        {"status": "graded", "criteria": [{"id": "c", "score": 3, "max_score": 2}]},
+        {"status": "graded", "grader": "human"},
+        {"status": "graded", "unknown": True},
+    ],
+)
+def test_result_rejects(raw):
+    with pytest.raises(ValidationError):
+        ResultBody.model_validate(raw)
