@@ -54,7 +54,20 @@ ln -sf helm3 "$BIN/helm"
 ln -sf ../helm4/kubectl "$BIN/kubectl"
 
 # --- Redis --------------------------------------------------------------------------------------
-if ! command -v redis-server >/dev/null && [[ ! -x "$BIN/redis-server" ]]; then
+# A redis-server on PATH outside .tools/bin (make puts .tools/bin first on PATH).
+system_redis() {
+  local dir bin_real
+  bin_real="$(cd "$BIN" && pwd -P)"
+  IFS=: read -r -a dirs <<<"$PATH"
+  for dir in "${dirs[@]}"; do
+    [[ "$(cd "$dir" 2>/dev/null && pwd -P)" == "$bin_real" ]] && continue
+    # keep the name: Debian's redis-server is a link to redis-check-rdb, which acts on argv[0]
+    [[ -x "$dir/redis-server" ]] && { echo "$dir/redis-server"; return 0; }
+  done
+  return 1
+}
+[[ -L "$BIN/redis-server" && ! -e "$BIN/redis-server" ]] && rm -f "$BIN/redis-server"  # dangling or looping link
+if ! system_redis >/dev/null && [[ ! -x "$BIN/redis-server" ]]; then
   if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
     log "installing Debian's redis-server"
     export DEBIAN_FRONTEND=noninteractive
@@ -69,7 +82,7 @@ if ! command -v redis-server >/dev/null && [[ ! -x "$BIN/redis-server" ]]; then
     ln -sf "$server" "$BIN/redis-server"
   fi
 fi
-if command -v redis-server >/dev/null; then ln -sf "$(command -v redis-server)" "$BIN/redis-server"; fi
+if found="$(system_redis)"; then ln -sf "$found" "$BIN/redis-server"; fi
 "$BIN/redis-server" --version >/dev/null || die "redis-server does not run"
 
 # --- checkov in its own virtualenv ----------------------------------------------------------------
