@@ -1,9 +1,5 @@
 """Free loopback ports for test servers."""
 
-import socket
+from demo.processes import free_port
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["free_port"]

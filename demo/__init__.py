@@ -1,0 +1,1 @@
+"""Run the whole Cloudemy platform on one machine: `make demo` (or `python -m demo`)."""
