@@ -10,7 +10,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
 export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup tools lint test test-fast demo bench clean
+.PHONY: setup tools demo-tools lint test demo bench clean
 
 setup: $(VENV)/.installed tools
 
@@ -23,6 +23,9 @@ $(VENV)/.installed: $(PYPROJECTS) requirements-dev.txt
 tools:
 	ci/install-tools.sh --browser
 
+demo-tools:
+	ci/install-tools.sh
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -30,6 +33,9 @@ lint: $(VENV)/.installed
 test: setup lint
 	@echo "helm versions: $$($(TOOLS)/helm3 version --short) $$($(TOOLS)/helm4 version --short)"
 	$(BIN)/python -m pytest
+
+demo: $(VENV)/.installed demo-tools
+	$(BIN)/python -m demo
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache artifacts
