@@ -1,0 +1,48 @@
+{{/* ---- Labels: selectors use only name, instance and component, and never change between versions. ---- */}}
+
+{{/*
+Selector labels of one component (immutable: used in Deployment and StatefulSet selectors).
+Usage: {{ include "cloudemy.selectorLabels" (dict "root" $ "component" "backend") }}
+*/}}
+{{- define "cloudemy.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cloudemy.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/*
+Labels of the release's Pods, whatever their component (used by NetworkPolicies).
+Usage: {{ include "cloudemy.releaseSelectorLabels" . }}
+*/}}
+{{- define "cloudemy.releaseSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "cloudemy.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+Full metadata labels of one component: the selector labels plus chart, version, manager and commonLabels.
+Usage: {{ include "cloudemy.labels" (dict "root" $ "component" "backend") }}
+*/}}
+{{- define "cloudemy.labels" -}}
+{{ include "cloudemy.selectorLabels" . }}
+helm.sh/chart: {{ include "cloudemy.chart" .root }}
+app.kubernetes.io/part-of: cloudemy
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- with .root.Chart.AppVersion }}
+app.kubernetes.io/version: {{ . | quote }}
+{{- end }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Labels of one component's Pod template: the selector labels plus the given extra labels.
+Usage: {{ include "cloudemy.podLabels" (dict "root" $ "component" "backend" "extra" .Values.backend.podLabels) }}
+*/}}
+{{- define "cloudemy.podLabels" -}}
+{{ include "cloudemy.selectorLabels" . }}
+{{- with .extra }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

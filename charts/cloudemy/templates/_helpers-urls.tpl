@@ -1,0 +1,90 @@
+{{/* ---- Service names, ports and URLs: every URL in any env is built here, from release-derived names. ---- */}}
+
+{{/*
+Fixed container and Service ports (the seed's numbers).
+Usage: {{ include "cloudemy.port.backend" . }}
+*/}}
+{{- define "cloudemy.port.backend" -}}8000{{- end -}}
+{{- define "cloudemy.port.frontend" -}}3000{{- end -}}
+{{- define "cloudemy.port.mongodb" -}}27017{{- end -}}
+{{- define "cloudemy.port.redis" -}}6379{{- end -}}
+{{- define "cloudemy.port.schedulerMetrics" -}}9090{{- end -}}
+
+{{/*
+The backend's internal API base URL (BACKEND_INTERNAL_URL), on the backend Service.
+Usage: {{ include "cloudemy.backend.internalUrl" . }}
+*/}}
+{{- define "cloudemy.backend.internalUrl" -}}
+{{- printf "http://%s:%s/internal" (include "cloudemy.componentName" (dict "root" . "component" "backend")) (include "cloudemy.port.backend" .) -}}
+{{- end -}}
+
+{{/*
+The backend's root URL on its Service (used by the helm test Pod).
+Usage: {{ include "cloudemy.backend.url" . }}
+*/}}
+{{- define "cloudemy.backend.url" -}}
+{{- printf "http://%s:%s" (include "cloudemy.componentName" (dict "root" . "component" "backend")) (include "cloudemy.port.backend" .) -}}
+{{- end -}}
+
+{{/*
+Public URL of the platform (scheme and Ingress host), or nothing without an Ingress.
+Usage: {{ include "cloudemy.publicUrl" . }}
+*/}}
+{{- define "cloudemy.publicUrl" -}}
+{{- if .Values.ingress.enabled -}}
+{{- printf "%s://%s" (ternary "https" "http" .Values.ingress.tls.enabled) .Values.ingress.host -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+CORS_ORIGINS: config.corsOrigins joined by commas, else the public URL.
+Usage: {{ include "cloudemy.corsOrigins" . }}
+*/}}
+{{- define "cloudemy.corsOrigins" -}}
+{{- if .Values.config.corsOrigins -}}
+{{- join "," .Values.config.corsOrigins -}}
+{{- else -}}
+{{- include "cloudemy.publicUrl" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Env entries that define MONGO_URI. Bundled MongoDB: the root password from the Secret, then a URL that refers to it
+with Kubernetes' $(VAR) syntax, so no password is written in a manifest. External: the whole URI from a Secret.
+Usage: {{ include "cloudemy.env.mongo" . | nindent 12 }}
+*/}}
+{{- define "cloudemy.env.mongo" -}}
+{{- if .Values.mongodb.enabled -}}
+{{ include "cloudemy.secretEnv" (dict "root" . "name" "MONGODB_ROOT_PASSWORD") }}
+- name: MONGO_URI
+  value: {{ printf "mongodb://root:$(MONGODB_ROOT_PASSWORD)@%s:%s/?authSource=admin" (include "cloudemy.componentName" (dict "root" . "component" "mongodb")) (include "cloudemy.port.mongodb" .) | quote }}
+{{- else if .Values.externalMongodb.existingSecret -}}
+- name: MONGO_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.externalMongodb.existingSecret }}
+      key: {{ .Values.externalMongodb.existingSecretKey }}
+{{- else -}}
+{{ include "cloudemy.secretEnv" (dict "root" . "name" "MONGO_URI") }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Env entries that define REDIS_URL (same rules as MONGO_URI; REDIS_PASSWORD first for the bundled Redis).
+Usage: {{ include "cloudemy.env.redis" . | nindent 12 }}
+*/}}
+{{- define "cloudemy.env.redis" -}}
+{{- if .Values.redis.enabled -}}
+{{ include "cloudemy.secretEnv" (dict "root" . "name" "REDIS_PASSWORD") }}
+- name: REDIS_URL
+  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s:%s/0" (include "cloudemy.componentName" (dict "root" . "component" "redis")) (include "cloudemy.port.redis" .) | quote }}
+{{- else if .Values.externalRedis.existingSecret -}}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.externalRedis.existingSecret }}
+      key: {{ .Values.externalRedis.existingSecretKey }}
+{{- else -}}
+{{ include "cloudemy.secretEnv" (dict "root" . "name" "REDIS_URL") }}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,79 @@
+{{/*
+The runner Job template: one complete batch/v1 Job (metadata.name runner-template). The scheduler reads it from
+RUNNER_JOB_TEMPLATE and stamps only the name, the submission labels and SUBMISSION_ID / INTERNAL_RESULT_TOKEN
+on the `runner` container; everything else comes from here.
+Usage: {{ include "cloudemy.runner.job" . }}
+*/}}
+{{- define "cloudemy.runner.job" -}}
+{{- $component := "runner" -}}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: runner-template
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "cloudemy.selectorLabels" (dict "root" . "component" $component) | nindent 4 }}
+    app.kubernetes.io/part-of: cloudemy
+    app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+    {{- with .Values.runner.extraLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  backoffLimit: {{ .Values.runner.job.backoffLimit }}
+  activeDeadlineSeconds: {{ .Values.runner.job.activeDeadlineSeconds }}
+  ttlSecondsAfterFinished: {{ .Values.runner.job.ttlSecondsAfterFinished }}
+  template:
+    metadata:
+      labels:
+        {{- include "cloudemy.selectorLabels" (dict "root" . "component" $component) | nindent 8 }}
+        {{- with .Values.runner.extraLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- with .Values.runner.podAnnotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    spec:
+      restartPolicy: Never
+      serviceAccountName: {{ include "cloudemy.componentName" (dict "root" . "component" $component) }}
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      {{- with .Values.runner.runtimeClassName }}
+      runtimeClassName: {{ . }}
+      {{- end }}
+      {{- with (include "cloudemy.imagePullSecrets" . | trim) }}{{ . | nindent 6 }}{{- end }}
+      securityContext:
+        {{- toYaml .Values.podSecurityContext | nindent 8 }}
+      {{- with (include "cloudemy.podScheduling" .Values.runner | trim) }}{{ . | nindent 6 }}{{- end }}
+      containers:
+        - name: runner
+          image: {{ include "cloudemy.image" (dict "image" .Values.runner.image "root" .) }}
+          imagePullPolicy: {{ .Values.runner.image.pullPolicy }}
+          env:
+            {{- include "cloudemy.env.redis" . | nindent 12 }}
+            - name: BACKEND_INTERNAL_URL
+              value: {{ include "cloudemy.backend.internalUrl" . | quote }}
+            {{- include "cloudemy.secretEnv" (dict "root" . "name" "LLM_API_KEY") | nindent 12 }}
+            - name: LLM_MODEL
+              value: {{ .Values.llm.model | quote }}
+            - name: LLM_BASE_URL
+              value: {{ .Values.llm.baseUrl | quote }}
+            - name: LLM_TIMEOUT_SECONDS
+              value: {{ .Values.llm.timeoutSeconds | quote }}
+            - name: JOB_DEADLINE_SECONDS
+              value: {{ .Values.runner.job.activeDeadlineSeconds | quote }}
+            - name: LOG_LEVEL
+              value: {{ .Values.logLevel | quote }}
+            {{- with .Values.runner.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          resources:
+            {{- toYaml .Values.runner.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml .Values.containerSecurityContext | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        {{- include "cloudemy.tmpVolume" . | nindent 8 }}
+{{- end -}}
