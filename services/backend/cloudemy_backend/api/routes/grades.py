@@ -1,0 +1,156 @@
+"""Grades of one assignment: the latest submission of every student, as JSON and as a CSV download.
+
+Instructors and admins only (students get 403, like every other staff endpoint). A row holds the
+student's newest submission with its current attempt's status and score, so a regrade shows up as
+the higher attempt number. Text cells that a spreadsheet would read as a formula (starting with
+``= + - @``, a tab or a carriage return) are prefixed with ``'`` (CSV injection).
+"""
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from cloudemy_backend.api.deps import BackendDep, StaffUser, not_found
+from cloudemy_backend.schemas import ErrorOut
+from cloudemy_backend.storage import Document, Storage
+
+router = APIRouter(prefix="/api/assignments", tags=["grades"])
+
+CSV_COLUMNS = (
+    "student_email",
+    "student_name",
+    "user_id",
+    "submission_id",
+    "attempt",
+    "status",
+    "score",
+    "max_score",
+    "submitted_at",
+    "graded_at",
+)
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+SCAN_PAGE = 500
+
+
+class GradeRow(BaseModel):
+    student_email: str | None
+    student_name: str | None
+    user_id: str
+    submission_id: str
+    attempt: int
+    status: str
+    score: float | None
+    max_score: float | None
+    submitted_at: datetime
+    graded_at: datetime | None
+
+
+class Grades(BaseModel):
+    assignment_id: str
+    title: str
+    max_score: float
+    items: list[GradeRow]
+
+
+async def latest_per_student(storage: Storage, assignment_id: str) -> list[Document]:
+    """The newest submission of each student to the assignment, newest first."""
+    latest: dict[str, Document] = {}
+    before_id = None
+    while True:
+        page = await storage.list_submissions(
+            assignment_id=assignment_id, user_id=None, limit=SCAN_PAGE, before_id=before_id
+        )
+        for doc in page:  # descending _id: the first one seen per user is their latest
+            latest.setdefault(doc["user_id"], doc)
+        if len(page) < SCAN_PAGE:
+            return list(latest.values())
+        before_id = page[-1]["_id"]
+
+
+async def grade_rows(storage: Storage, assignment: Document) -> list[GradeRow]:
+    rows = []
+    for doc in await latest_per_student(storage, str(assignment["_id"])):
+        user = await storage.user_by_id(doc["user_id"])
+        result: dict[str, Any] = doc.get("result") or {}
+        rows.append(
+            GradeRow(
+                student_email=user["email"] if user else None,
+                student_name=user["name"] if user else None,
+                user_id=doc["user_id"],
+                submission_id=str(doc["_id"]),
+                attempt=doc["attempt"],
+                status=doc["status"],
+                score=result.get("score"),
+                max_score=result["max_score"] if result.get("max_score") is not None else assignment["max_score"],
+                submitted_at=doc["created_at"],
+                graded_at=result.get("received_at"),
+            )
+        )
+    rows.sort(key=lambda row: ((row.student_email or "").lower(), row.user_id))
+    return rows
+
+
+async def load_grades(storage: Storage, assignment_id: str) -> Grades:
+    assignment = await storage.assignment_by_id(assignment_id)
+    if assignment is None:
+        raise not_found("assignment")
+    return Grades(
+        assignment_id=str(assignment["_id"]),
+        title=assignment["title"],
+        max_score=assignment["max_score"],
+        items=await grade_rows(storage, assignment),
+    )
+
+
+def safe_cell(value: object) -> str:
+    """One CSV cell: numbers without a needless ``.0``, times in ISO 8601, formula-like text defused."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = str(value)
+    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+
+
+def grades_csv(grades: Grades) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in grades.items:
+        data = row.model_dump()
+        writer.writerow([safe_cell(data[column]) for column in CSV_COLUMNS])
+    return out.getvalue()
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {403: {"model": ErrorOut}, 404: {"model": ErrorOut}}
+
+
+@router.get("/{assignment_id}/grades", response_model=Grades, responses=RESPONSES)
+async def get_grades(assignment_id: str, backend: BackendDep, _user: StaffUser) -> Grades:
+    """The latest submission of every student who submitted, with status and score."""
+    return await load_grades(backend.storage, assignment_id)
+
+
+@router.get(
+    "/{assignment_id}/grades.csv",
+    response_class=Response,
+    responses={**RESPONSES, 200: {"content": {"text/csv": {}}, "description": "one row per student"}},
+)
+async def get_grades_csv(assignment_id: str, backend: BackendDep, _user: StaffUser) -> Response:
+    """The same rows as ``/grades`` as a spreadsheet-safe CSV (UTF-8 with BOM, so Excel reads names right)."""
+    grades = await load_grades(backend.storage, assignment_id)
+    return Response(
+        content="\ufeff" + grades_csv(grades),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="grades-{grades.assignment_id}.csv"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,0 +1,54 @@
+// The signed-in user's bearer token lives in sessionStorage: it is gone when the tab closes and
+// is never sent anywhere but this origin's /api, as an Authorization header.
+
+const TOKEN_KEY = "cloudemy.token";
+
+export function getToken() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function clearSession() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  currentUser = null;
+}
+
+/** Expiry of a JWT in ms since the epoch, or null when it has no readable `exp` claim. */
+export function tokenExpiry(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "=")));
+    return typeof claims.exp === "number" ? claims.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** True when there is a token that has not expired yet (with a few seconds of margin). */
+export function hasLiveToken() {
+  const token = getToken();
+  if (!token) return false;
+  const expiry = tokenExpiry(token);
+  return expiry === null || expiry - 5000 > Date.now();
+}
+
+let currentUser = null;
+
+export function getUser() {
+  return currentUser;
+}
+
+export function setUser(user) {
+  currentUser = user;
+}
+
+export function isStaff(user = currentUser) {
+  return Boolean(user) && (user.role === "instructor" || user.role === "admin");
+}
+
+export function isAdmin(user = currentUser) {
+  return Boolean(user) && user.role === "admin";
+}

@@ -1,0 +1,204 @@
+// Create or edit an assignment: title, description, languages, fail tags, published, and the
+// rubric editor (criteria with id, title, description and points; the total is the max score).
+
+import { ApiError, api } from "../api.js";
+import { field, h, setMessage, uid } from "../dom.js";
+import { LANGUAGES, formatNumber, languageLabel } from "../format.js";
+
+const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+
+function slugify(text, taken) {
+  const base = String(text).toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40) || "criterion";
+  let candidate = base;
+  for (let n = 2; taken.has(candidate); n += 1) candidate = `${base}-${n}`;
+  return candidate;
+}
+
+export async function editorView(ctx) {
+  const editing = Boolean(ctx.params.id);
+  const existing = editing ? await api(`/assignments/${encodeURIComponent(ctx.params.id)}`, { signal: ctx.signal }) : null;
+  const heading = editing ? `Edit: ${existing.title}` : "New assignment";
+  ctx.setTitle(heading);
+
+  const title = h("input", { type: "text", name: "title", required: true, maxlength: "200", value: existing?.title ?? "" });
+  const description = h("textarea", { name: "description", rows: "8", maxlength: "20000" });
+  description.value = existing?.description ?? "";
+  const chosen = new Set(existing?.languages ?? ["python"]);
+  const languageBoxes = LANGUAGES.map((lang) => {
+    const box = h("input", { type: "checkbox", name: "languages", value: lang, id: uid("lang"), checked: chosen.has(lang) });
+    return { lang, box, el: h("label", { class: "check", for: box.id }, box, languageLabel(lang)) };
+  });
+  const failTags = h("input", { type: "text", name: "fail_tags", value: (existing?.fail_tags ?? []).join(", "), autocomplete: "off" });
+  const published = h("input", { type: "checkbox", name: "published", id: uid("published"), checked: existing?.published ?? false });
+
+  const rows = h("ol", { class: "rubric-rows" });
+  const total = h("output", { class: "total", "aria-live": "polite" });
+  const rubricMessage = h("div", { class: "form-message" });
+
+  function updateTotal() {
+    const sum = [...rows.children].reduce((acc, row) => acc + (Number(row.querySelector("input[name=points]").value) || 0), 0);
+    total.textContent = `Max score: ${formatNumber(sum)}`;
+  }
+
+  function renumber() {
+    [...rows.children].forEach((row, i) => {
+      row.querySelector(".row-title").textContent = `Criterion ${i + 1}`;
+      row.querySelector("[data-action=up]").disabled = i === 0;
+      row.querySelector("[data-action=down]").disabled = i === rows.children.length - 1;
+      row.querySelector("[data-action=remove]").disabled = rows.children.length === 1;
+      for (const button of row.querySelectorAll("button[data-action]")) {
+        button.setAttribute("aria-label", `${button.dataset.label} criterion ${i + 1}`);
+      }
+    });
+    updateTotal();
+  }
+
+  function addRow(criterion = {}, focus = false) {
+    const idInput = h("input", { type: "text", name: "id", required: true, maxlength: "64", pattern: SLUG.source, value: criterion.id ?? "", autocomplete: "off" });
+    const titleInput = h("input", { type: "text", name: "criterion_title", required: true, maxlength: "200", value: criterion.title ?? "" });
+    const descInput = h("textarea", { name: "criterion_description", rows: "2", maxlength: "4000" });
+    descInput.value = criterion.description ?? "";
+    const points = h("input", { type: "number", name: "points", required: true, min: "0.5", max: "10000", step: "any", value: criterion.points ?? "", inputmode: "decimal" });
+    points.addEventListener("input", updateTotal);
+    titleInput.addEventListener("change", () => {
+      if (!idInput.value.trim() && titleInput.value.trim()) {
+        const taken = new Set([...rows.querySelectorAll("input[name=id]")].map((i) => i.value));
+        idInput.value = slugify(titleInput.value, taken);
+      }
+    });
+    const row = h(
+      "li",
+      { class: "rubric-row" },
+      h(
+        "div",
+        { class: "row-head" },
+        h("span", { class: "row-title" }),
+        h(
+          "div",
+          { class: "row-tools" },
+          h("button", { type: "button", class: "icon", dataset: { action: "up", label: "Move up" }, onclick: () => move(row, -1) }, "↑"),
+          h("button", { type: "button", class: "icon", dataset: { action: "down", label: "Move down" }, onclick: () => move(row, 1) }, "↓"),
+          h("button", { type: "button", class: "icon danger", dataset: { action: "remove", label: "Remove" }, onclick: () => remove(row) }, "✕"),
+        ),
+      ),
+      h(
+        "div",
+        { class: "row-grid" },
+        field("Title", titleInput),
+        field("Id", idInput, "Letters, digits, - _ . : (used in results)."),
+        field("Points", points),
+      ),
+      field("What earns the points", descInput),
+    );
+    rows.append(row);
+    renumber();
+    if (focus) titleInput.focus();
+  }
+
+  function move(row, delta) {
+    const sibling = delta < 0 ? row.previousElementSibling : row.nextElementSibling;
+    if (!sibling) return;
+    if (delta < 0) rows.insertBefore(row, sibling);
+    else rows.insertBefore(sibling, row);
+    renumber();
+    row.querySelector(`[data-action=${delta < 0 ? "up" : "down"}]`).focus();
+  }
+
+  function remove(row) {
+    if (rows.children.length === 1) return;
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    renumber();
+    next?.querySelector("input")?.focus();
+  }
+
+  for (const criterion of existing?.rubric ?? [{}]) addRow(criterion);
+
+  const message = h("div", { class: "form-message" });
+  const save = h("button", { type: "submit", class: "primary" }, editing ? "Save changes" : "Create assignment");
+  const form = h(
+    "form",
+    { class: "card editor", novalidate: true },
+    message,
+    field("Title", title),
+    field("Description", description, "Shown to students and given to the grader. Plain text."),
+    h("fieldset", { class: "languages" }, h("legend", {}, "Allowed languages"), h("div", { class: "checks" }, languageBoxes.map((l) => l.el))),
+    h(
+      "fieldset",
+      { class: "rubric-editor" },
+      h("legend", {}, "Rubric"),
+      h("p", { class: "hint" }, "Each criterion is scored separately; the max score is the sum of the points."),
+      rubricMessage,
+      rows,
+      h("div", { class: "rubric-foot" }, h("button", { type: "button", class: "secondary", onclick: () => addRow({}, true) }, "Add criterion"), total),
+    ),
+    field("Fail tags", failTags, "Optional, comma-separated, e.g. no-tests, off-topic. The grader may attach them to a result."),
+    h("div", { class: "field" }, h("label", { class: "check", for: published.id }, published, "Published (students can see and submit)")),
+    h("div", { class: "actions" }, save, h("a", { class: "button secondary", href: editing ? `#/assignments/${encodeURIComponent(existing.id)}` : "#/assignments" }, "Cancel")),
+  );
+
+  function collect() {
+    const problems = [];
+    const body = {
+      title: title.value.trim(),
+      description: description.value,
+      languages: languageBoxes.filter((l) => l.box.checked).map((l) => l.lang),
+      rubric: [],
+      fail_tags: failTags.value.split(",").map((t) => t.trim()).filter(Boolean),
+      published: published.checked,
+    };
+    if (!body.title) problems.push("Give the assignment a title.");
+    if (body.languages.length === 0) problems.push("Allow at least one language.");
+    const ids = new Set();
+    [...rows.children].forEach((row, i) => {
+      const criterion = {
+        id: row.querySelector("input[name=id]").value.trim(),
+        title: row.querySelector("input[name=criterion_title]").value.trim(),
+        description: row.querySelector("textarea[name=criterion_description]").value,
+        points: Number(row.querySelector("input[name=points]").value),
+      };
+      if (!criterion.id && criterion.title) criterion.id = slugify(criterion.title, ids);
+      if (!criterion.title) problems.push(`Criterion ${i + 1}: give it a title.`);
+      if (!SLUG.test(criterion.id)) problems.push(`Criterion ${i + 1}: the id may hold only letters, digits and - _ . : (at most 64).`);
+      else if (ids.has(criterion.id)) problems.push(`Criterion ${i + 1}: the id "${criterion.id}" is used twice.`);
+      ids.add(criterion.id);
+      if (!(criterion.points > 0)) problems.push(`Criterion ${i + 1}: points must be more than 0.`);
+      body.rubric.push(criterion);
+    });
+    for (const tag of body.fail_tags) if (!SLUG.test(tag)) problems.push(`Fail tag "${tag}": use only letters, digits and - _ . : (no spaces).`);
+    return { body, problems };
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    setMessage(message, "", "");
+    setMessage(rubricMessage, "", "");
+    const { body, problems } = collect();
+    if (problems.length) {
+      setMessage(message, "error", `Please correct the following:\n${problems.join("\n")}`);
+      message.focus?.();
+      message.scrollIntoView({ block: "nearest" });
+      return;
+    }
+    save.disabled = true;
+    try {
+      const saved = editing
+        ? await api(`/assignments/${encodeURIComponent(existing.id)}`, { method: "PATCH", json: body })
+        : await api("/assignments", { method: "POST", json: body });
+      ctx.flash("success", editing ? "Assignment saved." : "Assignment created.", { afterNavigation: true });
+      ctx.navigate(`/assignments/${saved.id ?? existing?.id}`);
+    } catch (err) {
+      setMessage(message, "error", err instanceof ApiError ? err.message : "Saving failed.");
+      message.scrollIntoView({ block: "nearest" });
+      save.disabled = false;
+    }
+  });
+
+  return h(
+    "section",
+    {},
+    h("p", { class: "crumbs" }, h("a", { href: "#/assignments" }, "Assignments")),
+    h("h1", {}, heading),
+    form,
+  );
+}

@@ -1,0 +1,288 @@
+// One submission: live status (polled every second until it is terminal), the result with its
+// per-criterion breakdown, fail tags and feedback, the code, earlier submissions, and for
+// instructors and admins: regrade and the manual-grade form for `needs_review`.
+
+import { ApiError, api, listAll } from "../api.js";
+import { codeBlock } from "../code-editor.js";
+import { field, h, notice, setMessage } from "../dom.js";
+import { PROGRESS, TERMINAL, formatNumber, formatScore, languageLabel, statusBadge, statusLabel, timeEl } from "../format.js";
+import { isStaff } from "../session.js";
+import { studentDirectory } from "./submissions.js";
+
+const POLL_MS = 1000;
+const MAX_BACKOFF_MS = 5000;
+
+export async function submissionView(ctx) {
+  const { id } = ctx.params;
+  const path = `/submissions/${encodeURIComponent(id)}`;
+  let submission = await api(path, { signal: ctx.signal });
+  const assignment = await api(`/assignments/${encodeURIComponent(submission.assignment_id)}`, { signal: ctx.signal }).catch((err) => {
+    if (err instanceof ApiError && err.status !== 401) return null;
+    throw err;
+  });
+  const staff = isStaff(ctx.user);
+  const student = staff ? (await studentDirectory(submission.assignment_id, ctx.signal))[submission.user_id] : null;
+  const title = assignment ? assignment.title : "Submission";
+  ctx.setTitle(`${title} – submission`);
+
+  const statusArea = h("section", { class: "card status-card", "aria-labelledby": "status-heading" });
+  const liveText = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
+  const resultArea = h("div", {});
+  const staffArea = h("div", {});
+  const connection = h("div", { class: "form-message" });
+  const history = h("section", { class: "card", "aria-labelledby": "history-heading" }, h("h2", { id: "history-heading" }, "Earlier submissions"), h("p", { class: "muted" }, "Loading…"));
+
+  let shownVersion = "";
+  function show(sub) {
+    const version = `${sub.status}|${sub.attempt}|${sub.updated_at}|${JSON.stringify(sub.result ?? null)}`;
+    if (version === shownVersion) return;
+    const statusChanged = !shownVersion.startsWith(`${sub.status}|`);
+    shownVersion = version;
+    statusArea.replaceChildren(...statusTracker(sub));
+    resultArea.replaceChildren(resultSection(sub, assignment));
+    if (staff) staffArea.replaceChildren(staffActions(sub));
+    if (statusChanged) liveText.textContent = `Status: ${statusLabel(sub.status)}`;
+  }
+
+  async function poll() {
+    let delay = POLL_MS;
+    while (!ctx.signal.aborted && !TERMINAL.has(submission.status)) {
+      await sleep(delay, ctx.signal);
+      if (ctx.signal.aborted) return;
+      try {
+        submission = await api(path, { signal: ctx.signal });
+        setMessage(connection, "", "");
+        delay = POLL_MS;
+        show(submission);
+      } catch (err) {
+        if (err?.name === "AbortError" || !(err instanceof ApiError)) return;
+        if (err.status === 401) return; // the app sends the user to the login page
+        setMessage(connection, "error", `${err.message} Retrying…`);
+        if (err.status === 404) return;
+        delay = Math.min(delay * 2, MAX_BACKOFF_MS);
+      }
+    }
+    loadHistory();
+  }
+
+  function staffActions(sub) {
+    const regradeMessage = h("div", { class: "form-message" });
+    const regrade = h("button", { type: "button", class: "secondary", disabled: !TERMINAL.has(sub.status) }, "Regrade");
+    regrade.addEventListener("click", async () => {
+      regrade.disabled = true;
+      setMessage(regradeMessage, "", "");
+      try {
+        submission = await api(`${path}/regrade`, { method: "POST", messages: { 409: "This submission is still being graded; regrade it once it has finished." } });
+        ctx.flash("success", `Regrade queued: attempt ${submission.attempt ?? ""}.`);
+        if (!submission.status) submission = await api(path);
+        show(submission);
+        poll();
+      } catch (err) {
+        setMessage(regradeMessage, "error", err instanceof ApiError ? err.message : "Regrade failed.");
+        regrade.disabled = false;
+      }
+    });
+    const parts = [
+      h("h2", { id: "staff-heading" }, "Instructor actions"),
+      regradeMessage,
+      h("p", {}, regrade, " ", h("span", { class: "hint" }, "Runs the grader again as a new attempt.")),
+    ];
+    if (sub.status === "needs_review") parts.push(manualGradeForm(sub));
+    return h("section", { class: "card", "aria-labelledby": "staff-heading" }, parts);
+  }
+
+  function manualGradeForm(sub) {
+    const max = sub.result?.max_score ?? assignment?.max_score ?? null;
+    const score = h("input", { type: "number", name: "score", required: true, min: "0", max: max ?? null, step: "any", inputmode: "decimal" });
+    if (sub.result?.score !== null && sub.result?.score !== undefined) score.value = String(sub.result.score);
+    const feedback = h("textarea", { name: "feedback", rows: "5", maxlength: "20000" });
+    feedback.value = sub.result?.feedback ?? "";
+    const message = h("div", { class: "form-message" });
+    const save = h("button", { type: "submit", class: "primary" }, "Save grade");
+    const form = h(
+      "form",
+      { class: "manual-grade", "aria-labelledby": "manual-heading" },
+      h("h3", { id: "manual-heading" }, "Grade manually"),
+      h("p", { class: "hint" }, "This submission needs review. Your grade replaces the automatic one and marks it graded."),
+      message,
+      field(max !== null ? `Score (0 to ${formatNumber(max)})` : "Score", score),
+      field("Feedback for the student", feedback),
+      h("div", { class: "actions" }, save),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      setMessage(message, "", "");
+      const value = Number(score.value);
+      if (score.value.trim() === "" || Number.isNaN(value) || value < 0 || (max !== null && value > max)) {
+        setMessage(message, "error", max !== null ? `Enter a score between 0 and ${formatNumber(max)}.` : "Enter a score of 0 or more.");
+        score.focus();
+        return;
+      }
+      save.disabled = true;
+      try {
+        await api(`${path}/grade`, {
+          method: "POST",
+          json: { score: value, feedback: feedback.value },
+          messages: { 409: "This submission is no longer waiting for review (it was graded or regraded meanwhile). Reload to see it." },
+        });
+        submission = await api(path);
+        ctx.flash("success", "Grade saved.");
+        show(submission);
+        resultArea.querySelector("h2")?.focus();
+      } catch (err) {
+        setMessage(message, "error", err instanceof ApiError ? err.message : "Saving the grade failed.");
+        save.disabled = false;
+      }
+    });
+    return form;
+  }
+
+  async function loadHistory() {
+    try {
+      const others = (await listAll("/submissions", { assignment_id: submission.assignment_id, user_id: submission.user_id }, { signal: ctx.signal }))
+        .filter((s) => s.user_id === submission.user_id)
+        .sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+      history.replaceChildren(h("h2", { id: "history-heading" }, "Earlier submissions"), historyList(others, submission.id));
+    } catch (err) {
+      if (err?.name === "AbortError") return;
+      history.replaceChildren(h("h2", { id: "history-heading" }, "Earlier submissions"), notice("error", err instanceof ApiError ? err.message : "Could not load them."));
+    }
+  }
+
+  show(submission);
+  if (TERMINAL.has(submission.status)) loadHistory();
+  else poll();
+
+  const assignmentLink = h("a", { href: `#/assignments/${encodeURIComponent(submission.assignment_id)}` }, title);
+  return h(
+    "article",
+    { class: "submission" },
+    h(
+      "p",
+      { class: "crumbs" },
+      h("a", { href: "#/assignments" }, "Assignments"),
+      " › ",
+      assignmentLink,
+      staff ? [" › ", h("a", { href: `#/assignments/${encodeURIComponent(submission.assignment_id)}/submissions` }, "Submissions")] : null,
+    ),
+    h("h1", {}, `Submission: ${title}`),
+    h(
+      "p",
+      { class: "meta" },
+      h("span", {}, "Submitted ", timeEl(submission.created_at)),
+      h("span", {}, languageLabel(submission.language)),
+      staff ? h("span", {}, "Student: ", h("strong", {}, student?.name || submission.user_id), student?.email ? ` (${student.email})` : null) : null,
+    ),
+    liveText,
+    connection,
+    h("div", { class: "layout-two" }, h("div", { class: "col-main" }, statusArea, resultArea, staffArea, h("section", { class: "card", "aria-labelledby": "code-heading" }, h("h2", { id: "code-heading" }, "Code"), codeBlock(submission.code, "Submitted code"))), h("aside", { class: "col-side" }, history)),
+  );
+}
+
+function statusTracker(sub) {
+  const terminal = TERMINAL.has(sub.status);
+  const reached = terminal ? PROGRESS.length : PROGRESS.indexOf(sub.status);
+  const steps = [...PROGRESS, terminal ? sub.status : "result"];
+  return [
+    h("div", { class: "card-head" }, h("h2", { id: "status-heading" }, "Status"), h("span", { class: "attempt" }, `Attempt ${formatNumber(sub.attempt ?? 1)}`)),
+    h(
+      "ol",
+      { class: "steps", "aria-label": "Grading progress" },
+      steps.map((step, index) => {
+        const state = index < reached ? "done" : index === reached ? "current" : "todo";
+        const label = step === "result" ? "Result" : statusLabel(step);
+        return h(
+          "li",
+          { class: `step step-${state}${terminal && index === steps.length - 1 ? ` status-${sub.status}` : ""}`, "aria-current": state === "current" || (terminal && index === steps.length - 1) ? "step" : null },
+          h("span", { class: "step-dot", "aria-hidden": "true" }),
+          h("span", { class: "step-label" }, label),
+        );
+      }),
+    ),
+    h("p", { class: "status-line", "data-status": sub.status }, "Current status: ", statusBadge(sub.status), terminal ? null : h("span", { class: "spinner", "aria-hidden": "true" }), terminal ? null : h("span", { class: "muted" }, " updating live")),
+  ];
+}
+
+function resultSection(sub, assignment) {
+  const result = sub.result;
+  if (!TERMINAL.has(sub.status) || !result) {
+    return h("section", { class: "card", "aria-labelledby": "result-heading" }, h("h2", { id: "result-heading", tabindex: "-1" }, "Result"), h("p", { class: "muted" }, "The result appears here as soon as grading finishes."));
+  }
+  const titles = Object.fromEntries((assignment?.rubric || []).map((c) => [c.id, c.title]));
+  const criteria = result.criteria || [];
+  const tags = result.fail_tags || [];
+  return h(
+    "section",
+    { class: "card result", "aria-labelledby": "result-heading" },
+    h("div", { class: "card-head" }, h("h2", { id: "result-heading", tabindex: "-1" }, "Result"), statusBadge(sub.status)),
+    h(
+      "div",
+      { class: "score-line" },
+      h("span", { class: "score", "data-testid": "score" }, formatScore(result.score, result.max_score ?? assignment?.max_score)),
+      result.grader ? h("span", { class: "muted" }, result.grader === "llm" ? "Graded by the AI grader" : result.grader === "offline" ? "Static checks only" : `Graded by ${result.grader}`) : null,
+      result.graded_by || result.grader === "manual" ? h("span", { class: "muted" }, "Graded by an instructor") : null,
+    ),
+    sub.status === "needs_review" ? notice("info", "An instructor will review this submission and set the final grade.") : null,
+    tags.length
+      ? h("div", { class: "tags-block" }, h("h3", {}, "Issues found"), h("ul", { class: "tags", "aria-label": "Fail tags" }, tags.map((tag) => h("li", { class: "tag" }, tag))))
+      : null,
+    h("h3", {}, "Feedback"),
+    h("div", { class: "prose feedback" }, result.feedback || "No feedback."),
+    criteria.length
+      ? [
+          h("h3", {}, "Per criterion"),
+          h(
+            "div",
+            { class: "table-wrap" },
+            h(
+              "table",
+              { class: "criteria" },
+              h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Criterion"), h("th", { scope: "col", class: "num" }, "Score"), h("th", { scope: "col" }, "Feedback"))),
+              h(
+                "tbody",
+                {},
+                criteria.map((c) =>
+                  h(
+                    "tr",
+                    {},
+                    h("th", { scope: "row" }, titles[c.id] || c.id),
+                    h("td", { class: "num nowrap" }, formatScore(c.score, c.max_score), scoreBar(c.score, c.max_score)),
+                    h("td", { class: "prose" }, c.feedback || ""),
+                  ),
+                ),
+              ),
+            ),
+          ),
+        ]
+      : null,
+  );
+}
+
+function scoreBar(score, max) {
+  const ratio = max ? Math.max(0, Math.min(1, Number(score) / Number(max))) : 0;
+  const bar = h("span", { class: "bar", "aria-hidden": "true" }, h("span", { class: "bar-fill" }));
+  bar.firstChild.style.width = `${Math.round(ratio * 100)}%`;
+  return bar;
+}
+
+function historyList(submissions, currentId) {
+  if (submissions.length <= 1) return h("p", { class: "empty" }, "No other submissions to this assignment.");
+  return h(
+    "ol",
+    { class: "history" },
+    submissions.map((s) => {
+      const inner = [h("span", { class: "history-time" }, timeEl(s.created_at)), statusBadge(s.status), h("span", { class: "history-score" }, formatScore(s.result?.score, s.result?.max_score))];
+      return h("li", {}, s.id === currentId ? h("span", { class: "history-current", "aria-current": "page" }, inner, h("span", { class: "visually-hidden" }, " (this one)")) : h("a", { href: `#/submissions/${encodeURIComponent(s.id)}` }, inner));
+    }),
+  );
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
