@@ -1,1 +1,3 @@
-"""See SPEC.md; built by its issue."""
+"""Cloudemy backend: public API, internal result API, MongoDB storage and the Redis queue."""
+
+__version__ = "0.1.0"

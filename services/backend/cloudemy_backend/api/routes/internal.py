@@ -1,0 +1,129 @@
+"""The internal API the scheduler and runners call (under /internal; the Ingress never routes it).
+
+Auth: header ``X-Result-Token`` holding the master INTERNAL_RESULT_TOKEN or this submission's token
+(cloudemy_common.tokens), compared in constant time; anything else is 401 before the body is looked at.
+
+Attempts: a regrade makes attempt n+1 while a runner of attempt n may still post. Callers may say which
+attempt they report with ``?attempt=n`` (the runner knows it from the payload hash, the scheduler from the
+Job's label); a status update's ``job_name`` (``runner-{id}-{n}``) says it too. A report for an earlier
+attempt never changes the current one: a status is ignored (``applied: false``) and a result is 409. A result
+without ``?attempt`` is taken as the current attempt's; since only terminal submissions can be regraded,
+that can mix attempts only when a runner re-sends after the regrade — callers should pass the attempt.
+"""
+
+import logging
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, status
+
+from cloudemy_backend.api.deps import BackendDep, not_found
+from cloudemy_backend.schemas import ErrorOut, ResultOut, StatusAck, reject_invalid_text
+from cloudemy_backend.storage import Document
+from cloudemy_backend.submitting import delete_payload_quietly, result_document, same_result
+from cloudemy_common.lifecycle import is_terminal
+from cloudemy_common.models import MAX_ATTEMPT, ResultBody, StatusUpdate
+from cloudemy_common.tokens import verify_result_token
+
+log = logging.getLogger(__name__)
+
+_JOB_ATTEMPT = re.compile(r"^runner-(?P<id>[0-9a-f]{24})(?:-(?P<attempt>[0-9]+))?$")
+
+
+async def result_token_guard(
+    backend: BackendDep,
+    submission_id: Annotated[str, Path(max_length=64)],
+    x_result_token: Annotated[str | None, Header(max_length=256)] = None,
+) -> None:
+    """401 unless the header holds the master token or this submission's token."""
+    master = backend.settings.internal_result_token.get_secret_value()
+    if not verify_result_token(master, submission_id, x_result_token):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="missing or invalid X-Result-Token")
+
+
+router = APIRouter(
+    prefix="/internal/submissions",
+    tags=["internal"],
+    dependencies=[Depends(result_token_guard)],
+    responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+)
+
+AttemptQuery = Annotated[
+    int | None, Query(ge=1, le=MAX_ATTEMPT, description="the attempt this report is about (default: the current one)")
+]
+
+
+def attempt_of_job(job_name: str | None, submission_id: str) -> int | None:
+    """The attempt a Job name encodes (``runner-{id}`` is 1, ``runner-{id}-{n}`` is n), if it is this submission's."""
+    match = _JOB_ATTEMPT.fullmatch(job_name or "")
+    if match is None or match["id"] != submission_id:
+        return None
+    return int(match["attempt"] or 1)
+
+
+async def existing_submission(backend: BackendDep, submission_id: str) -> Document:
+    doc = await backend.storage.submission_by_id(submission_id)
+    if doc is None:
+        raise not_found("submission")
+    return doc
+
+
+@router.post("/{submission_id}/status", response_model=StatusAck)
+async def report_status(
+    submission_id: str, body: StatusUpdate, backend: BackendDep, attempt: AttemptQuery = None
+) -> StatusAck:
+    """Move a submission forward to dispatched or running. Never backwards, never out of a terminal status,
+    never for an earlier attempt: those answer 200 with ``applied: false`` and the current status."""
+    doc = await existing_submission(backend, submission_id)
+    reported = attempt or attempt_of_job(body.job_name, str(doc["_id"])) or doc["attempt"]
+    updated = None
+    if reported == doc["attempt"]:
+        updated = await backend.storage.apply_progress(
+            doc["_id"], body.status, attempt=reported, job_name=body.job_name
+        )
+    current = updated or await existing_submission(backend, submission_id)
+    log.info(
+        "status report",
+        extra={"submission_id": str(doc["_id"]), "status": body.status, "attempt": reported, "applied": bool(updated)},
+    )
+    return StatusAck(
+        id=str(doc["_id"]), status=current["status"], attempt=current["attempt"], applied=updated is not None
+    )
+
+
+@router.post("/{submission_id}/result", response_model=ResultOut, responses={409: {"model": ErrorOut}})
+async def report_result(
+    submission_id: str, body: ResultBody, backend: BackendDep, attempt: AttemptQuery = None
+) -> ResultOut:
+    """Store the terminal result. The first one wins: an identical repeat is 200 and changes nothing, a
+    different one is 409, as is a result for an attempt other than the current one."""
+    try:
+        reject_invalid_text(body.model_dump())
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    doc = await existing_submission(backend, submission_id)
+    reported = attempt or doc["attempt"]
+    stored = None
+    if reported == doc["attempt"]:
+        stored = await backend.storage.store_first_result(
+            doc["_id"], attempt=reported, result=result_document(body, reported)
+        )
+    if stored is not None:
+        backend.metrics.results.labels(body.status).inc()
+        await delete_payload_quietly(backend.queue, str(doc["_id"]))
+        log.info("result stored", extra={"submission_id": str(doc["_id"]), "status": body.status, "attempt": reported})
+        return ResultOut(**stored["result"])
+    current = await existing_submission(backend, submission_id)
+    if reported != current["attempt"]:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"result is for attempt {reported}; the submission is on attempt {current['attempt']}",
+        )
+    if not is_terminal(current["status"]) or current["result"] is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="submission changed meanwhile; retry")
+    if not same_result(current["result"], body):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"a different {current['status']} result is already stored"
+        )
+    await delete_payload_quietly(backend.queue, str(doc["_id"]))
+    return ResultOut(**current["result"])

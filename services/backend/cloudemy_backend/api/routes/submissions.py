@@ -1,0 +1,166 @@
+"""Submissions: students submit and read their own; instructors and admins read all, regrade, grade."""
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from cloudemy_backend.api.deps import (
+    Backend,
+    BackendDep,
+    CurrentUser,
+    PageDep,
+    StaffUser,
+    is_staff,
+    next_cursor,
+    not_found,
+)
+from cloudemy_backend.api.routes.assignments import visible_to
+from cloudemy_backend.schemas import (
+    ErrorOut,
+    ManualGrade,
+    ObjectIdQuery,
+    SubmissionCreate,
+    SubmissionOut,
+    SubmissionPage,
+    submission_out,
+    submission_summary,
+)
+from cloudemy_backend.storage import Document
+from cloudemy_backend.submitting import enqueue_submission, manual_result
+from cloudemy_common.lifecycle import is_terminal
+from cloudemy_common.models import MAX_ATTEMPT
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api", tags=["submissions"])
+
+NOT_FOUND = {404: {"model": ErrorOut}}
+CONFLICT = {409: {"model": ErrorOut}}
+
+
+async def readable_submission(backend: Backend, user: Document, submission_id: str) -> Document:
+    """The submission if this user may read it: its owner, instructors, admins. Anyone else gets 404."""
+    doc = await backend.storage.submission_by_id(submission_id)
+    if doc is None or not (is_staff(user) or doc["user_id"] == str(user["_id"])):
+        raise not_found("submission")
+    return doc
+
+
+@router.post(
+    "/assignments/{assignment_id}/submissions",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SubmissionOut,
+    responses={**NOT_FOUND, 413: {"model": ErrorOut}},
+)
+async def submit(assignment_id: str, body: SubmissionCreate, backend: BackendDep, user: CurrentUser) -> SubmissionOut:
+    """Store the code as ``queued``, then queue it for grading. Accepted even while Redis is down (the sweep
+    queues it once Redis is back)."""
+    code_bytes = len(body.code.encode("utf-8", errors="surrogatepass"))
+    if code_bytes > backend.settings.max_code_bytes:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"code is {code_bytes} bytes; the limit is {backend.settings.max_code_bytes} (MAX_CODE_BYTES)",
+        )
+    assignment = await backend.storage.assignment_by_id(assignment_id)
+    if assignment is None or not visible_to(user, assignment):
+        raise not_found("assignment")
+    if body.language not in assignment["languages"]:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"language {body.language!r} is not allowed here; allowed: {', '.join(assignment['languages'])}",
+        )
+    doc = await backend.storage.insert_submission(
+        assignment_id=str(assignment["_id"]), user_id=str(user["_id"]), language=body.language, code=body.code
+    )
+    backend.metrics.submissions_created.inc()
+    log.info(
+        "submission accepted",
+        extra={"submission_id": str(doc["_id"]), "assignment_id": assignment_id, "code_bytes": code_bytes},
+    )
+    await enqueue_submission(backend.storage, backend.queue, backend.metrics, doc, assignment)
+    return submission_out(doc)
+
+
+@router.get("/submissions", response_model=SubmissionPage)
+async def list_submissions(
+    backend: BackendDep,
+    user: CurrentUser,
+    page: PageDep,
+    assignment_id: Annotated[ObjectIdQuery | None, Query()] = None,
+    user_id: Annotated[ObjectIdQuery | None, Query(description="students always get their own only")] = None,
+) -> SubmissionPage:
+    """Newest first, without the code. Students see only their own submissions."""
+    if not is_staff(user):
+        own_id = str(user["_id"])
+        if user_id is not None and user_id.lower() != own_id:
+            return SubmissionPage(items=[], next_cursor=None)
+        user_id = own_id
+    docs = await backend.storage.list_submissions(
+        assignment_id=assignment_id.lower() if assignment_id else None,
+        user_id=user_id.lower() if user_id else None,
+        limit=page.limit,
+        before_id=page.before_id,
+    )
+    return SubmissionPage(items=[submission_summary(d) for d in docs], next_cursor=next_cursor(docs, page.limit))
+
+
+@router.get("/submissions/{submission_id}", response_model=SubmissionOut, responses=NOT_FOUND)
+async def get_submission(submission_id: str, backend: BackendDep, user: CurrentUser) -> SubmissionOut:
+    return submission_out(await readable_submission(backend, user, submission_id))
+
+
+@router.post(
+    "/submissions/{submission_id}/regrade",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SubmissionOut,
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def regrade(submission_id: str, backend: BackendDep, user: StaffUser) -> SubmissionOut:
+    """Grade a finished submission again as attempt + 1 (its previous result is kept in history).
+
+    409 while the submission is still queued or in flight: only a terminal submission can be regraded,
+    so two attempts never run at once.
+    """
+    doc = await readable_submission(backend, user, submission_id)
+    if not is_terminal(doc["status"]):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"submission is still {doc['status']}; regrade it later")
+    if doc["attempt"] >= MAX_ATTEMPT:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"submission already has {MAX_ATTEMPT} attempts")
+    assignment = await backend.storage.assignment_by_id(doc["assignment_id"])
+    if assignment is None:
+        raise not_found("assignment")
+    updated = await backend.storage.start_next_attempt(doc["_id"], current_attempt=doc["attempt"])
+    if updated is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="submission changed meanwhile; reload and retry")
+    log.info("regrade", extra={"submission_id": submission_id, "attempt": updated["attempt"], "by": str(user["_id"])})
+    await enqueue_submission(backend.storage, backend.queue, backend.metrics, updated, assignment)
+    return submission_out(updated)
+
+
+@router.post(
+    "/submissions/{submission_id}/grade",
+    response_model=SubmissionOut,
+    responses={**NOT_FOUND, **CONFLICT, 422: {"model": ErrorOut}},
+)
+async def grade(submission_id: str, body: ManualGrade, backend: BackendDep, user: StaffUser) -> SubmissionOut:
+    """An instructor's grade: turns ``needs_review`` into ``graded``, and overrides any other terminal result
+    (graded, error, timeout) the same way. 409 while the submission is queued or in flight."""
+    doc = await readable_submission(backend, user, submission_id)
+    if not is_terminal(doc["status"]):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"submission is still {doc['status']}; grade it later")
+    assignment = await backend.storage.assignment_by_id(doc["assignment_id"])
+    if assignment is None:
+        raise not_found("assignment")
+    if body.score > assignment["max_score"]:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"score {body.score} exceeds the assignment's max_score {assignment['max_score']}",
+        )
+    result = manual_result(doc, assignment, body.score, body.feedback, str(user["_id"]))
+    updated = await backend.storage.replace_terminal_result(doc["_id"], attempt=doc["attempt"], result=result)
+    if updated is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="submission changed meanwhile; reload and retry")
+    backend.metrics.results.labels(result["status"]).inc()
+    log.info("manual grade", extra={"submission_id": submission_id, "by": str(user["_id"])})
+    return submission_out(updated)

@@ -1,0 +1,1 @@
+"""Configuration, security and logging shared by the backend's modules."""

@@ -1,0 +1,97 @@
+"""Backend settings, read from the environment with pydantic-settings.
+
+Every variable is listed (with its default) in docs/api.md. ``JWT_SECRET`` and ``INTERNAL_RESULT_TOKEN``
+have no default: without them the service refuses to start with one line naming the variable.
+"""
+
+import sys
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cloudemy_common.keys import DEFAULT_PAYLOAD_TTL_SECONDS, DEFAULT_QUEUE
+from cloudemy_common.models import MAX_CODE_CHARS
+
+MEMORY_MONGO_URI = "memory://"
+
+NonEmptySecret = Annotated[SecretStr, Field(min_length=1)]
+
+
+class Settings(BaseSettings):
+    """One field per environment variable (the field name upper-cased)."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    mongo_uri: str = "mongodb://localhost:27017"
+    db_name: Annotated[str, Field(min_length=1, max_length=63)] = "cloudemy"
+    redis_url: str = "redis://localhost:6379/0"
+    queue_submissions: Annotated[str, Field(min_length=1)] = DEFAULT_QUEUE
+    backend_internal_url: str = "http://localhost:8000/internal"
+    internal_result_token: NonEmptySecret
+    jwt_secret: NonEmptySecret
+    jwt_expire_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30)] = 60
+    cloudemy_admin_email: str | None = None
+    cloudemy_admin_password: SecretStr | None = None
+    cors_origins: str = ""
+    max_code_bytes: Annotated[int, Field(ge=1, le=MAX_CODE_CHARS)] = 65536
+    allow_signup: bool = True
+    host: str = "0.0.0.0"  # noqa: S104 - a container serves every interface; tests set HOST=127.0.0.1
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    web_concurrency: Annotated[int, Field(ge=1)] = 1
+    submission_payload_ttl: Annotated[int, Field(ge=60)] = DEFAULT_PAYLOAD_TTL_SECONDS
+    job_deadline_seconds: Annotated[int, Field(ge=1)] = 120
+    stuck_grace_seconds: Annotated[int, Field(ge=0)] = 60
+    sweep_interval_seconds: Annotated[float, Field(gt=0)] = 15
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """``CORS_ORIGINS`` is a comma-separated list of origins (``*`` allows any)."""
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def memory_store(self) -> bool:
+        return self.mongo_uri == MEMORY_MONGO_URI
+
+    @property
+    def max_request_bytes(self) -> int:
+        """Largest request body read: room for the code with every byte JSON-escaped, plus the rest."""
+        return 6 * self.max_code_bytes + 256 * 1024
+
+    @property
+    def stuck_after_seconds(self) -> int:
+        """How long a submission may stay dispatched/running before the sweep calls it lost."""
+        return self.job_deadline_seconds + self.stuck_grace_seconds
+
+
+class ConfigError(Exception):
+    """The environment does not describe a runnable backend; the message is one line."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming the first offending environment variable."""
+    first = error.errors()[0]
+    name = str(first["loc"][0]).upper() if first["loc"] else "environment"
+    if first["type"] == "missing":
+        return f"{name} is required but not set"
+    if first["type"] == "string_too_short" and name in {"JWT_SECRET", "INTERNAL_RESULT_TOKEN"}:
+        return f"{name} is required but empty"
+    return f"{name} is invalid: {first['msg']}"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; raises ConfigError with a one-line reason."""
+    try:
+        return Settings()  # type: ignore[call-arg]  # required fields come from the environment
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def load_settings_or_exit() -> Settings:
+    """Settings, or exit with status 2 after printing one line (for start-up paths)."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"cloudemy-backend: configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,170 @@
+"""The ASGI app: ``create_app()`` builds one; ``cloudemy_backend.main:app`` is what gunicorn and uvicorn serve.
+
+``app`` is built on first access (PEP 562 module ``__getattr__``), so importing this module to call
+``create_app(settings)`` — as tests do — needs no environment; serving it reads the environment once and
+exits with one line when a required variable is missing.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from bson.errors import InvalidStringData
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure, PyMongoError
+from starlette.concurrency import run_in_threadpool
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from cloudemy_backend import __version__
+from cloudemy_backend.api.deps import Backend
+from cloudemy_backend.api.routes import assignments, auth, health, internal, submissions, users
+from cloudemy_backend.core.config import Settings, load_settings_or_exit
+from cloudemy_backend.core.logging import configure_logging
+from cloudemy_backend.core.security import hash_password
+from cloudemy_backend.limits import BodySizeLimitMiddleware
+from cloudemy_backend.metrics import Metrics, ObserveRequestsMiddleware
+from cloudemy_backend.queue import SubmissionQueue, connect_redis
+from cloudemy_backend.storage import DuplicateEmailError, Storage
+from cloudemy_backend.sweep import Sweeper
+
+log = logging.getLogger(__name__)
+
+# One line per router; issue 8 adds its grades router (and the web UI mount) here.
+ROUTERS = [
+    health.router,
+    auth.router,
+    users.router,
+    assignments.router,
+    submissions.router,
+    internal.router,
+]
+
+STARTUP_RETRY_SECONDS = 60
+
+
+async def bootstrap_admin(settings: Settings, storage: Storage) -> None:
+    """Create the admin named by CLOUDEMY_ADMIN_EMAIL/PASSWORD unless that email exists (idempotent)."""
+    email, password = settings.cloudemy_admin_email, settings.cloudemy_admin_password
+    if not email or password is None or not password.get_secret_value():
+        return
+    if await storage.user_by_email(email) is not None:
+        log.info("admin bootstrap: account exists, left unchanged")
+        return
+    password_hash = await run_in_threadpool(hash_password, password.get_secret_value())
+    try:
+        user = await storage.insert_user(email=email, name="Administrator", role="admin", password_hash=password_hash)
+    except DuplicateEmailError:  # another replica created it a moment ago
+        return
+    log.info("admin bootstrap: account created", extra={"user_id": str(user["_id"])})
+
+
+async def prepare_storage(settings: Settings, storage: Storage) -> None:
+    """Indexes and the admin account; retried while MongoDB is still starting, then start-up fails."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(ConnectionFailure),
+        stop=stop_after_delay(STARTUP_RETRY_SECONDS),
+        wait=wait_exponential(multiplier=0.5, max=5),
+        reraise=True,
+    ):
+        with attempt:
+            await storage.create_indexes()
+            await bootstrap_admin(settings, storage)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error answers JSON ``{"detail": ...}``; nothing a client sends becomes a 5xx."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # The offending input is not echoed back: it may be a password or a whole program.
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(UnicodeError)
+    @app.exception_handler(InvalidStringData)
+    async def invalid_text(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": "text must be valid Unicode"}, status_code=422)
+
+    @app.exception_handler(PyMongoError)
+    async def database_unavailable(request: Request, exc: PyMongoError) -> JSONResponse:
+        log.error("database error", extra={"path_template": _route(request), "reason": type(exc).__name__})
+        return JSONResponse({"detail": "database unavailable, try again shortly"}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc, extra={"path_template": _route(request)})
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", "<unmatched>")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The backend app; reads the environment when no settings are given."""
+    settings = settings or load_settings_or_exit()
+    configure_logging(settings.log_level)
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = Storage.from_settings(settings)
+        queue = SubmissionQueue(
+            connect_redis(settings.redis_url), settings.queue_submissions, settings.submission_payload_ttl
+        )
+        await prepare_storage(settings, storage)
+        app.state.backend = Backend(settings=settings, storage=storage, queue=queue, metrics=metrics)
+        sweeper = Sweeper(settings, storage, queue, metrics)
+        sweep_task = asyncio.create_task(sweeper.run_forever(), name="cloudemy-sweep")
+        log.info("backend started", extra={"version": __version__, "store": "memory" if storage.ephemeral else "mongo"})
+        try:
+            yield
+        finally:
+            sweep_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweep_task
+            await queue.close()
+            await storage.close()
+            log.info("backend stopped")
+
+    app = FastAPI(
+        title="Cloudemy backend",
+        version=__version__,
+        description='Public API under /api, internal result API under /internal. Errors are JSON {"detail": ...}.',
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    # Added last = runs first: observe everything, then CORS, then the body bound before any parsing.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(ObserveRequestsMiddleware, metrics=metrics)
+    return app
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``cloudemy_backend.main:app``: the app for the environment, built once on first access."""
+    global _app
+    if name != "app":
+        raise AttributeError(name)
+    if _app is None:
+        _app = create_app()
+    return _app

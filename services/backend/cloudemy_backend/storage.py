@@ -1,0 +1,310 @@
+"""All MongoDB access: users, assignments and submissions (each submission embeds its result).
+
+``pymongo.AsyncMongoClient`` talks to a real server; ``MONGO_URI=memory://`` swaps in mongomock-motor's
+in-process ``AsyncMongoMockClient`` (the optional extra ``cloudemy-backend[memory]``), which keeps data in
+one process only: fine for demos and tests, lost on restart, and never shared between workers.
+
+Every state change that can race (a result arriving twice, a regrade, the sweep running on several replicas)
+is one conditional ``find_one_and_update``: the filter states what must still be true, so exactly one writer
+wins and the others see ``None``.
+"""
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from cloudemy_backend.core.config import Settings
+from cloudemy_common.lifecycle import TERMINAL_STATUSES, SubmissionStatus, can_transition
+
+log = logging.getLogger(__name__)
+
+Document = dict[str, Any]
+
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+TERMINAL = sorted(TERMINAL_STATUSES)
+IN_FLIGHT = [SubmissionStatus.DISPATCHED.value, SubmissionStatus.RUNNING.value]
+NON_TERMINAL = [s.value for s in SubmissionStatus if s not in TERMINAL_STATUSES]
+
+
+class DuplicateEmailError(Exception):
+    """A user with this email already exists."""
+
+
+def parse_object_id(value: str) -> ObjectId | None:
+    """The ObjectId spelled by ``value``, or None for anything else (callers answer 404)."""
+    return ObjectId(value) if _OBJECT_ID.fullmatch(value) else None
+
+
+def utcnow() -> datetime:
+    """Now, at BSON's millisecond precision, so values read back compare equal to values written."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Datetimes from the driver are naive UTC unless tz_aware; make them aware either way."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def statuses_that_may_become(new_status: str) -> list[str]:
+    """Every status from which the lifecycle allows a move to ``new_status``."""
+    return [s.value for s in SubmissionStatus if can_transition(s, new_status)]
+
+
+class Storage:
+    """One database: collections ``users``, ``assignments`` and ``submissions``."""
+
+    def __init__(self, client: Any, db_name: str, *, ephemeral: bool) -> None:
+        self.client = client
+        self.db = client[db_name]
+        self.ephemeral = ephemeral
+        self.users = self.db["users"]
+        self.assignments = self.db["assignments"]
+        self.submissions = self.db["submissions"]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Storage":
+        if settings.memory_store:
+            from mongomock_motor import AsyncMongoMockClient  # the optional extra cloudemy-backend[memory]
+
+            log.warning(
+                "MONGO_URI=memory:// uses an ephemeral in-process store: data is lost on restart and is not "
+                "shared between workers, so run a single worker (python -m cloudemy_backend does)",
+                extra={"store": "memory", "web_concurrency": settings.web_concurrency},
+            )
+            return cls(AsyncMongoMockClient(tz_aware=True), settings.db_name, ephemeral=True)
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000
+        )
+        return cls(client, settings.db_name, ephemeral=False)
+
+    async def create_indexes(self) -> None:
+        """Idempotent; run at start-up by every replica."""
+        await self.users.create_index([("email", ASCENDING)], unique=True, name="email_unique")
+        await self.assignments.create_index([("published", ASCENDING), ("_id", DESCENDING)], name="published_id")
+        # Lists are ordered by _id, which starts with the creation second: these serve the creation-time order.
+        await self.submissions.create_index([("assignment_id", ASCENDING), ("_id", DESCENDING)], name="assignment_id")
+        await self.submissions.create_index([("user_id", ASCENDING), ("_id", DESCENDING)], name="user_id")
+        await self.submissions.create_index([("created_at", DESCENDING)], name="created_at")
+        await self.submissions.create_index([("status", ASCENDING), ("status_changed_at", ASCENDING)], name="sweep")
+
+    async def ping(self) -> None:
+        await self.client.admin.command("ping")
+
+    async def close(self) -> None:
+        result = self.client.close()
+        if hasattr(result, "__await__"):
+            await result
+
+    # --- users -------------------------------------------------------------------------------------------
+
+    async def insert_user(self, *, email: str, name: str, role: str, password_hash: str) -> Document:
+        now = utcnow()
+        doc = {"email": email.lower(), "name": name, "role": role, "password_hash": password_hash, "created_at": now}
+        try:
+            result = await self.users.insert_one(doc)
+        except DuplicateKeyError:
+            raise DuplicateEmailError(email) from None
+        doc["_id"] = result.inserted_id
+        return doc
+
+    async def user_by_email(self, email: str) -> Document | None:
+        return await self.users.find_one({"email": email.lower()})
+
+    async def user_by_id(self, user_id: str) -> Document | None:
+        oid = parse_object_id(user_id)
+        return await self.users.find_one({"_id": oid}) if oid else None
+
+    # --- assignments -------------------------------------------------------------------------------------
+
+    async def insert_assignment(self, fields: Document) -> Document:
+        now = utcnow()
+        doc = {**fields, "created_at": now, "updated_at": now}
+        result = await self.assignments.insert_one(doc)
+        doc["_id"] = result.inserted_id
+        return doc
+
+    async def assignment_by_id(self, assignment_id: str) -> Document | None:
+        oid = parse_object_id(assignment_id)
+        return await self.assignments.find_one({"_id": oid}) if oid else None
+
+    async def update_assignment(self, assignment_id: str, changes: Document) -> Document | None:
+        oid = parse_object_id(assignment_id)
+        if oid is None:
+            return None
+        return await self.assignments.find_one_and_update(
+            {"_id": oid}, {"$set": {**changes, "updated_at": utcnow()}}, return_document=ReturnDocument.AFTER
+        )
+
+    async def list_assignments(self, *, published_only: bool, limit: int, before_id: ObjectId | None) -> list[Document]:
+        query: Document = {"published": True} if published_only else {}
+        if before_id is not None:
+            query["_id"] = {"$lt": before_id}
+        return await self.assignments.find(query).sort("_id", DESCENDING).limit(limit).to_list(limit)
+
+    # --- submissions -------------------------------------------------------------------------------------
+
+    async def insert_submission(self, *, assignment_id: str, user_id: str, language: str, code: str) -> Document:
+        now = utcnow()
+        doc: Document = {
+            "assignment_id": assignment_id,
+            "user_id": user_id,
+            "language": language,
+            "code": code,
+            "status": SubmissionStatus.QUEUED.value,
+            "attempt": 1,
+            "job_name": None,
+            "result": None,
+            "previous_results": [],
+            "enqueued_at": None,
+            "created_at": now,
+            "updated_at": now,
+            "status_changed_at": now,
+        }
+        result = await self.submissions.insert_one(doc)
+        doc["_id"] = result.inserted_id
+        return doc
+
+    async def submission_by_id(self, submission_id: str) -> Document | None:
+        oid = parse_object_id(submission_id)
+        return await self.submissions.find_one({"_id": oid}) if oid else None
+
+    async def list_submissions(
+        self, *, assignment_id: str | None, user_id: str | None, limit: int, before_id: ObjectId | None
+    ) -> list[Document]:
+        query: Document = {}
+        if assignment_id is not None:
+            query["assignment_id"] = assignment_id
+        if user_id is not None:
+            query["user_id"] = user_id
+        if before_id is not None:
+            query["_id"] = {"$lt": before_id}
+        cursor = self.submissions.find(query, {"code": False, "previous_results": False})
+        return await cursor.sort("_id", DESCENDING).limit(limit).to_list(limit)
+
+    async def mark_enqueued(self, submission_id: ObjectId, attempt: int, *, expected: datetime | None) -> bool:
+        """Record that the queue holds this attempt; only if nobody else recorded it since ``expected``.
+
+        The submit path and every sweeping replica claim an enqueue through this call, so of two replicas
+        that both noticed a missing message only one pushes it.
+        """
+        result = await self.submissions.update_one(
+            {
+                "_id": submission_id,
+                "status": SubmissionStatus.QUEUED.value,
+                "attempt": attempt,
+                "enqueued_at": expected,
+            },
+            {"$set": {"enqueued_at": utcnow()}},
+        )
+        return result.modified_count == 1
+
+    async def apply_progress(
+        self, submission_id: ObjectId, new_status: str, *, attempt: int, job_name: str | None
+    ) -> Document | None:
+        """Move forward to dispatched/running; None when the lifecycle (or a newer attempt) forbids it."""
+        now = utcnow()
+        changes: Document = {"status": new_status, "updated_at": now, "status_changed_at": now}
+        if job_name is not None:
+            changes["job_name"] = job_name
+        return await self.submissions.find_one_and_update(
+            {"_id": submission_id, "attempt": attempt, "status": {"$in": statuses_that_may_become(new_status)}},
+            {"$set": changes},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def store_first_result(self, submission_id: ObjectId, *, attempt: int, result: Document) -> Document | None:
+        """Store a terminal result unless one is already stored (or the attempt moved on); atomic."""
+        now = utcnow()
+        return await self.submissions.find_one_and_update(
+            {"_id": submission_id, "attempt": attempt, "status": {"$in": NON_TERMINAL}},
+            {"$set": {"status": result["status"], "result": result, "updated_at": now, "status_changed_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def replace_terminal_result(
+        self, submission_id: ObjectId, *, attempt: int, result: Document
+    ) -> Document | None:
+        """An instructor's grade over a terminal result of this attempt; the replaced one is kept in history."""
+        current = await self.submissions.find_one(
+            {"_id": submission_id, "attempt": attempt, "status": {"$in": TERMINAL}}
+        )
+        if current is None:
+            return None
+        now = utcnow()
+        return await self.submissions.find_one_and_update(
+            {
+                "_id": submission_id,
+                "attempt": attempt,
+                "status": current["status"],
+                "status_changed_at": current["status_changed_at"],
+            },
+            {
+                "$set": {"status": result["status"], "result": result, "updated_at": now, "status_changed_at": now},
+                "$push": {"previous_results": current["result"]},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def start_next_attempt(self, submission_id: ObjectId, *, current_attempt: int) -> Document | None:
+        """Regrade: a terminal submission goes back to queued as attempt + 1, its result kept in history."""
+        current = await self.submissions.find_one(
+            {"_id": submission_id, "attempt": current_attempt, "status": {"$in": TERMINAL}}
+        )
+        if current is None:
+            return None
+        now = utcnow()
+        return await self.submissions.find_one_and_update(
+            {
+                "_id": submission_id,
+                "attempt": current_attempt,
+                "status": current["status"],
+                "status_changed_at": current["status_changed_at"],
+            },
+            {
+                "$set": {
+                    "status": SubmissionStatus.QUEUED.value,
+                    "attempt": current_attempt + 1,
+                    "job_name": None,
+                    "result": None,
+                    "enqueued_at": None,
+                    "updated_at": now,
+                    "status_changed_at": now,
+                },
+                "$push": {"previous_results": current["result"]},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+
+    # --- sweep -------------------------------------------------------------------------------------------
+
+    async def queued_since(self, cutoff: datetime, limit: int) -> list[Document]:
+        """Queued submissions whose status is older than ``cutoff`` (oldest first)."""
+        cursor = self.submissions.find({"status": SubmissionStatus.QUEUED.value, "status_changed_at": {"$lt": cutoff}})
+        return await cursor.sort("status_changed_at", ASCENDING).limit(limit).to_list(limit)
+
+    async def in_flight_since(self, cutoff: datetime, limit: int) -> list[Document]:
+        """Dispatched or running submissions whose status is older than ``cutoff``."""
+        cursor = self.submissions.find(
+            {"status": {"$in": IN_FLIGHT}, "status_changed_at": {"$lt": cutoff}}, {"code": False}
+        )
+        return await cursor.limit(limit).to_list(limit)
+
+    async def mark_lost(self, doc: Document, result: Document) -> Document | None:
+        """Terminal ``error`` for an in-flight submission, only if nothing changed since the sweep read it."""
+        now = utcnow()
+        return await self.submissions.find_one_and_update(
+            {
+                "_id": doc["_id"],
+                "attempt": doc["attempt"],
+                "status": doc["status"],
+                "status_changed_at": doc["status_changed_at"],
+            },
+            {"$set": {"status": result["status"], "result": result, "updated_at": now, "status_changed_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )

@@ -1,0 +1,114 @@
+"""What happens to a submission outside a single route: its Redis payload, enqueueing, and result documents."""
+
+import logging
+
+from redis.exceptions import RedisError
+
+from cloudemy_backend.metrics import Metrics
+from cloudemy_backend.queue import SubmissionQueue
+from cloudemy_backend.storage import Document, Storage, utcnow
+from cloudemy_common.lifecycle import SubmissionStatus
+from cloudemy_common.models import AssignmentSpec, ResultBody, SubmissionPayload
+
+log = logging.getLogger(__name__)
+
+LOST_FAIL_TAG = "lost"
+
+
+def build_payload(submission: Document, assignment: Document) -> SubmissionPayload:
+    """The runner's view of one attempt: the seed's fields plus the assignment and attempt."""
+    spec = AssignmentSpec(
+        title=assignment["title"],
+        description=assignment["description"],
+        rubric=assignment["rubric"],
+        max_score=assignment["max_score"],
+        fail_tags=assignment["fail_tags"],
+    )
+    return SubmissionPayload(
+        submission_id=str(submission["_id"]),
+        user_id=submission["user_id"],
+        assignment_id=submission["assignment_id"],
+        language=submission["language"],
+        code=submission["code"],
+        attempt=submission["attempt"],
+        assignment=spec,
+    )
+
+
+async def enqueue_submission(
+    storage: Storage, queue: SubmissionQueue, metrics: Metrics, submission: Document, assignment: Document
+) -> bool:
+    """Push one stored, queued submission; False (logged, counted) when Redis is unreachable.
+
+    The submission is already in Mongo as ``queued``, so a failure here loses nothing: the sweep finds it.
+    """
+    try:
+        await queue.enqueue(build_payload(submission, assignment))
+    except RedisError as exc:
+        metrics.enqueue_failures.inc()
+        log.warning(
+            "redis unreachable; submission stored and left for the sweep",
+            extra={"submission_id": str(submission["_id"]), "reason": type(exc).__name__},
+        )
+        return False
+    await storage.mark_enqueued(submission["_id"], submission["attempt"], expected=None)
+    return True
+
+
+async def delete_payload_quietly(queue: SubmissionQueue, submission_id: str) -> None:
+    """Drop the payload hash of a finished submission; if Redis is away its TTL removes it later."""
+    try:
+        await queue.delete_payload(submission_id)
+    except RedisError as exc:
+        log.warning(
+            "payload hash not deleted; it expires by TTL",
+            extra={"submission_id": submission_id, "reason": type(exc).__name__},
+        )
+
+
+def result_document(body: ResultBody, attempt: int) -> Document:
+    """A result as stored: the contract body plus the attempt it belongs to and when it arrived."""
+    return {**body.model_dump(mode="json"), "attempt": attempt, "received_at": utcnow(), "graded_by": None}
+
+
+def same_result(stored: Document, body: ResultBody) -> bool:
+    """Whether a posted result repeats the stored one (compares the contract fields only)."""
+    fields = ResultBody.model_fields.keys()
+    return {name: stored.get(name) for name in fields} == body.model_dump(mode="json")
+
+
+def lost_result(submission: Document, stuck_after_seconds: int) -> Document:
+    return {
+        "status": SubmissionStatus.ERROR.value,
+        "score": None,
+        "max_score": None,
+        "fail_tags": [LOST_FAIL_TAG],
+        "feedback": (
+            f"Grading did not finish: the submission stayed {submission['status']} for more than "
+            f"{stuck_after_seconds} seconds. An instructor can regrade it."
+        ),
+        "metrics": {},
+        "criteria": None,
+        "grader": "sweep",
+        "attempt": submission["attempt"],
+        "received_at": utcnow(),
+        "graded_by": None,
+    }
+
+
+def manual_result(submission: Document, assignment: Document, score: float, feedback: str, grader_id: str) -> Document:
+    """An instructor's grade: terminal ``graded``, their score and feedback only (the replaced result is kept
+    in the submission's history)."""
+    return {
+        "status": SubmissionStatus.GRADED.value,
+        "score": score,
+        "max_score": assignment["max_score"],
+        "fail_tags": [],
+        "feedback": feedback,
+        "metrics": {},
+        "criteria": None,
+        "grader": "manual",
+        "attempt": submission["attempt"],
+        "received_at": utcnow(),
+        "graded_by": grader_id,
+    }
