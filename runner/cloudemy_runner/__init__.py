@@ -1,1 +1,3 @@
-"""See SPEC.md; built by its issue."""
+"""Cloudemy runner: grades one submission inside its Kubernetes Job (``python -m cloudemy_runner``)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,36 @@
+"""``python -m cloudemy_runner``: grade the submission named by SUBMISSION_ID and post its result.
+
+Exit codes: 0 result posted or already final (409); 1 the result could not be posted at all;
+2 configuration error (missing or invalid environment, or the backend refused the token).
+"""
+
+import os
+import sys
+import time
+
+STARTED = time.monotonic()  # the budget counts from here, before the costlier imports below
+
+
+def main() -> int:
+    from pydantic import ValidationError
+
+    from cloudemy_runner.config import Budget, load_settings
+    from cloudemy_runner.grading import ExitCode, run
+    from cloudemy_runner.logs import setup_logging
+
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        setup_logging(os.environ.get("LOG_LEVEL", "INFO"))
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        sys.stderr.write(f"cloudemy-runner: configuration error: {problems}\n")
+        return int(ExitCode.CONFIG_ERROR)
+    setup_logging(settings.log_level, settings.submission_id)
+    budget = Budget(deadline_seconds=settings.job_deadline_seconds, started=STARTED)
+    return int(run(settings, budget))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

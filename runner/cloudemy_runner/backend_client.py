@@ -1,0 +1,152 @@
+"""The runner's calls to the backend's internal API: status ``running`` first, the result last.
+
+Both send ``X-Result-Token`` (the per-submission token). The result POST is retried with tenacity on
+connection errors and 5xx until the posting phase of the budget ends; the answer decides the exit:
+200 posted, 409 already final (both fine), 401 a configuration error, anything else not postable.
+The standard library's HTTP client is enough for two small JSON POSTs and keeps start-up cheap.
+"""
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from enum import StrEnum
+from http.client import HTTPException
+
+from cloudemy_common.models import ResultBody, StatusUpdate
+from cloudemy_runner import __version__
+from cloudemy_runner.config import Budget
+
+log = logging.getLogger("cloudemy_runner.backend")
+
+REQUEST_TIMEOUT_SECONDS = 10.0
+STATUS_ATTEMPTS = 3
+"""Reporting ``running`` is informative only: a few quick tries, then grading goes on."""
+
+
+class PostOutcome(StrEnum):
+    POSTED = "posted"
+    ALREADY_FINAL = "already-final"
+    UNAUTHORIZED = "unauthorized"
+    REJECTED = "rejected"
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    detail: str
+
+
+class TransientPostError(Exception):
+    """A connection error or a 5xx: worth another try."""
+
+
+class BackendClient:
+    def __init__(self, base_url: str, submission_id: str, token: str, budget: Budget) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.submission_id = submission_id
+        self._token = token
+        self.budget = budget
+        self.result_attempts = 0
+
+    def report_running(self) -> PostOutcome:
+        """POST status ``running``; only 401 matters to the caller (the token is wrong, nothing can be posted)."""
+        import tenacity
+
+        body = StatusUpdate(status="running").model_dump(mode="json", exclude_none=True)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientPostError),
+            wait=tenacity.wait_exponential(multiplier=0.2, max=1.0),
+            stop=tenacity.stop_after_attempt(STATUS_ATTEMPTS),
+            reraise=True,
+        )
+        try:
+            answer = retrying(self._post, "status", body)
+        except TransientPostError as exc:
+            log.warning("status running not reported error=%s", exc)
+            return PostOutcome.UNREACHABLE
+        outcome = _classify(answer)
+        if outcome is not PostOutcome.POSTED:
+            log.warning("status running answered http=%d", answer.status)
+        return outcome
+
+    def post_result(self, result: ResultBody) -> PostOutcome:
+        """POST the result until the backend answers, or the posting phase of the budget runs out."""
+        import tenacity
+
+        body = result.model_dump(mode="json", exclude_none=True)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientPostError),
+            wait=tenacity.wait_exponential_jitter(initial=0.25, max=4.0, jitter=0.25),
+            stop=tenacity.stop_before_delay(max(self.budget.post_remaining(), 0.0)),
+            before_sleep=lambda state: log.warning(
+                "result post failed attempt=%d error=%s", state.attempt_number, state.outcome.exception()
+            ),
+            reraise=True,
+        )
+        try:
+            answer = retrying(self._post, "result", body, counted=True)
+        except TransientPostError as exc:
+            log.error("result could not be posted attempts=%d error=%s", self.result_attempts, exc)
+            return PostOutcome.UNREACHABLE
+        outcome = _classify(answer)
+        log.info("result post answered http=%d outcome=%s attempts=%d", answer.status, outcome, self.result_attempts)
+        if outcome is PostOutcome.REJECTED:
+            log.error("result rejected http=%d detail=%s", answer.status, answer.detail)
+        return outcome
+
+    def _post(self, endpoint: str, body: dict[str, object], *, counted: bool = False) -> HttpAnswer:
+        if counted:
+            self.result_attempts += 1
+        url = f"{self.base_url}/submissions/{self.submission_id}/{endpoint}"
+        request = urllib.request.Request(  # noqa: S310 - the URL is the configured http(s) backend
+            url,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "X-Result-Token": self._token,
+                "User-Agent": f"cloudemy-runner/{__version__}",
+            },
+        )
+        timeout = max(min(REQUEST_TIMEOUT_SECONDS, self.budget.post_remaining()), 1.0)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                answer = HttpAnswer(response.status, "")
+        except urllib.error.HTTPError as exc:
+            answer = HttpAnswer(exc.code, _detail(exc))
+            exc.close()
+        except (urllib.error.URLError, OSError, HTTPException) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TransientPostError(f"{type(exc).__name__}: {reason}") from exc
+        if answer.status >= 500:
+            raise TransientPostError(f"HTTP {answer.status}")
+        return answer
+
+
+def _classify(answer: HttpAnswer) -> PostOutcome:
+    if 200 <= answer.status < 300:
+        return PostOutcome.POSTED
+    if answer.status == 409:
+        return PostOutcome.ALREADY_FINAL
+    if answer.status in (401, 403):
+        return PostOutcome.UNAUTHORIZED
+    return PostOutcome.REJECTED
+
+
+def _detail(exc: urllib.error.HTTPError) -> str:
+    """Where and why the backend refused (``loc`` and ``msg`` only: a 422's ``input`` may quote feedback)."""
+    try:
+        detail = json.loads(exc.read(20_000).decode(errors="replace")).get("detail")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if isinstance(detail, list):
+        parts = [
+            f"{'.'.join(str(p) for p in item.get('loc', ()))}: {item.get('msg', '')}"
+            for item in detail
+            if isinstance(item, dict)
+        ]
+        return "; ".join(parts)[:300]
+    return str(detail)[:300] if isinstance(detail, str) else ""

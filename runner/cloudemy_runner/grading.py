@@ -1,0 +1,90 @@
+"""One grading run, step by step: report running, load, check, grade, score, post, exit code."""
+
+import logging
+from enum import IntEnum
+
+from cloudemy_common.models import ResultBody, SubmissionPayload
+from cloudemy_runner.backend_client import BackendClient, PostOutcome
+from cloudemy_runner.config import Budget, RunnerSettings
+from cloudemy_runner.payload import load_payload
+from cloudemy_runner.static_checks import run_static_checks
+
+log = logging.getLogger("cloudemy_runner")
+
+
+class ExitCode(IntEnum):
+    POSTED = 0
+    """The result was posted, or the submission was already final (409)."""
+    NOT_POSTED = 1
+    """The result could not be posted at all: the Job fails and the scheduler reports it."""
+    CONFIG_ERROR = 2
+    """Missing or invalid environment, or the backend refused the token (401)."""
+
+
+def run(settings: RunnerSettings, budget: Budget) -> ExitCode:
+    backend = BackendClient(
+        settings.backend_internal_url,
+        settings.submission_id,
+        settings.internal_result_token.get_secret_value(),
+        budget,
+    )
+    if backend.report_running() is PostOutcome.UNAUTHORIZED:
+        log.error("backend refused the result token (status update); check INTERNAL_RESULT_TOKEN")
+        return ExitCode.CONFIG_ERROR
+    result = produce_result(settings, budget)
+    log.info("result ready status=%s score=%s tags=%s", result.status, result.score, ",".join(result.fail_tags))
+    return exit_code_for(backend.post_result(result))
+
+
+def produce_result(settings: RunnerSettings, budget: Budget) -> ResultBody:
+    """The result to post; every failure path, expected or not, ends in a result body."""
+    from cloudemy_runner import results
+
+    grader = "llm" if settings.llm_configured else "offline"
+    payload: SubmissionPayload | None = None
+    try:
+        loaded = load_payload(settings.redis_url, settings.submission_id, budget)
+        if loaded.payload is None:
+            return results.payload_failure(loaded.failure_tag or "payload-missing", grader=grader, budget=budget)
+        payload = loaded.payload
+        return grade_payload(settings, budget, payload)
+    except Exception as exc:  # a bug must still end in a final answer for the student
+        log.exception("internal error while grading error=%s", type(exc).__name__)
+        max_score = payload.assignment.max_score if payload else None
+        return results.internal_error(grader=grader, budget=budget, max_score=max_score)
+
+
+def grade_payload(settings: RunnerSettings, budget: Budget, payload: SubmissionPayload) -> ResultBody:
+    findings = run_static_checks(payload.language, payload.code)
+    log.info(
+        "payload loaded language=%s attempt=%d code_bytes=%d static_findings=%d",
+        payload.language,
+        payload.attempt,
+        len(payload.code.encode()),
+        len(findings.findings),
+    )
+    if not settings.llm_configured:
+        from cloudemy_runner.offline import offline_result
+
+        return offline_result(payload.assignment, findings, budget)
+
+    from cloudemy_runner import results
+    from cloudemy_runner.llm import LlmGrader
+    from cloudemy_runner.prompt import build_prompt
+    from cloudemy_runner.scoring import graded_result
+
+    prompt = build_prompt(payload, findings)
+    outcome = LlmGrader(settings, budget).grade(prompt)
+    if outcome.answer is None or outcome.failure is not None:
+        assert outcome.failure is not None
+        return results.llm_failure(payload.assignment, findings, outcome.failure, outcome.stats, budget)
+    return graded_result(payload.assignment, outcome.answer, findings, outcome.stats, budget)
+
+
+def exit_code_for(outcome: PostOutcome) -> ExitCode:
+    if outcome in (PostOutcome.POSTED, PostOutcome.ALREADY_FINAL):
+        return ExitCode.POSTED
+    if outcome is PostOutcome.UNAUTHORIZED:
+        log.error("backend refused the result token; check INTERNAL_RESULT_TOKEN")
+        return ExitCode.CONFIG_ERROR
+    return ExitCode.NOT_POSTED

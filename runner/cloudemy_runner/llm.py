@@ -1,0 +1,251 @@
+"""Grading requests to an OpenAI-compatible Chat Completions API, within the runner's time budget.
+
+One loop with explicit states:
+- ``json_schema`` (strict structured output) first; a 400/422 rejecting it switches once to
+  ``json_object`` (JSON mode), whose answer is validated the same way;
+- transient failures (429 honouring Retry-After, 408, 5xx, timeouts, connection errors) are retried
+  by tenacity until the LLM phase of the budget would be overrun; other 4xx are final;
+- an answer that is not a usable grading answer is asked for once more, then given up on.
+
+``openai`` is imported here, on first use, so that the offline grader and the runner's start never pay for it.
+"""
+
+import email.utils
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cloudemy_runner.answer import InvalidAnswer, ModelAnswer, parse_answer
+from cloudemy_runner.config import Budget, RunnerSettings
+from cloudemy_runner.prompt import JSON_OBJECT_FORMAT, GradingPrompt
+
+if TYPE_CHECKING:
+    import openai
+    import tenacity
+
+log = logging.getLogger("cloudemy_runner.llm")
+
+GRADING_SEED = 20240611
+"""Fixed seed (with temperature 0) so that a regrade asks the model the same question the same way."""
+MAX_REQUESTS = 8
+"""Upper bound on HTTP requests for one grading, whatever the budget still allows."""
+MAX_INVALID_ANSWERS = 2
+"""An unusable answer is asked for again once; the second one ends the grading."""
+MIN_REQUEST_SECONDS = 1.0
+"""No request starts with less time than this left in the LLM phase."""
+BACKOFF_INITIAL_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 8.0
+RETRYABLE_STATUS = frozenset({408, 429})
+
+JSON_SCHEMA = "json_schema"
+JSON_OBJECT = "json_object"
+
+
+@dataclass
+class LlmStats:
+    """What the LLM phase cost; becomes part of the result's metrics."""
+
+    model: str
+    attempts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: int = 0
+    response_format: str = JSON_SCHEMA
+    outcome: str = "pending"
+
+
+@dataclass(frozen=True)
+class LlmFailure:
+    """Why grading with the LLM gave up. ``outcome`` is a short code, ``detail`` a readable reason."""
+
+    outcome: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class LlmResult:
+    answer: ModelAnswer | None
+    failure: LlmFailure | None
+    stats: LlmStats
+
+
+class BudgetExhausted(Exception):
+    """Too little of the LLM phase is left to start another request."""
+
+
+def make_client(settings: RunnerSettings) -> "openai.OpenAI":
+    """The official client; its own retries are off because this module owns retrying."""
+    import openai
+
+    for noisy in ("openai", "httpx", "httpx2", "httpcore", "httpcore2"):
+        # Their DEBUG logs would print request bodies (the code) and headers (the key): never.
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return openai.OpenAI(
+        api_key=settings.llm_api_key.get_secret_value() or "not-needed",
+        base_url=settings.effective_llm_base_url,
+        timeout=settings.llm_timeout_seconds,
+        max_retries=0,
+    )
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """The server's Retry-After (seconds or an HTTP date) or retry-after-ms, if the error carries one."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+class LlmGrader:
+    """Asks the model for a grade; ``grade`` never raises for anything the server or network does."""
+
+    def __init__(self, settings: RunnerSettings, budget: Budget, client: "openai.OpenAI | None" = None) -> None:
+        self.settings = settings
+        self.budget = budget
+        self.client = client or make_client(settings)
+        self.stats = LlmStats(model=settings.llm_model)
+
+    def grade(self, prompt: GradingPrompt) -> LlmResult:
+        import openai
+
+        invalid_answers = 0
+        while True:
+            try:
+                completion = self._request_with_retries(prompt)
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if self.stats.response_format == JSON_SCHEMA:
+                    log.warning("llm rejected json_schema status=%s; falling back to json_object", exc.status_code)
+                    self.stats.response_format = JSON_OBJECT
+                    continue
+                return self._failed("rejected", f"the model server rejected the request (HTTP {exc.status_code})")
+            except openai.RateLimitError:
+                return self._failed("rate-limited", "the model server kept answering 429 Too Many Requests")
+            except openai.APITimeoutError:
+                return self._failed("timeout", "the model did not answer within the time limit")
+            except openai.APIConnectionError:
+                return self._failed("connection-error", "the model server could not be reached")
+            except openai.APIStatusError as exc:
+                if exc.status_code >= 500:
+                    return self._failed("server-error", f"the model server kept failing (HTTP {exc.status_code})")
+                if exc.status_code in RETRYABLE_STATUS:
+                    return self._failed("timeout", f"the model server kept answering HTTP {exc.status_code}")
+                return self._failed("rejected", f"the model server rejected the request (HTTP {exc.status_code})")
+            except BudgetExhausted:
+                return self._failed("budget-exhausted", "the time available for grading ran out")
+
+            try:
+                answer = parse_answer(_content_of(completion))
+            except InvalidAnswer as exc:
+                invalid_answers += 1
+                log.warning("llm answer unusable reason=%s count=%d", exc, invalid_answers)
+                if invalid_answers >= MAX_INVALID_ANSWERS:
+                    return self._failed("invalid-output", "the model's answers were not valid grading JSON")
+                continue
+            self.stats.outcome = "ok"
+            return LlmResult(answer=answer, failure=None, stats=self.stats)
+
+    def _failed(self, outcome: str, detail: str) -> LlmResult:
+        self.stats.outcome = outcome
+        log.warning("llm grading failed outcome=%s attempts=%d", outcome, self.stats.attempts)
+        return LlmResult(answer=None, failure=LlmFailure(outcome, detail), stats=self.stats)
+
+    def _request_with_retries(self, prompt: GradingPrompt) -> Any:
+        import tenacity
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_is_transient),
+            wait=_wait_for_retry,
+            stop=tenacity.stop_after_attempt(MAX_REQUESTS - self.stats.attempts) | self._stop_before_budget_end,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        return retrying(self._send_once, prompt)
+
+    def _stop_before_budget_end(self, retry_state: "tenacity.RetryCallState") -> bool:
+        upcoming = retry_state.upcoming_sleep or 0.0
+        return upcoming + MIN_REQUEST_SECONDS > self.budget.llm_remaining()
+
+    def _send_once(self, prompt: GradingPrompt) -> Any:
+        remaining = self.budget.llm_remaining()
+        if remaining < MIN_REQUEST_SECONDS or self.stats.attempts >= MAX_REQUESTS:
+            raise BudgetExhausted
+        response_format = prompt.json_schema_format if self.stats.response_format == JSON_SCHEMA else JSON_OBJECT_FORMAT
+        self.stats.attempts += 1
+        started = time.monotonic()
+        try:
+            completion = self.client.chat.completions.create(
+                model=self.settings.llm_model,
+                messages=prompt.messages,  # type: ignore[arg-type]
+                temperature=0,
+                seed=GRADING_SEED,
+                response_format=response_format,  # type: ignore[arg-type]
+                timeout=min(self.settings.llm_timeout_seconds, remaining),
+            )
+        finally:
+            self.stats.latency_ms += int((time.monotonic() - started) * 1000)
+        usage = getattr(completion, "usage", None)
+        if usage is not None:
+            self.stats.prompt_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
+            self.stats.completion_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
+        return completion
+
+
+def _is_transient(exc: BaseException) -> bool:
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code >= 500 or exc.status_code in RETRYABLE_STATUS
+    return False
+
+
+def _wait_for_retry(retry_state: "tenacity.RetryCallState") -> float:
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    server_says = retry_after_seconds(exc) if exc is not None else None
+    if server_says is not None:
+        return server_says
+    backoff = BACKOFF_INITIAL_SECONDS * 2 ** (retry_state.attempt_number - 1)
+    return min(backoff, BACKOFF_MAX_SECONDS) + random.uniform(0, 0.1 * backoff)  # noqa: S311 - jitter, not crypto
+
+
+def _log_retry(retry_state: "tenacity.RetryCallState") -> None:
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    status = getattr(exc, "status_code", None)
+    reason = f"HTTP {status}" if status else type(exc).__name__
+    log.warning(
+        "llm request failed reason=%s attempt=%d retry_in=%.2fs",
+        reason,
+        retry_state.attempt_number,
+        retry_state.upcoming_sleep,
+    )
+
+
+def _content_of(completion: Any) -> str | None:
+    choices = getattr(completion, "choices", None) or []
+    if not choices:
+        raise InvalidAnswer("answer has no choices")
+    message = choices[0].message
+    if getattr(message, "refusal", None) and not message.content:
+        raise InvalidAnswer("the model refused to answer")
+    return message.content

@@ -1,0 +1,91 @@
+"""Result bodies for every outcome that is not a finished LLM grading, and the shared metrics."""
+
+from typing import Any
+
+from cloudemy_common.models import MAX_FEEDBACK_CHARS, AssignmentSpec, ResultBody
+from cloudemy_runner import __version__, tags
+from cloudemy_runner.config import Budget
+from cloudemy_runner.llm import LlmFailure, LlmStats
+from cloudemy_runner.static_checks import StaticFindings
+
+REGRADE_HINT = "Your submission is saved; an instructor can regrade it."
+
+
+def metrics(
+    *, grader: str, budget: Budget, stats: LlmStats | None = None, confidence: float | None = None
+) -> dict[str, Any]:
+    """The result's ``metrics``: the same keys for every outcome (zeros when no LLM was asked)."""
+    return {
+        "grader": grader,
+        "model": stats.model if stats else None,
+        "prompt_tokens": stats.prompt_tokens if stats else 0,
+        "completion_tokens": stats.completion_tokens if stats else 0,
+        "llm_latency_ms": stats.latency_ms if stats else 0,
+        "attempts": stats.attempts if stats else 0,
+        "response_format": stats.response_format if stats and stats.attempts else None,
+        "llm_outcome": stats.outcome if stats else None,
+        "confidence": confidence,
+        "runner_version": __version__,
+        "total_ms": budget.elapsed_ms(),
+    }
+
+
+def static_note(findings: StaticFindings, *, problems_only: bool = False) -> str:
+    """One paragraph on the static checks, for feedback; empty when no check ran (or, with
+    ``problems_only``, when every check passed)."""
+    if not findings.checks_run or (problems_only and not findings.findings):
+        return ""
+    return "Automatic checks: " + " ".join(findings.summary_lines())
+
+
+def join_paragraphs(*parts: str) -> str:
+    return "\n\n".join(p.strip() for p in parts if p and p.strip())[:MAX_FEEDBACK_CHARS]
+
+
+def payload_failure(tag: str, *, grader: str, budget: Budget) -> ResultBody:
+    """The submission's payload could not be used: nothing to grade, nothing to score against."""
+    reasons = {
+        tags.PAYLOAD_MISSING: "the submission's grading data was not found (it may have expired)",
+        tags.PAYLOAD_INVALID: "the submission's grading data is malformed",
+        tags.PAYLOAD_UNAVAILABLE: "the grader could not reach the submission store",
+    }
+    return ResultBody(
+        status="error",
+        score=None,
+        max_score=None,
+        fail_tags=[tag],
+        feedback=join_paragraphs(f"Automatic grading failed: {reasons[tag]}.", REGRADE_HINT),
+        metrics=metrics(grader=grader, budget=budget),
+        grader=None,
+    )
+
+
+def llm_failure(
+    assignment: AssignmentSpec, findings: StaticFindings, failure: LlmFailure, stats: LlmStats, budget: Budget
+) -> ResultBody:
+    """The model could not grade within the budget: an error that says why, with the static findings."""
+    attempts = f"{stats.attempts} request{'s' if stats.attempts != 1 else ''}"
+    return ResultBody(
+        status="error",
+        score=None,
+        max_score=assignment.max_score,
+        fail_tags=tags.unique([*findings.fail_tags, tags.LLM_UNAVAILABLE]),
+        feedback=join_paragraphs(
+            f"Automatic grading failed: {failure.detail} (after {attempts}).", static_note(findings), REGRADE_HINT
+        ),
+        metrics=metrics(grader="llm", budget=budget, stats=stats),
+        grader="llm",
+    )
+
+
+def internal_error(*, grader: str, budget: Budget, max_score: float | None) -> ResultBody:
+    """An unexpected error inside the runner (a bug): still a readable, final answer for the student."""
+    return ResultBody(
+        status="error",
+        score=None,
+        max_score=max_score,
+        fail_tags=[tags.INTERNAL_ERROR],
+        feedback=join_paragraphs("Automatic grading failed because of an internal error in the grader.", REGRADE_HINT),
+        metrics=metrics(grader=grader, budget=budget),
+        grader=None,
+    )
