@@ -21,7 +21,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from cloudemy_backend import __version__
 from cloudemy_backend.api.deps import Backend
-from cloudemy_backend.api.routes import assignments, auth, health, internal, submissions, users
+from cloudemy_backend.api.routes import assignments, auth, grades, health, internal, submissions, users
 from cloudemy_backend.core.config import Settings, load_settings_or_exit
 from cloudemy_backend.core.logging import configure_logging
 from cloudemy_backend.core.security import hash_password
@@ -30,6 +30,7 @@ from cloudemy_backend.metrics import Metrics, ObserveRequestsMiddleware
 from cloudemy_backend.queue import SubmissionQueue, connect_redis
 from cloudemy_backend.storage import DuplicateEmailError, Storage
 from cloudemy_backend.sweep import Sweeper
+from cloudemy_backend.web import router as web_ui_router
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ ROUTERS = [
     assignments.router,
     submissions.router,
     internal.router,
+    grades.router,
+    web_ui_router,
 ]
 
 STARTUP_RETRY_SECONDS = 60

@@ -124,7 +124,8 @@ export function codeEditor({ label, value = "", name = "code", readOnly = false 
 
 /** Read-only code with line numbers, as a <pre> (for showing a submission's code). */
 export function codeBlock(code, label = "Code") {
-  const lines = String(code ?? "").split("\n");
+  const text = String(code ?? "");
+  const lines = (text.endsWith("\n") ? text.slice(0, -1) : text).split("\n");
   const gutter = h("div", { class: "code-gutter", "aria-hidden": "true" }, lines.map((_, i) => i + 1).join("\n"));
   const pre = h("pre", { class: "code-view" }, h("code", {}, String(code ?? "")));
   // The box scrolls as a whole (gutter and code together); it is focusable so keys can scroll it.

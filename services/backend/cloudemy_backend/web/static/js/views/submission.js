@@ -193,7 +193,7 @@ function statusTracker(sub) {
         const label = step === "result" ? "Result" : statusLabel(step);
         return h(
           "li",
-          { class: `step step-${state}${terminal && index === steps.length - 1 ? ` status-${sub.status}` : ""}`, "aria-current": state === "current" || (terminal && index === steps.length - 1) ? "step" : null },
+          { class: `step step-${state}${terminal && index === steps.length - 1 ? ` step-end-${sub.status}` : ""}`, "aria-current": state === "current" || (terminal && index === steps.length - 1) ? "step" : null },
           h("span", { class: "step-dot", "aria-hidden": "true" }),
           h("span", { class: "step-label" }, label),
         );

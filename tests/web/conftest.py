@@ -1,0 +1,89 @@
+"""Fixtures of the web UI's tests: Debian's Chromium through Playwright, the backend alone (results
+posted by the test through the internal API), and the whole local platform with the fake LLM."""
+
+import secrets
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ui_harness import Api, Browser, ConsoleWatch, User
+
+from demo.processes import ManagedProcess, RedisProcess, free_port, image_env
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+MAX_CODE_BYTES = 4096  # small, so the 413 test needs little text
+
+
+@pytest.fixture(scope="session")
+def ui_backend() -> Iterator[Api]:
+    """`python -m cloudemy_backend` with the memory store and its own Redis, but no scheduler: submissions
+    stay queued until a test posts their status and result through the internal API."""
+    workdir = Path(tempfile.mkdtemp(prefix="cloudemy-ui-"))
+    redis = RedisProcess(workdir=workdir)
+    redis.start()
+    port = free_port()
+    internal_token = secrets.token_hex(32)
+    admin = User("admin@example.com", secrets.token_urlsafe(12), "Ada Admin", "admin")
+    env = image_env() | {
+        "PORT": str(port),
+        "MONGO_URI": "memory://",
+        "DB_NAME": "cloudemy",
+        "REDIS_URL": redis.url,
+        "QUEUE_SUBMISSIONS": "queue:submissions",
+        "BACKEND_INTERNAL_URL": f"http://127.0.0.1:{port}/internal",
+        "INTERNAL_RESULT_TOKEN": internal_token,
+        "JWT_SECRET": secrets.token_hex(32),
+        "CLOUDEMY_ADMIN_EMAIL": admin.email,
+        "CLOUDEMY_ADMIN_PASSWORD": admin.password,
+        "ALLOW_SIGNUP": "true",
+        "MAX_CODE_BYTES": str(MAX_CODE_BYTES),
+        "LOG_LEVEL": "WARNING",
+    }
+    backend = ManagedProcess("backend", [sys.executable, "-m", "cloudemy_backend"], env, workdir)
+    backend.start()
+    try:
+        backend.wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
+        api = Api(f"http://127.0.0.1:{port}", internal_token, admin)
+        yield api
+        api.close()
+    finally:
+        backend.stop()
+        redis.close()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_browser(chromium: Any) -> Iterator[Callable[..., Browser]]:
+    """open_browser(base_url, width=1280) -> a fresh browser context (own sessionStorage) on the UI.
+    At the end, no page may have logged a console error or thrown."""
+    contexts: list[tuple[Any, ConsoleWatch]] = []
+
+    def open_(base_url: str, *, width: int = 1280, height: int = 900) -> Browser:
+        context = chromium.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        console = ConsoleWatch()
+        page.on("console", console.on_console)
+        page.on("pageerror", console.on_page_error)
+        contexts.append((context, console))
+        return Browser(page, console, base_url)
+
+    yield open_
+    problems = []
+    for context, console in contexts:
+        problems.extend(console.unexpected())
+        context.close()
+    assert problems == [], f"console errors: {problems}"
