@@ -1,0 +1,62 @@
+"""Helpers of the backend suite: test constants, actors, request bodies."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+MASTER_TOKEN = "master-result-token-for-tests-0123456789"
+JWT_SECRET = "jwt-secret-for-tests-0123456789abcdef0123"
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-password-123"
+
+RUBRIC = [
+    {"id": "correctness", "title": "Correctness", "description": "Gives the right answer", "points": 6},
+    {"id": "style", "title": "Style", "description": "Readable code", "points": 4},
+]
+
+
+@dataclass
+class Actor:
+    """A user of the API: their bearer header (empty for anonymous) and id."""
+
+    name: str
+    headers: dict[str, str] = field(default_factory=dict)
+    user_id: str | None = None
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
+    response = await client.post("/api/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def assignment_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": "FizzBuzz",
+        "description": "Print FizzBuzz from 1 to 100.",
+        "languages": ["python", "javascript"],
+        "rubric": RUBRIC,
+        "fail_tags": ["wrong_output"],
+        "published": True,
+    }
+    body.update(overrides)
+    return body
+
+
+def graded_result(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": "graded",
+        "score": 8,
+        "max_score": 10,
+        "fail_tags": [],
+        "feedback": "Correct; naming could be clearer.",
+        "metrics": {"llm_ms": 1200, "model": "gpt-4o-mini"},
+        "criteria": [
+            {"id": "correctness", "score": 6, "max_score": 6, "feedback": "right"},
+            {"id": "style", "score": 2, "max_score": 4, "feedback": "names"},
+        ],
+        "grader": "llm",
+    }
+    body.update(overrides)
+    return body
