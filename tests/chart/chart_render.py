@@ -54,7 +54,10 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "ingress-off": ((), {"ingress": {"enabled": False}}),
     "frontend-on": ((), {"frontend": {"enabled": True, "image": {"repository": "example/cloudemy-frontend"}}}),
     "tls": ((), {"ingress": {"tls": {"enabled": True}, "className": "nginx"}}),
-    "networkpolicy-on": ((), {"networkPolicy": {"enabled": True}, "frontend": {"enabled": True, "image": {"repository": "example/fe"}}}),
+    "networkpolicy-on": (
+        (),
+        {"networkPolicy": {"enabled": True}, "frontend": {"enabled": True, "image": {"repository": "example/fe"}}},
+    ),
     "networkpolicy-off": (("values/prod.yaml",), {"networkPolicy": {"enabled": False}}),
     "hpa-off": ((), {"backend": {"autoscaling": {"enabled": False}, "replicaCount": 3}}),
     "leader-election": ((), {"scheduler": {"leaderElection": True, "replicaCount": 2}}),

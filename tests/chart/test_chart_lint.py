@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 import yamale
 import yaml
+from chart_render import CHART, HELMS, ROOT, SCENARIOS, TOOLS, lint, render_scenario
 from yamllint import linter
 from yamllint.config import YamlLintConfig
-
-from chart_render import CHART, HELMS, ROOT, SCENARIOS, TOOLS, lint, render_scenario
 
 LINTCONF = YamlLintConfig(file=str(ROOT / "ci" / "lintconf.yaml"))
 
@@ -39,12 +38,20 @@ def test_helm3_and_helm4_render_the_same_manifests() -> None:
         ]
 
     for scenario in SCENARIOS:
-        assert comparable(render_scenario(scenario, "helm3").text) == comparable(render_scenario(scenario, "helm4").text), scenario
+        assert comparable(render_scenario(scenario, "helm3").text) == comparable(
+            render_scenario(scenario, "helm4").text
+        ), scenario
 
 
 def _is_secret_value(line: str) -> bool:
     key = line.strip().split(":", 1)[0]
-    return key in {"INTERNAL_RESULT_TOKEN", "JWT_SECRET", "CLOUDEMY_ADMIN_PASSWORD", "MONGODB_ROOT_PASSWORD", "REDIS_PASSWORD"}
+    return key in {
+        "INTERNAL_RESULT_TOKEN",
+        "JWT_SECRET",
+        "CLOUDEMY_ADMIN_PASSWORD",
+        "MONGODB_ROOT_PASSWORD",
+        "REDIS_PASSWORD",
+    }
 
 
 @pytest.mark.parametrize(

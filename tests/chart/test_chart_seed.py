@@ -1,14 +1,19 @@
 """The seed's names and numbers (../shared/seed/cloudemy-k8s-yaml-guide.ko.md) with SPEC's fixes, as rendered."""
 
 import pytest
-
 from chart_render import containers_of, env_of, render_chart, render_scenario
 
 SEED_HPA_BEHAVIOR = {
-    "scaleDown": {"stabilizationWindowSeconds": 60, "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}]},
+    "scaleDown": {
+        "stabilizationWindowSeconds": 60,
+        "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}],
+    },
     "scaleUp": {
         "stabilizationWindowSeconds": 0,
-        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}, {"type": "Pods", "value": 2, "periodSeconds": 15}],
+        "policies": [
+            {"type": "Percent", "value": 100, "periodSeconds": 15},
+            {"type": "Pods", "value": 2, "periodSeconds": 15},
+        ],
         "selectPolicy": "Max",
     },
 }
@@ -40,7 +45,10 @@ def test_backend_deployment_is_the_seeds() -> None:
     backend = render_scenario("default").component("Deployment", "backend")
     (container,) = backend["spec"]["template"]["spec"]["containers"]
     assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
-    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
+    assert container["resources"] == {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"cpu": "500m", "memory": "512Mi"},
+    }
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     env = env_of(container)
@@ -149,20 +157,31 @@ def test_databases_are_statefulsets_with_the_seeds_probes(component: str) -> Non
     (container,) = statefulset["spec"]["template"]["spec"]["containers"]
     if component == "mongodb":
         expected = ["mongosh", "--quiet", "--eval", "db.runCommand({ ping: 1 }).ok"]
-        assert (container["livenessProbe"]["initialDelaySeconds"], container["livenessProbe"]["periodSeconds"]) == (30, 10)
+        assert (container["livenessProbe"]["initialDelaySeconds"], container["livenessProbe"]["periodSeconds"]) == (
+            30,
+            10,
+        )
         assert container["livenessProbe"]["timeoutSeconds"] == 5
-        assert (container["readinessProbe"]["initialDelaySeconds"], container["readinessProbe"]["periodSeconds"]) == (10, 5)
+        assert (container["readinessProbe"]["initialDelaySeconds"], container["readinessProbe"]["periodSeconds"]) == (
+            10,
+            5,
+        )
         assert env_of(container)["MONGO_INITDB_DATABASE"]["value"] == "cloudemy"
     else:
         expected = ["redis-cli", "ping"]
         assert container["command"][:3] == ["redis-server", "--appendonly", "yes"]
-        assert (container["readinessProbe"]["initialDelaySeconds"], container["readinessProbe"]["periodSeconds"]) == (5, 5)
+        assert (container["readinessProbe"]["initialDelaySeconds"], container["readinessProbe"]["periodSeconds"]) == (
+            5,
+            5,
+        )
     assert container["livenessProbe"]["exec"]["command"] == expected
     assert container["readinessProbe"]["exec"]["command"] == expected
 
 
 def test_mongodb_image_is_a_supported_release() -> None:
-    container = render_scenario("default").component("StatefulSet", "mongodb")["spec"]["template"]["spec"]["containers"][0]
+    container = render_scenario("default").component("StatefulSet", "mongodb")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
     repository, tag = container["image"].split(":")
     assert repository == "mongo"
     major = int(tag.split(".")[0])
@@ -195,9 +214,8 @@ def test_external_databases_drop_the_bundled_ones() -> None:
 
 def test_pdbs_and_spread_in_prod() -> None:
     render = render_scenario("prod")
-    assert {labels["app.kubernetes.io/component"] for labels in (p["metadata"]["labels"] for p in render.of_kind("PodDisruptionBudget"))} == {
-        "backend", "scheduler",
-    }  # fmt: skip
+    pdbs = render.of_kind("PodDisruptionBudget")
+    assert {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in pdbs} == {"backend", "scheduler"}
     backend = render.component("Deployment", "backend")["spec"]["template"]["spec"]
     assert backend["topologySpreadConstraints"]
     assert render_scenario("default").of_kind("PodDisruptionBudget") == []

@@ -4,7 +4,6 @@ import copy
 
 import kubernetes_validate
 import pytest
-
 from chart_render import SCENARIOS, render_scenario
 
 KUBERNETES_VERSIONS = ("1.29.0", "1.34.0")

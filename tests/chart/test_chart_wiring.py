@@ -7,14 +7,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-
 from chart_render import NAMESPACE, SCENARIOS, Render, containers_of, env_of, labels, merged_values, render_scenario
 
 VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 DEFAULT_PORTS = {"http": 80, "https": 443, "mongodb": 27017, "redis": 6379, "rediss": 6379}
 # URLs that leave the cluster on purpose: the LLM endpoint and what browsers use.
 PUBLIC_URL_VARS = {"LLM_BASE_URL", "CORS_ORIGINS", "NEXT_PUBLIC_API_BASE_URL"}
-CHART_SECRET_KEYS = {"LLM_API_KEY", "INTERNAL_RESULT_TOKEN", "JWT_SECRET", "CLOUDEMY_ADMIN_PASSWORD", "MONGODB_ROOT_PASSWORD", "REDIS_PASSWORD"}
+CHART_SECRET_KEYS = {
+    "LLM_API_KEY",
+    "INTERNAL_RESULT_TOKEN",
+    "JWT_SECRET",
+    "CLOUDEMY_ADMIN_PASSWORD",
+    "MONGODB_ROOT_PASSWORD",
+    "REDIS_PASSWORD",
+}
 
 
 def all_containers(render: Render) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -73,7 +79,9 @@ def test_every_in_cluster_url_reaches_a_rendered_service_on_its_port(scenario: s
         assert pods, f"{service['metadata']['name']} selects no Pod of the release"
         for pod in pods:
             container_ports = {p.get("name"): p["containerPort"] for c in pod["containers"] for p in c.get("ports", [])}
-            assert target in container_ports or target in container_ports.values(), f"{name}: {target} is not a container port"
+            assert target in container_ports or target in container_ports.values(), (
+                f"{name}: {target} is not a container port"
+            )
 
 
 @pytest.mark.parametrize("scenario", ["default", "prod", "existing-secret", "tls", "hpa-off"])
@@ -86,14 +94,24 @@ def test_the_services_urls_point_where_the_architecture_says(scenario: str) -> N
     }
     users = {
         "MONGO_URI": ["Deployment/cloudemy-backend/backend"],
-        "REDIS_URL": ["Deployment/cloudemy-backend/backend", "Deployment/cloudemy-scheduler/scheduler", "runner Job template/runner"],
-        "BACKEND_INTERNAL_URL": ["Deployment/cloudemy-backend/backend", "Deployment/cloudemy-scheduler/scheduler", "runner Job template/runner"],
+        "REDIS_URL": [
+            "Deployment/cloudemy-backend/backend",
+            "Deployment/cloudemy-scheduler/scheduler",
+            "runner Job template/runner",
+        ],
+        "BACKEND_INTERNAL_URL": [
+            "Deployment/cloudemy-backend/backend",
+            "Deployment/cloudemy-scheduler/scheduler",
+            "runner Job template/runner",
+        ],
     }
     containers = {where: c for where, _pod, c in all_containers(render)}
     for variable, wheres in users.items():
         for where in wheres:
             assert env_of(containers[where])[variable]["value"] == expected[variable], (where, variable)
-    assert "MONGO_URI" not in env_of(containers["Deployment/cloudemy-scheduler/scheduler"]), "only the backend talks to MongoDB"
+    assert "MONGO_URI" not in env_of(containers["Deployment/cloudemy-scheduler/scheduler"]), (
+        "only the backend talks to MongoDB"
+    )
 
 
 def test_names_derive_from_the_release() -> None:
@@ -192,7 +210,13 @@ def test_no_secret_value_is_written_outside_the_secret(scenario: str) -> None:
 
 def test_generated_passwords_are_url_safe() -> None:
     secret = render_scenario("default").named("Secret", "cloudemy")
-    for key in ("MONGODB_ROOT_PASSWORD", "REDIS_PASSWORD", "INTERNAL_RESULT_TOKEN", "JWT_SECRET", "CLOUDEMY_ADMIN_PASSWORD"):
+    for key in (
+        "MONGODB_ROOT_PASSWORD",
+        "REDIS_PASSWORD",
+        "INTERNAL_RESULT_TOKEN",
+        "JWT_SECRET",
+        "CLOUDEMY_ADMIN_PASSWORD",
+    ):
         value = base64.b64decode(secret["data"][key]).decode()
         assert re.fullmatch(r"[A-Za-z0-9]{32}", value), key
 
@@ -201,7 +225,8 @@ def ingress_routes(render: Render) -> dict[str, tuple[str, int]]:
     (ingress,) = render.of_kind("Ingress")
     (rule,) = ingress["spec"]["rules"]
     return {
-        p["path"]: (p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"]) for p in rule["http"]["paths"]
+        p["path"]: (p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"])
+        for p in rule["http"]["paths"]
     }
 
 
@@ -233,7 +258,9 @@ def test_ingress_settings() -> None:
 
 
 def test_browser_facing_urls_use_the_public_host() -> None:
-    frontend = render_scenario("frontend-on").component("Deployment", "frontend")["spec"]["template"]["spec"]["containers"][0]
+    frontend = render_scenario("frontend-on").component("Deployment", "frontend")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
     assert env_of(frontend)["NEXT_PUBLIC_API_BASE_URL"]["value"] == "http://cloudemy.local/api"
     backend = render_scenario("tls").component("Deployment", "backend")["spec"]["template"]["spec"]["containers"][0]
     assert env_of(backend)["CORS_ORIGINS"]["value"] == "https://cloudemy.local"
