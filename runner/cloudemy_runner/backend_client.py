@@ -76,7 +76,7 @@ class BackendClient:
         """POST the result until the backend answers, or the posting phase of the budget runs out."""
         import tenacity
 
-        body = result.model_dump(mode="json", exclude_none=True)
+        body = result.model_dump(mode="json")
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientPostError),
             wait=tenacity.wait_exponential_jitter(initial=0.25, max=4.0, jitter=0.25),

@@ -71,7 +71,9 @@ def llm_failure(
         max_score=assignment.max_score,
         fail_tags=tags.unique([*findings.fail_tags, tags.LLM_UNAVAILABLE]),
         feedback=join_paragraphs(
-            f"Automatic grading failed: {failure.detail} (after {attempts}).", static_note(findings), REGRADE_HINT
+            f"Automatic grading failed: {failure.detail} (after {attempts}).",
+            static_note(findings, problems_only=True),
+            REGRADE_HINT,
         ),
         metrics=metrics(grader="llm", budget=budget, stats=stats),
         grader="llm",
