@@ -1,1 +1,3 @@
-"""See SPEC.md; built by its issue."""
+"""Cloudemy scheduler: reliable dequeue of submissions into runner Jobs, and the Job watcher (see docs/scheduler.md)."""
+
+__version__ = "0.1.0"

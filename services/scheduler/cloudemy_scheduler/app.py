@@ -1,0 +1,137 @@
+"""Wiring: settings -> Redis, executor, backend client, dispatcher, housekeeping, metrics; run until SIGTERM."""
+
+import logging
+import shlex
+import signal
+import sys
+from types import FrameType
+
+import redis
+
+from cloudemy_scheduler.backend_client import BackendClient
+from cloudemy_scheduler.config import Settings
+from cloudemy_scheduler.dispatcher import BLOCK_SECONDS, Dispatcher
+from cloudemy_scheduler.executors.base import Executor
+from cloudemy_scheduler.job_template import TemplateError, label_selector, load_template
+from cloudemy_scheduler.metrics import HealthServer
+from cloudemy_scheduler.recovery import Housekeeper
+from cloudemy_scheduler.work_queue import WorkQueue
+
+log = logging.getLogger("cloudemy_scheduler")
+
+EXIT_CONFIG_ERROR = 2
+
+
+def build_executor(settings: Settings, template: dict) -> Executor:
+    if settings.executor == "local":
+        from cloudemy_scheduler.executors.local import DEFAULT_RUNNER_COMMAND, LocalExecutor
+
+        command = shlex.split(settings.runner_command) if settings.runner_command else DEFAULT_RUNNER_COMMAND
+        return LocalExecutor(command)
+    from cloudemy_scheduler.executors.k8s import KubernetesExecutor
+
+    return KubernetesExecutor(
+        settings.k8s_namespace,
+        label_selector(template),
+        image_pull_timeout=settings.image_pull_timeout_seconds,
+        request_timeout=settings.k8s_request_timeout_seconds,
+        watch_timeout=settings.watch_timeout_seconds,
+        kubeconfig=settings.kubeconfig,
+    )
+
+
+class Scheduler:
+    """One scheduler process's parts. ``serve()`` blocks until ``stop()``; tests run it in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.template = load_template(settings)  # TemplateError: a broken template stops start-up
+        if not settings.internal_result_token.get_secret_value():
+            raise TemplateError("INTERNAL_RESULT_TOKEN is empty: runners could not post results")
+        if settings.leader_election:
+            log.warning("LEADER_ELECTION=true is not needed and is ignored: replicas coordinate through Redis")
+        master = settings.internal_result_token.get_secret_value()
+        self.redis = redis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_timeout=BLOCK_SECONDS + 10,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+        )
+        self.work_queue = WorkQueue(self.redis, settings.queue_submissions, settings.scheduler_id)
+        self.executor = build_executor(settings, self.template)
+        self.backend = BackendClient(
+            settings.backend_internal_url, master, result_budget_seconds=settings.report_timeout_seconds
+        )
+        self.dispatcher = Dispatcher(
+            self.work_queue,
+            self.executor,
+            self.backend,
+            self.template,
+            master_token=master,
+            max_active_jobs=settings.max_active_jobs,
+        )
+        self.housekeeper = Housekeeper(
+            self.work_queue,
+            self.executor,
+            lease_seconds=settings.scheduler_lease_seconds,
+            interval_seconds=settings.recovery_interval_seconds,
+            orphan_grace_seconds=settings.orphan_grace_seconds,
+            slot_grace_seconds=max(30.0, 3 * settings.k8s_request_timeout_seconds),
+        )
+        self.health = HealthServer(settings.metrics_port, self.dispatcher.healthy)
+
+    def serve(self) -> None:
+        settings = self.settings
+        log.info("scheduler %s: queue %s, executor %s, cap %d", settings.scheduler_id, settings.queue_submissions,
+                 settings.executor, settings.max_active_jobs)  # fmt: skip
+        self.health.start()
+        try:
+            self.executor.start(self.dispatcher.job_finished)
+            if self.housekeeper.startup(self.dispatcher.stop_event):
+                self.housekeeper.start()
+                self.dispatcher.run()
+        finally:
+            self._shutdown()
+
+    def stop(self) -> None:
+        self.dispatcher.stop()
+
+    def _shutdown(self) -> None:
+        self.housekeeper.stop()
+        try:
+            self.work_queue.sign_off()
+        except (redis.ConnectionError, redis.TimeoutError):
+            log.warning("could not sign off in Redis; this scheduler's lease expires by itself")
+        self.executor.close()
+        self.backend.close()
+        self.health.close()
+        self.work_queue.close()
+        self.redis.close()
+
+
+def run(settings: Settings) -> int:
+    try:
+        scheduler = Scheduler(settings)
+    except TemplateError as exc:
+        log.error("configuration error: %s", exc)
+        return EXIT_CONFIG_ERROR
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the current dispatch, then exiting", signum)
+        scheduler.stop()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    scheduler.serve()
+    return 0
+
+
+def main() -> None:
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    sys.exit(run(settings))

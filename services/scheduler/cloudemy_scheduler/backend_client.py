@@ -1,0 +1,119 @@
+"""Calls to the backend's internal API with the master token: ``dispatched`` status and Job-failure results.
+
+Reports run on a small thread pool and are retried with tenacity (connection errors, timeouts, 429 and 5xx),
+so a slow or absent backend never holds up dispatch. 4xx answers are final: 409 on a result means the submission
+already has its terminal result (the runner's, or another replica's identical report).
+"""
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+import httpx
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from cloudemy_common.models import ResultBody, StatusUpdate
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class BackendUnavailable(Exception):
+    """The backend could not be reached or answered with a retryable status."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, BackendUnavailable | httpx.TransportError)
+
+
+class BackendClient:
+    def __init__(
+        self,
+        base_url: str,
+        master_token: str,
+        *,
+        status_budget_seconds: float = 60,
+        result_budget_seconds: float = 300,
+        workers: int = 4,
+        timeout_seconds: float = 5,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(headers={"X-Result-Token": master_token}, timeout=timeout_seconds, trust_env=False)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report")
+        self._status_budget = status_budget_seconds
+        self._result_budget = result_budget_seconds
+        self._closing = threading.Event()
+        self._pending: set[Future[None]] = set()
+        self._lock = threading.Lock()
+
+    # ---- fire-and-forget reports ---------------------------------------------------------------------------
+
+    def report_dispatched(self, submission_id: str, job_name: str) -> Future[None]:
+        body = StatusUpdate(status="dispatched", job_name=job_name)
+        path = f"/submissions/{submission_id}/status"
+        return self._submit(path, body.model_dump(mode="json", exclude_none=True), self._status_budget)
+
+    def report_result(self, submission_id: str, result: ResultBody) -> Future[None]:
+        path = f"/submissions/{submission_id}/result"
+        return self._submit(path, result.model_dump(mode="json", exclude_none=True), self._result_budget)
+
+    def _submit(self, path: str, body: dict, budget: float) -> Future[None]:
+        future = self._pool.submit(self._post_with_retries, path, body, budget)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    # ---- one report ----------------------------------------------------------------------------------------
+
+    def _post_with_retries(self, path: str, body: dict, budget: float) -> None:
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            wait=wait_exponential_jitter(multiplier=0.2, max=10),
+            stop=stop_after_delay(budget) | self._stop_when_closing,
+            reraise=False,
+        )
+        try:
+            retrying(self._post_once, path, body)
+        except RetryError as exc:
+            log.warning("gave up reporting %s to the backend: %s", path, exc.last_attempt.exception())
+
+    def _stop_when_closing(self, retry_state: object) -> bool:
+        return self._closing.is_set()
+
+    def _post_once(self, path: str, body: dict) -> None:
+        try:
+            response = self._http.post(self.base_url + path, json=body)
+        except httpx.TransportError as exc:
+            log.info("backend unreachable for %s: %s", path, type(exc).__name__)
+            raise
+        if response.status_code in RETRYABLE_STATUS:
+            raise BackendUnavailable(f"{response.status_code} from {path}")
+        if response.status_code == 409:
+            log.info("backend already has a final answer for %s", path)
+        elif response.status_code in (401, 403):
+            log.error("backend refused the scheduler's token on %s: check INTERNAL_RESULT_TOKEN", path)
+        elif response.status_code >= 400:
+            log.warning("backend answered %d on %s: %s", response.status_code, path, response.text[:200])
+
+    # ---- shutdown ------------------------------------------------------------------------------------------
+
+    def close(self, wait_seconds: float = 5) -> None:
+        """Give pending reports ``wait_seconds`` to finish, then stop retrying and close."""
+        with self._lock:
+            pending = list(self._pending)
+        wait(pending, timeout=wait_seconds)
+        self._closing.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._http.close()

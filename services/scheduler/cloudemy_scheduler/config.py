@@ -1,0 +1,70 @@
+"""The scheduler's settings, read from the environment (names from SPEC.md and the agreed interfaces)."""
+
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cloudemy_common.keys import DEFAULT_QUEUE, dead_queue, processing_queue
+
+
+class Settings(BaseSettings):
+    """Every environment variable the scheduler reads; docs/scheduler.md lists them with their defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", frozen=True)
+
+    redis_url: str = "redis://redis:6379/0"
+    queue_submissions: str = DEFAULT_QUEUE
+    k8s_namespace: str = "default"
+    runner_image: str = "withya61/cloudemy-runner:latest"
+    backend_internal_url: str = "http://backend:8000/internal"
+    internal_result_token: SecretStr = SecretStr("")
+    llm_api_key: SecretStr = SecretStr("")
+    runner_job_template: Path | None = None
+    executor: Literal["kubernetes", "local"] = "kubernetes"
+    max_active_jobs: int = Field(default=50, ge=1)
+    metrics_port: int = Field(default=9090, ge=0, le=65535)
+    kubeconfig: str | None = None
+    """Used when not running in a pod (no in-cluster service account)."""
+    runner_secret_name: str = "cloudemy-secret"  # noqa: S105 - the name of a Secret, not a secret
+    image_pull_timeout_seconds: float = Field(default=300, gt=0)
+    leader_election: bool = False
+    pod_name: str = ""
+    log_level: str = "INFO"
+
+    # Settings the built-in Job template hands to the runner (the chart's template carries its own).
+    llm_model: str = "gpt-4o-mini"
+    llm_base_url: str = ""
+    llm_timeout_seconds: float | None = None
+
+    # Scheduler extras (defaults suit production; tests shorten them).
+    runner_command: str = ""
+    """EXECUTOR=local: the command that runs one submission (default: this Python's ``-m cloudemy_runner``)."""
+    scheduler_lease_seconds: float = Field(default=30, gt=0)
+    """A scheduler that has not renewed its heartbeat for this long is dead; its in-flight messages are re-queued."""
+    recovery_interval_seconds: float = Field(default=10, gt=0)
+    """How often orphaned ``:processing`` messages are looked for (and the active-Job slots reconciled)."""
+    orphan_grace_seconds: float = Field(default=30, ge=0)
+    """How long a message may sit in ``:processing`` without an owner before it is re-queued."""
+    k8s_request_timeout_seconds: float = Field(default=10, gt=0)
+    """Read timeout of one Kubernetes API call (creates are retried after it)."""
+    report_timeout_seconds: float = Field(default=300, gt=0)
+    """How long a result report to the backend is retried before it is given up (the backend's sweeper remains)."""
+    watch_timeout_seconds: int = Field(default=300, gt=0)
+    """Server-side timeout of one Job watch request; the watch then resumes from the last resourceVersion."""
+
+    @property
+    def processing_queue(self) -> str:
+        return processing_queue(self.queue_submissions)
+
+    @property
+    def dead_queue(self) -> str:
+        return dead_queue(self.queue_submissions)
+
+    @property
+    def scheduler_id(self) -> str:
+        """Who holds a message in ``:processing``: the pod's name (unique per replica), else host and pid."""
+        return self.pod_name or f"{socket.gethostname()}-{os.getpid()}"

@@ -1,0 +1,281 @@
+"""The dispatch loop: BLMOVE -> parse -> cap check -> create Job -> report dispatched -> LREM.
+
+One message at a time, each step named, each failure path explicit:
+- malformed message          -> ``:dead`` with the reason (the loop never crashes on input)
+- at MAX_ACTIVE_JOBS         -> wait for a slot (before BLMOVE, so the work stays queued)
+- API 5xx / timeout / down   -> retry with backoff; the message stays in ``:processing`` until the Job exists
+- 409 AlreadyExists          -> the Job for this submission attempt exists: done, exactly like a create
+- API rejects the Job (4xx)  -> ``:dead`` and an ``error`` result, so the submission is not left waiting
+- SIGTERM                    -> finish the current dispatch; if the API is unreachable, give the message back
+Ended Jobs come back through ``job_finished``: the slot is freed and failures are reported as results.
+"""
+
+import contextlib
+import logging
+import threading
+import time
+from enum import StrEnum
+from typing import Any
+
+import redis
+from pydantic import ValidationError
+from tenacity import RetryError, Retrying, retry_if_exception_type, wait_exponential_jitter
+
+from cloudemy_common.jobs import job_name
+from cloudemy_common.keys import submission_key
+from cloudemy_common.models import QueueMessage
+from cloudemy_scheduler.backend_client import BackendClient
+from cloudemy_scheduler.crashpoints import crash_point
+from cloudemy_scheduler.executors.base import Created, Executor, JobRejected, TransientError
+from cloudemy_scheduler.job_template import build_job
+from cloudemy_scheduler.metrics import ACTIVE_JOBS, DISPATCH_SECONDS, DISPATCHED, FAILURES
+from cloudemy_scheduler.outcomes import Ending, JobOutcome, result_for
+from cloudemy_scheduler.work_queue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+BLOCK_SECONDS = 5  # SPEC: BLMOVE <queue> <queue>:processing LEFT RIGHT 5
+SLOT_POLL_SECONDS = 0.2
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    EXISTS = "exists"
+    MALFORMED = "malformed"
+    REJECTED = "rejected"
+    GIVEN_BACK = "given-back"  # shutting down before the Job existed: the message is back on the queue
+    ABANDONED = "abandoned"  # shutting down while Redis is unreachable: recovery will re-queue it
+
+
+class Stopping(Exception):
+    """The scheduler was asked to stop while waiting; the current message must not be lost."""
+
+
+def malformed_reason(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "message"
+    return f"malformed message: {where}: {first.get('msg', 'invalid')}"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        work_queue: WorkQueue,
+        executor: Executor,
+        backend: BackendClient,
+        template: dict[str, Any],
+        *,
+        master_token: str,
+        max_active_jobs: int,
+    ) -> None:
+        self.queue = work_queue
+        self.executor = executor
+        self.backend = backend
+        self.template = template
+        self.master_token = master_token
+        self.max_active_jobs = max_active_jobs
+        self._stop = threading.Event()
+        self._slots_full = False
+        self.last_tick = time.monotonic()
+
+    # ---- the loop ------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.queue.wake()
+
+    @property
+    def stop_event(self) -> threading.Event:
+        return self._stop
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """Dispatch until ``stop()``; the message in hand when asked to stop is finished first."""
+        redis_backoff = 0.1
+        while not self.stopping:
+            self.last_tick = time.monotonic()
+            try:
+                if not self._wait_for_capacity():
+                    break
+                raw = self.queue.take(BLOCK_SECONDS)
+                redis_backoff = 0.1
+            except REDIS_ERRORS as exc:
+                FAILURES.labels(reason="redis-error").inc()
+                log.warning("Redis unavailable (%s); retrying in %.1f s", exc, redis_backoff)
+                self._stop.wait(redis_backoff)
+                redis_backoff = min(redis_backoff * 2, 5)
+                continue
+            if raw is None:
+                continue
+            crash_point("after-blmove")
+            self.dispatch(raw)
+        log.info("dispatch loop stopped")
+
+    def dispatch(self, raw: str) -> Outcome:
+        """Turn one message (already in ``:processing``) into its Job."""
+        try:
+            return self._dispatch(raw)
+        except Stopping:
+            log.warning("stopping with Redis unreachable: the message stays in processing for recovery")
+            return Outcome.ABANDONED
+
+    def _dispatch(self, raw: str) -> Outcome:
+        taken_at = time.monotonic()
+        try:
+            message = QueueMessage.model_validate_json(raw)
+        except ValidationError as exc:
+            return self._reject_malformed(raw, malformed_reason(exc))
+        name = job_name(message.submission_id, message.attempt)
+        try:
+            self._claim_slot(raw, name)
+            job = build_job(self.template, message.submission_id, message.attempt, self.master_token)
+            created = self._create(job, name)
+        except Stopping:
+            return self._give_back(raw, name)
+        except JobRejected as exc:
+            return self._reject_job(raw, message, name, str(exc))
+        crash_point("after-create")
+        if created is Created.EXISTS:
+            self._release_if_ended(name)
+        DISPATCHED.labels(outcome=created.value).inc()
+        DISPATCH_SECONDS.observe(time.monotonic() - taken_at)
+        self.backend.report_dispatched(message.submission_id, name)
+        crash_point("before-lrem")
+        self._with_redis(lambda: self.queue.finish(raw), "finish")
+        log.info("dispatched %s (%s)", name, created.value)
+        return Outcome.CREATED if created is Created.CREATED else Outcome.EXISTS
+
+    # ---- steps ---------------------------------------------------------------------------------------------
+
+    def _wait_for_capacity(self) -> bool:
+        """Block while every active-Job slot is taken, so new work stays in the queue. False when stopping."""
+        while self._slots_full and not self.stopping:
+            used = self.queue.slots_in_use()
+            ACTIVE_JOBS.set(used)
+            if used < self.max_active_jobs:
+                self._slots_full = False
+                break
+            self.last_tick = time.monotonic()
+            self._stop.wait(SLOT_POLL_SECONDS)
+        return not self.stopping
+
+    def _claim_slot(self, raw: str, name: str) -> None:
+        """Claim the message and take a slot for its Job, waiting while all slots are taken (another replica
+        may have taken the last one between our capacity check and the BLMOVE)."""
+        while True:
+            claim = self._with_redis(lambda: self.queue.claim(raw, name, self.max_active_jobs), "claim")
+            ACTIVE_JOBS.set(claim.slots_in_use)
+            self._slots_full = claim.slots_in_use >= self.max_active_jobs
+            if claim.slot_taken:
+                return
+            self.last_tick = time.monotonic()
+            if self._stop.wait(SLOT_POLL_SECONDS):
+                raise Stopping
+
+    def _create(self, job: dict[str, Any], name: str) -> Created:
+        """Create the Job, retrying transient API failures with backoff until it exists or we are stopped."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientError),
+            wait=wait_exponential_jitter(multiplier=0.1, max=5),
+            stop=lambda state: self.stopping,
+            sleep=self._stop.wait,
+            before_sleep=lambda state: self._note_api_failure(name, state.outcome.exception()),
+        )
+        try:
+            return retrying(self.executor.create, job)
+        except RetryError as exc:
+            raise Stopping from exc
+
+    def _note_api_failure(self, name: str, exc: BaseException | None) -> None:
+        FAILURES.labels(reason="api-error").inc()
+        self.last_tick = time.monotonic()
+        log.warning("creating Job %s failed (%s); retrying", name, exc)
+        with contextlib.suppress(*REDIS_ERRORS):
+            self.queue.refresh_slot(name)  # still ours: reconciliation must not free it while we retry
+
+    def _release_if_ended(self, name: str) -> None:
+        """After a 409: if the existing Job already ended, the slot we took for it is not in use."""
+        try:
+            ended = self.executor.is_finished(name)
+        except TransientError:
+            return  # reconciliation frees it if it has ended
+        if ended:
+            self._with_redis(lambda: self.queue.release_slot(name), "release slot")
+
+    def _reject_malformed(self, raw: str, reason: str) -> Outcome:
+        FAILURES.labels(reason="malformed-message").inc()
+        log.error("%s; moved to %s: %r", reason, self.queue.dead, raw[:200])
+        self._with_redis(lambda: self.queue.dead_letter(raw, reason), "dead-letter")
+        return Outcome.MALFORMED
+
+    def _reject_job(self, raw: str, message: QueueMessage, name: str, reason: str) -> Outcome:
+        FAILURES.labels(reason="job-rejected").inc()
+        log.error("the API rejected Job %s: %s; moved to %s", name, reason, self.queue.dead)
+        self._with_redis(lambda: self.queue.dead_letter(raw, f"job rejected: {reason}"), "dead-letter")
+        self._with_redis(lambda: self.queue.release_slot(name), "release slot")
+        outcome = JobOutcome(name, message.submission_id, message.attempt, Ending.ERROR, "job-rejected")
+        self.backend.report_result(message.submission_id, result_for(outcome))
+        return Outcome.REJECTED
+
+    def _give_back(self, raw: str, name: str) -> Outcome:
+        try:
+            self.queue.give_back(raw)
+            self.queue.release_slot(name)
+        except REDIS_ERRORS:
+            log.warning("stopping with Redis unreachable: %s stays in processing for recovery", name)
+            return Outcome.ABANDONED
+        log.info("stopping before Job %s existed: message returned to the queue", name)
+        return Outcome.GIVEN_BACK
+
+    def _with_redis(self, operation: Any, what: str) -> Any:
+        """Run a Redis step, retrying while Redis is unreachable; raises Stopping if asked to stop meanwhile."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(REDIS_ERRORS),
+            wait=wait_exponential_jitter(multiplier=0.1, max=5),
+            stop=lambda state: self.stopping,
+            sleep=self._stop.wait,
+            before_sleep=lambda state: log.warning("Redis step %s failed; retrying", what),
+        )
+        try:
+            return retrying(operation)
+        except RetryError as exc:
+            raise Stopping from exc
+
+    # ---- Jobs that ended -----------------------------------------------------------------------------------
+
+    def job_finished(self, outcome: JobOutcome) -> None:
+        """Called by the executor once per ended Job: free its slot; report a failure as the submission's result."""
+        try:
+            self.queue.release_slot(outcome.job_name)
+        except REDIS_ERRORS:
+            log.warning("could not free the slot of %s now; reconciliation will", outcome.job_name)
+        if outcome.ending is Ending.SUCCEEDED:
+            return
+        if self._is_stale(outcome):
+            log.info("Job %s ended after a newer attempt was queued: not reported", outcome.job_name)
+            return
+        FAILURES.labels(reason=f"job-{outcome.ending.value}").inc()
+        log.warning("Job %s ended: %s (%s)", outcome.job_name, outcome.ending.value, outcome.cause)
+        self.backend.report_result(outcome.submission_id, result_for(outcome))
+
+    def _is_stale(self, outcome: JobOutcome) -> bool:
+        """A regrade queued a newer attempt: this Job's ending must not become that attempt's result."""
+        try:
+            current = self.queue.redis.hget(submission_key(outcome.submission_id), "attempt")
+        except REDIS_ERRORS:
+            return False
+        try:
+            return current is not None and int(current) > outcome.attempt
+        except ValueError:
+            return False
+
+    def healthy(self) -> tuple[bool, str]:
+        idle = time.monotonic() - self.last_tick
+        executor_ok, executor_detail = self.executor.healthy()
+        if idle > 60:
+            return False, f"dispatch loop has not advanced for {idle:.0f} s"
+        return True, executor_detail if executor_ok else f"dispatching; {executor_detail}"

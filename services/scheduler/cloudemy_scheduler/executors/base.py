@@ -1,0 +1,40 @@
+"""What the dispatcher needs from an executor: create a Job, say whether one finished, and report endings."""
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, Protocol
+
+from cloudemy_scheduler.outcomes import JobOutcome
+
+OnFinished = Callable[[JobOutcome], None]
+
+
+class Created(StrEnum):
+    CREATED = "created"
+    EXISTS = "exists"  # 409 AlreadyExists: this submission attempt's Job is already there
+
+
+class TransientError(Exception):
+    """The API failed in a way worth retrying (5xx, 429, timeout, unreachable, RBAC not yet in place)."""
+
+
+class JobRejected(Exception):
+    """The API refused the Job itself (400/422): retrying the same body cannot succeed."""
+
+
+class Executor(Protocol):
+    def start(self, on_finished: OnFinished) -> None:
+        """Begin watching Jobs; ``on_finished`` is called once per Job that ends (from another thread)."""
+
+    def create(self, job: dict[str, Any]) -> Created:
+        """Create the Job; raises TransientError or JobRejected."""
+
+    def is_finished(self, job_name: str) -> bool:
+        """Whether an existing Job has already ended (after a 409); raises TransientError."""
+
+    def unfinished_job_names(self) -> set[str] | None:
+        """Runner Jobs not yet ended, or None while that is not known yet (the watch has not synced)."""
+
+    def healthy(self) -> tuple[bool, str]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,100 @@
+"""Housekeeping beside the dispatch loop: this scheduler's heartbeat, recovery of orphaned ``:processing``
+messages, reconciliation of the active-Job slots with the Jobs that really run, and the queue gauges.
+
+Safe with several replicas: each scheduler renews its heartbeat every third of SCHEDULER_LEASE_SECONDS from its own
+thread (a dispatch stuck retrying the API keeps its message). A message goes back to the queue only when its owner's
+heartbeat has expired, or when it has sat without an owner for ORPHAN_GRACE_SECONDS; each re-queue is one Lua script
+that re-checks the owner. Delivery is at-least-once, and the deterministic Job name makes it exactly one Job.
+"""
+
+import logging
+import threading
+
+import redis
+
+from cloudemy_scheduler.executors.base import Executor
+from cloudemy_scheduler.metrics import ACTIVE_JOBS, FAILURES, QUEUE_LENGTH, RECOVERED
+from cloudemy_scheduler.work_queue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+
+class Housekeeper:
+    def __init__(
+        self,
+        work_queue: WorkQueue,
+        executor: Executor,
+        *,
+        lease_seconds: float,
+        interval_seconds: float,
+        orphan_grace_seconds: float,
+        slot_grace_seconds: float,
+    ) -> None:
+        self.queue = work_queue
+        self.executor = executor
+        self.lease_seconds = lease_seconds
+        self.interval_seconds = interval_seconds
+        self.orphan_grace_seconds = orphan_grace_seconds
+        self.slot_grace_seconds = slot_grace_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
+
+    def startup(self, stop: threading.Event) -> bool:
+        """Before the first BLMOVE: announce this scheduler and re-queue what a dead predecessor left.
+        Retries while Redis is unreachable; False if ``stop`` is set first."""
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                self.queue.heartbeat(self.lease_seconds)
+                recovered = self.queue.recover(startup=True, grace_seconds=self.orphan_grace_seconds)
+                RECOVERED.inc(recovered)
+                if recovered:
+                    log.info("start-up: %d orphaned message(s) returned to the queue", recovered)
+                return True
+            except REDIS_ERRORS as exc:
+                log.warning("Redis unavailable at start-up (%s); retrying in %.1f s", exc, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5)
+        return False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        tick = min(self.lease_seconds / 3, self.interval_seconds)
+        since_recovery = 0.0
+        while not self._stop.wait(tick):
+            since_recovery += tick
+            try:
+                self.queue.heartbeat(self.lease_seconds)
+                if since_recovery >= self.interval_seconds:
+                    since_recovery = 0.0
+                    self.run_once()
+            except REDIS_ERRORS as exc:
+                FAILURES.labels(reason="redis-error").inc()
+                log.warning("housekeeping: Redis unavailable (%s)", exc)
+            except Exception:
+                log.exception("housekeeping failed; trying again next round")
+
+    def run_once(self) -> None:
+        """One round of recovery, slot reconciliation and gauges."""
+        recovered = self.queue.recover(startup=False, grace_seconds=self.orphan_grace_seconds)
+        if recovered:
+            RECOVERED.inc(recovered)
+            log.info("%d orphaned message(s) returned to the queue", recovered)
+        unfinished = self.executor.unfinished_job_names()
+        if unfinished is not None:
+            freed, _ = self.queue.reconcile_slots(unfinished, self.slot_grace_seconds)
+            if freed:
+                log.info("freed %d active-Job slot(s) of Jobs that ended unseen", freed)
+        lengths = self.queue.lengths()
+        for name in ("queued", "processing", "dead"):
+            QUEUE_LENGTH.labels(list=name).set(lengths[name])
+        ACTIVE_JOBS.set(lengths["active_slots"])

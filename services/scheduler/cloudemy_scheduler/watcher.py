@@ -1,0 +1,327 @@
+"""The Job watcher: list runner Jobs by label, then watch from that resourceVersion (re-list on 410 Gone).
+
+Every Job that ends is handed to ``on_finished`` once: Complete as ``succeeded`` (the runner posted its own
+result), DeadlineExceeded as ``timeout``, anything else as ``error`` with a fail tag naming the cause (found on
+the Job's condition and its pods: BackoffLimitExceeded, pod evicted, OOMKilled, image pull failing). A Job whose
+pod has been stuck pulling its image for IMAGE_PULL_TIMEOUT_SECONDS is reported as ``image-pull-failed`` and
+deleted. The set of unfinished Jobs it keeps is what the active-Job slots are reconciled against.
+"""
+
+import json
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
+
+from cloudemy_common.jobs import ATTEMPT_LABEL, SUBMISSION_ID_LABEL
+from cloudemy_scheduler.executors.base import OnFinished
+from cloudemy_scheduler.metrics import FAILURES
+from cloudemy_scheduler.outcomes import Ending, JobOutcome, tag_for_reason
+
+log = logging.getLogger(__name__)
+
+IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
+
+
+class WatchGone(Exception):
+    """The API no longer has history from our resourceVersion (410 Gone): list again."""
+
+
+def finished_condition(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The Job's Complete or Failed condition with status True, if it has one."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
+            return condition
+    return None
+
+
+def parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class JobWatcher:
+    def __init__(
+        self,
+        batch: client.BatchV1Api,
+        core: client.CoreV1Api,
+        namespace: str,
+        selector: str,
+        *,
+        image_pull_timeout: float,
+        watch_timeout: int = 300,
+        request_timeout: float = 10,
+    ) -> None:
+        self.batch = batch
+        self.core = core
+        self.namespace = namespace
+        self.selector = selector
+        self.image_pull_timeout = image_pull_timeout
+        self.watch_timeout = watch_timeout
+        self.request_timeout = request_timeout
+        self.on_finished: OnFinished = lambda outcome: None
+        self.synced = threading.Event()
+        self.relists = 0
+        self._unfinished: dict[str, dict[str, Any]] = {}  # name -> the Job as last seen
+        self._ended: set[str] = set()  # names already handed to on_finished
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_error = ""
+
+    # ---- lifecycle -----------------------------------------------------------------------------------------
+
+    def start(self, on_finished: OnFinished) -> None:
+        self.on_finished = on_finished
+        for target, name in ((self._run, "job-watch"), (self._sweep_image_pulls, "image-pull-sweep")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def unfinished_job_names(self) -> set[str] | None:
+        if not self.synced.is_set():
+            return None
+        with self._lock:
+            return set(self._unfinished)
+
+    def healthy(self) -> tuple[bool, str]:
+        if self.synced.is_set():
+            return True, "watching runner Jobs"
+        return False, f"Job watch not synced: {self._last_error or 'starting'}"
+
+    # ---- list, then watch ----------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = 0.2
+        while not self._stop.is_set():
+            try:
+                resource_version = self._relist()
+                backoff = 0.2
+                while not self._stop.is_set():
+                    resource_version = self._watch(resource_version)
+            except WatchGone:
+                self.relists += 1
+                log.info("Job watch expired (410 Gone): listing again")
+            except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+                self._last_error = f"{type(exc).__name__}: {getattr(exc, 'status', '') or exc}"
+                FAILURES.labels(reason="watch-error").inc()
+                log.warning("Job watch failed (%s); retrying in %.1f s", self._last_error, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10)
+
+    def _relist(self) -> str:
+        response = self.batch.list_namespaced_job(
+            self.namespace,
+            label_selector=self.selector,
+            _preload_content=False,
+            _request_timeout=self.request_timeout,
+        )
+        listing = json.loads(response.data)
+        response.release_conn()
+        listed = {job["metadata"]["name"]: job for job in listing.get("items") or []}
+        with self._lock:
+            vanished = [name for name in self._unfinished if name not in listed]
+            self._ended &= set(listed)
+        for name in vanished:
+            self._observe_deleted(name)
+        for job in listed.values():
+            self._observe(job)
+        self.synced.set()
+        self._last_error = ""
+        return str(listing["metadata"]["resourceVersion"])
+
+    def _watch(self, resource_version: str) -> str:
+        """One watch request; returns the resourceVersion to resume from when the server ends it."""
+        response = self.batch.list_namespaced_job(
+            self.namespace,
+            label_selector=self.selector,
+            watch=True,
+            allow_watch_bookmarks=True,
+            resource_version=resource_version,
+            timeout_seconds=self.watch_timeout,
+            _preload_content=False,
+            _request_timeout=(self.request_timeout, self.watch_timeout + self.request_timeout),
+        )
+        try:
+            for line in iter_resp_lines(response):
+                if self._stop.is_set():
+                    break
+                event = json.loads(line)
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        raise WatchGone(obj.get("message", ""))
+                    raise ApiException(status=obj.get("code", 500), reason=obj.get("message", "watch error"))
+                resource_version = obj.get("metadata", {}).get("resourceVersion", resource_version)
+                if kind in ("ADDED", "MODIFIED"):
+                    self._observe(obj)
+                elif kind == "DELETED":
+                    self._observe_deleted(obj["metadata"]["name"])
+        finally:
+            response.close()
+            response.release_conn()
+        return resource_version
+
+    # ---- what a Job's state means --------------------------------------------------------------------------
+
+    def _observe(self, job: dict[str, Any]) -> None:
+        name = job["metadata"]["name"]
+        condition = finished_condition(job)
+        with self._lock:
+            if condition is None:
+                self._unfinished[name] = job
+                return
+            self._unfinished.pop(name, None)
+            if name in self._ended:
+                return
+            self._ended.add(name)
+        self._hand_over(self._classify(job, condition))
+
+    def _observe_deleted(self, name: str) -> None:
+        with self._lock:
+            job = self._unfinished.pop(name, None)
+            already = name in self._ended
+            self._ended.discard(name)
+        if job is not None and not already:
+            outcome = self._outcome(job, Ending.ERROR, "job-deleted", "the grading job was deleted before it ended")
+            self._hand_over(outcome)
+
+    def _hand_over(self, outcome: JobOutcome | None) -> None:
+        if outcome is None:
+            return
+        try:
+            self.on_finished(outcome)
+        except Exception:
+            log.exception("handling the end of Job %s failed", outcome.job_name)
+
+    def _outcome(self, job: dict[str, Any], ending: Ending, cause: str, detail: str) -> JobOutcome | None:
+        labels = job["metadata"].get("labels") or {}
+        submission_id = labels.get(SUBMISSION_ID_LABEL)
+        if not submission_id:
+            return None
+        try:
+            attempt = int(labels.get(ATTEMPT_LABEL) or 1)
+        except ValueError:
+            attempt = 1
+        deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+        return JobOutcome(
+            job_name=job["metadata"]["name"],
+            submission_id=submission_id,
+            attempt=attempt,
+            ending=ending,
+            cause=cause,
+            detail=detail,
+            deadline_seconds=float(deadline) if deadline else None,
+        )
+
+    def _classify(self, job: dict[str, Any], condition: dict[str, Any]) -> JobOutcome | None:
+        if condition["type"] == "Complete":
+            return self._outcome(job, Ending.SUCCEEDED, "", "")
+        reason = condition.get("reason") or ""
+        pods = self._pods_of(job["metadata"]["name"])
+        if any(_waiting_reason(pod) in IMAGE_PULL_REASONS for pod in pods):
+            return self._outcome(job, Ending.ERROR, "image-pull-failed", _pull_detail(pods))
+        if reason == "DeadlineExceeded":
+            return self._outcome(job, Ending.TIMEOUT, "deadline-exceeded", "")
+        if any((pod.get("status") or {}).get("reason") == "Evicted" for pod in pods):
+            return self._outcome(job, Ending.ERROR, "pod-evicted", "")
+        if any(_terminated_reason(pod) == "OOMKilled" for pod in pods):
+            return self._outcome(job, Ending.ERROR, "oom-killed", "")
+        exit_codes = sorted({code for pod in pods if (code := _exit_code(pod)) is not None})
+        detail = f"exit code {exit_codes[-1]}" if exit_codes else ""
+        return self._outcome(job, Ending.ERROR, tag_for_reason(reason), detail)
+
+    def _pods_of(self, job_name: str) -> list[dict[str, Any]]:
+        try:
+            response = self.core.list_namespaced_pod(
+                self.namespace,
+                label_selector=f"job-name={job_name}",
+                _preload_content=False,
+                _request_timeout=self.request_timeout,
+            )
+            pods = json.loads(response.data).get("items") or []
+            response.release_conn()
+            return pods
+        except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            log.warning("could not read the pods of Job %s: %s", job_name, exc)
+            return []
+
+    # ---- image pulls that never finish ---------------------------------------------------------------------
+
+    def _sweep_image_pulls(self) -> None:
+        interval = max(0.5, min(30.0, self.image_pull_timeout / 3))
+        while not self._stop.wait(interval):
+            now = time.time()
+            with self._lock:
+                candidates = [
+                    job
+                    for job in self._unfinished.values()
+                    if (created := parse_time(job["metadata"].get("creationTimestamp"))) is not None
+                    and now - created > self.image_pull_timeout
+                ]
+            for job in candidates:
+                self._check_image_pull(job)
+
+    def _check_image_pull(self, job: dict[str, Any]) -> None:
+        name = job["metadata"]["name"]
+        pods = self._pods_of(name)
+        if not any(_waiting_reason(pod) in IMAGE_PULL_REASONS for pod in pods):
+            return
+        with self._lock:
+            if name in self._ended:
+                return
+            self._ended.add(name)
+            self._unfinished.pop(name, None)
+        log.warning("Job %s has been pulling its image for over %.0f s: reporting and deleting it",
+                    name, self.image_pull_timeout)  # fmt: skip
+        self._hand_over(self._outcome(job, Ending.ERROR, "image-pull-failed", _pull_detail(pods)))
+        try:
+            self.batch.delete_namespaced_job(
+                name, self.namespace, propagation_policy="Background", _request_timeout=self.request_timeout
+            )
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+            log.warning("could not delete Job %s: %s", name, exc)
+
+
+def _container_states(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return [status.get("state") or {} for status in statuses]
+
+
+def _waiting_reason(pod: dict[str, Any]) -> str | None:
+    for state in _container_states(pod):
+        if "waiting" in state:
+            return (state["waiting"] or {}).get("reason")
+    return None
+
+
+def _terminated_reason(pod: dict[str, Any]) -> str | None:
+    for state in _container_states(pod):
+        if "terminated" in state:
+            return (state["terminated"] or {}).get("reason")
+    return None
+
+
+def _exit_code(pod: dict[str, Any]) -> int | None:
+    for state in _container_states(pod):
+        if "terminated" in state:
+            return (state["terminated"] or {}).get("exitCode")
+    return None
+
+
+def _pull_detail(pods: list[dict[str, Any]]) -> str:
+    reasons = sorted({reason for pod in pods if (reason := _waiting_reason(pod)) in IMAGE_PULL_REASONS})
+    return ", ".join(reasons)

@@ -1,0 +1,517 @@
+"""A fake Kubernetes API server over real HTTP on 127.0.0.1, for batch/v1 Jobs and core/v1 pods.
+
+The real ``kubernetes`` client talks to it through a kubeconfig (``write_kubeconfig``). It implements what the
+scheduler uses: Jobs create / get / list with a label selector / delete / watch (with resourceVersion and an
+injectable 410 Gone), pods list / get. Every call is recorded, so tests can assert what a real cluster would have
+seen (how many creates, how many unfinished Jobs existed at each create). Tests play the kubelet with
+``mark_complete`` / ``mark_failed`` / ``set_pod_state`` and the ``on_create`` hooks.
+
+Fault injection: ``fail_next`` (answer N matching requests with a status), ``delay`` (sleep before answering,
+to make clients time out), ``stop`` / ``start`` (the server is down: connections are refused).
+
+Run standalone (used by bench/scheduler_dispatch.py): ``python -m fakes.k8s_api --port N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from fakes.ports import free_port
+
+JOBS_PATH = re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[^/]+)/jobs(?:/(?P<name>[^/]+))?(?P<status>/status)?$")
+PODS_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods(?:/(?P<name>[^/]+))?$")
+
+
+_FIRST_RV = 1000  # the event with resourceVersion N sits at index N - _FIRST_RV - 1 of the history
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Call:
+    """One request the server answered."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int
+    name: str | None = None
+    at: float = field(default_factory=time.monotonic)
+    active_jobs: int | None = None  # unfinished Jobs right after a successful create
+
+
+@dataclass
+class _Fault:
+    status: int
+    remaining: int
+    method: str | None
+    path_contains: str | None
+
+
+def parse_selector(selector: str) -> list[tuple[str, str, str | None]]:
+    """Equality-based label selectors: ``a=b``, ``a==b``, ``a!=b``, ``a`` (exists), ``!a`` (absent)."""
+    terms: list[tuple[str, str, str | None]] = []
+    for raw in filter(None, (part.strip() for part in selector.split(","))):
+        if "!=" in raw:
+            key, value = raw.split("!=", 1)
+            terms.append(("ne", key.strip(), value.strip()))
+        elif "==" in raw or "=" in raw:
+            key, value = raw.replace("==", "=").split("=", 1)
+            terms.append(("eq", key.strip(), value.strip()))
+        elif raw.startswith("!"):
+            terms.append(("absent", raw[1:].strip(), None))
+        else:
+            terms.append(("exists", raw, None))
+    return terms
+
+
+def matches(labels: dict[str, str], selector: str | None) -> bool:
+    for op, key, value in parse_selector(selector or ""):
+        if (
+            (op == "eq" and labels.get(key) != value)
+            or (op == "ne" and labels.get(key) == value)
+            or (op == "exists" and key not in labels)
+            or (op == "absent" and key in labels)
+        ):
+            return False
+    return True
+
+
+def job_finished(job: dict[str, Any]) -> bool:
+    conditions = job.get("status", {}).get("conditions") or []
+    return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions)
+
+
+def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "code": code}  # fmt: skip
+
+
+class FakeKubernetesAPI:
+    """The server and its state. Use as a context manager, or ``start()`` / ``close()``."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
+        self._unfinished: set[tuple[str, str]] = set()
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self.calls: list[Call] = []
+        self.on_create: list[Callable[[dict[str, Any]], None]] = []
+        self.delay_seconds = 0.0
+        self.record_calls = True
+        self._faults: list[_Fault] = []
+        self._events: list[tuple[int, str, str, dict[str, Any]]] = []  # (rv, kind, type, object)
+        self._rv = _FIRST_RV
+        self._compacted_rv = 0
+        self._watch_generation = 0
+        self._cond = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeKubernetesAPI:
+        handler = type("Handler", (_Handler,), {"api": self})
+        self._server = _Server(("127.0.0.1", self.port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-k8s-api", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Take the API down: the port refuses connections and open watches end."""
+        if self._server is None:
+            return
+        with self._cond:
+            self._watch_generation += 1
+            self._cond.notify_all()
+        self._server.shutdown()
+        self._server.server_close()
+        self._server = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def close(self) -> None:
+        self.stop()
+
+    def __enter__(self) -> FakeKubernetesAPI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write_kubeconfig(self, path: Path | str, namespace: str = "default") -> Path:
+        """A kubeconfig whose current context points at this server (plain HTTP, a dummy bearer token)."""
+        path = Path(path)
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "fake", "user": {"token": "fake-token"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}],
+            "current-context": "fake",
+        }
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    # ---- fault injection -------------------------------------------------------------------------------------
+
+    def fail_next(self, count: int, status: int = 500, *, method: str | None = None, path_contains: str | None = None):
+        """Answer the next ``count`` matching requests with ``status`` (and change nothing)."""
+        with self._cond:
+            self._faults.append(_Fault(status, count, method, path_contains))
+
+    def clear_faults(self) -> None:
+        with self._cond:
+            self._faults.clear()
+        self.delay_seconds = 0.0
+
+    def expire_watches(self) -> None:
+        """Compact history: open watches receive an ERROR 410 Gone and older resourceVersions are refused."""
+        with self._cond:
+            self._compacted_rv = self._rv
+            self._watch_generation += 1
+            self._cond.notify_all()
+
+    def _take_fault(self, method: str, path: str) -> int | None:
+        with self._cond:
+            for fault in self._faults:
+                if fault.remaining <= 0:
+                    continue
+                if fault.method and fault.method != method:
+                    continue
+                if fault.path_contains and fault.path_contains not in path:
+                    continue
+                fault.remaining -= 1
+                return fault.status
+        return None
+
+    # ---- records ---------------------------------------------------------------------------------------------
+
+    def created_names(self) -> list[str]:
+        """Names of every successful Job create, in order (a duplicate create would show up twice)."""
+        return [c.name for c in list(self.calls) if c.method == "POST" and c.status == 201 and c.name]
+
+    def create_calls(self) -> list[Call]:
+        return [c for c in list(self.calls) if c.method == "POST" and "/jobs" in c.path]
+
+    def max_active_at_create(self) -> int:
+        return max((c.active_jobs or 0 for c in self.create_calls() if c.status == 201), default=0)
+
+    def unfinished_jobs(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [copy.deepcopy(self.jobs[key]) for key in self._unfinished]
+
+    def get_job(self, name: str, namespace: str = "default") -> dict[str, Any] | None:
+        with self._cond:
+            job = self.jobs.get((namespace, name))
+            return copy.deepcopy(job) if job else None
+
+    # ---- playing the kubelet ---------------------------------------------------------------------------------
+
+    def mark_complete(self, name: str, namespace: str = "default") -> None:
+        self._finish(name, namespace, "Complete", None, None, succeeded=True)
+
+    def mark_failed(self, name: str, reason: str = "BackoffLimitExceeded", message: str = "",
+                    namespace: str = "default") -> None:  # fmt: skip
+        self._finish(name, namespace, "Failed", reason, message or f"Job has reached {reason}", succeeded=False)
+
+    def set_pod_state(self, job_name: str, *, phase: str = "Pending", waiting_reason: str | None = None,
+                      terminated_reason: str | None = None, exit_code: int = 1, pod_reason: str | None = None,
+                      namespace: str = "default") -> None:  # fmt: skip
+        """Set the status of the Job's pod (e.g. waiting in ImagePullBackOff, terminated OOMKilled, Evicted)."""
+        with self._cond:
+            for (ns, _), pod in self.pods.items():
+                if ns != namespace or pod["metadata"]["labels"].get("job-name") != job_name:
+                    continue
+                state: dict[str, Any] = {"running": {"startedAt": now_iso()}}
+                if waiting_reason:
+                    state = {"waiting": {"reason": waiting_reason, "message": f"fake: {waiting_reason}"}}
+                elif terminated_reason:
+                    state = {"terminated": {"reason": terminated_reason, "exitCode": exit_code}}
+                container = pod["spec"]["containers"][0]["name"]
+                pod["status"] = {"phase": phase, "containerStatuses": [{"name": container, "state": state,
+                                 "ready": False, "restartCount": 0, "image": "", "imageID": ""}]}  # fmt: skip
+                if pod_reason:
+                    pod["status"]["reason"] = pod_reason
+                self._bump(pod, "Pod", "MODIFIED")
+
+    def _finish(self, name: str, namespace: str, kind: str, reason: str | None, message: str | None,
+                *, succeeded: bool) -> None:  # fmt: skip
+        with self._cond:
+            job = self.jobs[(namespace, name)]
+            condition = {"type": kind, "status": "True", "lastTransitionTime": now_iso()}
+            if reason:
+                condition.update(reason=reason, message=message or "")
+            status = job.setdefault("status", {})
+            status["conditions"] = [*status.get("conditions", []), condition]
+            status["completionTime" if succeeded else "failed"] = now_iso() if succeeded else 1
+            if succeeded:
+                status["succeeded"] = 1
+            status.pop("active", None)
+            self._unfinished.discard((namespace, name))
+            self._bump(job, "Job", "MODIFIED")
+
+    # ---- state changes (under the lock) ----------------------------------------------------------------------
+
+    def _bump(self, obj: dict[str, Any], kind: str, event_type: str) -> None:
+        self._rv += 1
+        obj["metadata"]["resourceVersion"] = str(self._rv)
+        self._events.append((self._rv, kind, event_type, copy.deepcopy(obj)))
+        self._cond.notify_all()
+
+    def create_job(self, namespace: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        name = (body.get("metadata") or {}).get("name")
+        if not name or body.get("kind") != "Job":
+            return 422, status_body(422, "Invalid", "Job.metadata.name: Required value")
+        with self._cond:
+            if (namespace, name) in self.jobs:
+                return 409, status_body(409, "AlreadyExists", f'jobs.batch "{name}" already exists')
+            job = copy.deepcopy(body)
+            uid = secrets.token_hex(8)
+            meta = job["metadata"]
+            meta.update(namespace=namespace, uid=uid, creationTimestamp=now_iso(), generation=1)
+            job["status"] = {"active": 1, "startTime": now_iso()}
+            self.jobs[(namespace, name)] = job
+            self._unfinished.add((namespace, name))
+            active = len(self._unfinished)
+            self._bump(job, "Job", "ADDED")
+            template = job["spec"]["template"]
+            pod_labels = dict(template.get("metadata", {}).get("labels") or {})
+            pod_labels.update({"job-name": name, "batch.kubernetes.io/job-name": name, "controller-uid": uid})
+            pod_name = f"{name}-{secrets.token_hex(3)}"
+            pod = {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": pod_name, "namespace": namespace, "labels": pod_labels,
+                                "creationTimestamp": now_iso(), "uid": secrets.token_hex(8)},
+                   "spec": copy.deepcopy(template["spec"]), "status": {"phase": "Pending"}}  # fmt: skip
+            self.pods[(namespace, pod_name)] = pod
+            self._bump(pod, "Pod", "ADDED")
+            created = copy.deepcopy(job)
+        for hook in list(self.on_create):
+            hook(copy.deepcopy(created))
+        created["_active"] = active
+        return 201, created
+
+    def delete_job(self, namespace: str, name: str) -> tuple[int, dict[str, Any]]:
+        with self._cond:
+            job = self.jobs.pop((namespace, name), None)
+            self._unfinished.discard((namespace, name))
+            if job is None:
+                return 404, status_body(404, "NotFound", f'jobs.batch "{name}" not found')
+            self._bump(job, "Job", "DELETED")
+            for key, pod in list(self.pods.items()):
+                if key[0] == namespace and pod["metadata"]["labels"].get("job-name") == name:
+                    del self.pods[key]
+                    self._bump(pod, "Pod", "DELETED")
+            return 200, job
+
+    def list_objects(self, kind: str, namespace: str, selector: str | None) -> dict[str, Any]:
+        store = self.jobs if kind == "Job" else self.pods
+        with self._cond:
+            items = [copy.deepcopy(o) for (ns, _), o in store.items()
+                     if ns == namespace and matches(o["metadata"].get("labels") or {}, selector)]  # fmt: skip
+            rv = str(self._rv)
+        api_version = "batch/v1" if kind == "Job" else "v1"
+        return {"apiVersion": api_version, "kind": f"{kind}List", "metadata": {"resourceVersion": rv}, "items": items}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a killed scheduler, a closed pool) is normal here, not an error to print."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: FakeKubernetesAPI
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed-ACK stall per call
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the calls are recorded instead."""
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _record(self, status: int, name: str | None = None, active: int | None = None) -> None:
+        if self.api.record_calls or self.command != "GET":
+            split = urlsplit(self.path)
+            query = {k: v[0] for k, v in parse_qs(split.query).items()}
+            self.api.calls.append(Call(self.command, split.path, query, status, name, active_jobs=active))
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(length) or b"{}")
+
+    def _handle(self) -> None:
+        api = self.api
+        split = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(split.query).items()}
+        if self.command in ("POST", "PUT", "PATCH"):
+            body = self._body()
+        if api.delay_seconds:
+            time.sleep(api.delay_seconds)
+        fault = api._take_fault(self.command, split.path)
+        if fault is not None:
+            self._record(fault)
+            self._send(fault, status_body(fault, "InternalError" if fault >= 500 else "Injected", "injected fault"))
+            return
+        job_match = JOBS_PATH.match(split.path)
+        pod_match = PODS_PATH.match(split.path)
+        if job_match and not job_match["status"]:
+            ns, name = job_match["ns"], job_match["name"]
+            if self.command == "POST" and not name:
+                status, obj = api.create_job(ns, body)
+                active = obj.pop("_active", None)
+                self._record(status, (body.get("metadata") or {}).get("name"), active)
+                self._send(status, obj)
+                return
+            if self.command == "GET" and name:
+                job = api.get_job(name, ns)
+                status = 200 if job else 404
+                self._record(status, name)
+                self._send(status, job or status_body(404, "NotFound", f'jobs.batch "{name}" not found'))
+                return
+            if self.command == "GET":
+                if query.get("watch") in ("true", "1", "True"):
+                    self._watch("Job", ns, query)
+                    return
+                self._record(200)
+                self._send(200, api.list_objects("Job", ns, query.get("labelSelector")))
+                return
+            if self.command == "DELETE" and name:
+                status, obj = api.delete_job(ns, name)
+                self._record(status, name)
+                self._send(status, obj)
+                return
+        if pod_match and self.command == "GET":
+            ns, name = pod_match["ns"], pod_match["name"]
+            if name:
+                with api._cond:
+                    pod = copy.deepcopy(api.pods.get((ns, name)))
+                status = 200 if pod else 404
+                self._record(status, name)
+                self._send(status, pod or status_body(404, "NotFound", f'pods "{name}" not found'))
+                return
+            if query.get("watch") in ("true", "1", "True"):
+                self._watch("Pod", ns, query)
+                return
+            self._record(200)
+            self._send(200, api.list_objects("Pod", ns, query.get("labelSelector")))
+            return
+        self._record(404)
+        self._send(404, status_body(404, "NotFound", f"the fake API does not serve {self.command} {split.path}"))
+
+    def _watch(self, kind: str, namespace: str, query: dict[str, str]) -> None:
+        """Stream events newer than resourceVersion as chunked JSON lines, like the real API server."""
+        api = self.api
+        self._record(200)
+        since = int(query.get("resourceVersion") or 0)
+        timeout = float(query.get("timeoutSeconds") or 300)
+        selector = query.get("labelSelector")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        deadline = time.monotonic() + timeout
+        with api._cond:
+            generation = api._watch_generation
+            gone = since and since < api._compacted_rv
+        if gone:
+            self._chunk({"type": "ERROR", "object": status_body(410, "Expired", "too old resource version")})
+            self._chunk(None)
+            return
+        if not since:  # no resourceVersion: like the real server, start with the current objects as ADDED
+            listed = api.list_objects(kind, namespace, selector)
+            for obj in listed["items"]:
+                self._chunk({"type": "ADDED", "object": obj})
+            since = int(listed["metadata"]["resourceVersion"])
+        last = since
+        while True:
+            with api._cond:
+                pending = api._events[max(0, last - _FIRST_RV) :]
+                if not pending:
+                    if api._watch_generation != generation or time.monotonic() >= deadline or not api.running:
+                        expired = api._watch_generation != generation and api._compacted_rv > last
+                        break
+                    api._cond.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
+                    continue
+            for rv, event_kind, event_type, obj in pending:
+                last = rv
+                if (
+                    event_kind == kind
+                    and obj["metadata"].get("namespace") == namespace
+                    and matches(obj["metadata"].get("labels") or {}, selector)
+                ):
+                    try:
+                        self._chunk({"type": event_type, "object": obj})
+                    except OSError:
+                        return
+        try:
+            if expired:
+                self._chunk({"type": "ERROR", "object": status_body(410, "Expired", "too old resource version")})
+            self._chunk(None)
+        except OSError:
+            return
+
+    def _chunk(self, event: dict[str, Any] | None) -> None:
+        if event is None:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
+        data = json.dumps(event).encode() + b"\n"
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _handle
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Fake Kubernetes API for Jobs and pods on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--kubeconfig", help="write a kubeconfig pointing at the server to this path")
+    parser.add_argument("--no-record", action="store_true", help="do not keep a record of GET calls")
+    args = parser.parse_args()
+    api = FakeKubernetesAPI(port=args.port or None)
+    api.record_calls = not args.no_record
+    api.start()
+    if args.kubeconfig:
+        api.write_kubeconfig(args.kubeconfig)
+    print(f"fake kubernetes api listening on {api.url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        api.close()
+
+
+if __name__ == "__main__":
+    main()

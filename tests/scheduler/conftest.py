@@ -1,0 +1,53 @@
+"""Fixtures for the scheduler tests: the fake Kubernetes API, a recording backend, and scheduler factories."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from scheduler_harness import RecordingBackend, ThreadScheduler, scheduler_env
+
+from fakes.k8s_api import FakeKubernetesAPI
+
+
+@pytest.fixture
+def k8s_api() -> Iterator[FakeKubernetesAPI]:
+    with FakeKubernetesAPI() as api:
+        yield api
+
+
+@pytest.fixture
+def kubeconfig(k8s_api: FakeKubernetesAPI, tmp_path: Path) -> Path:
+    return k8s_api.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+def backend() -> Iterator[RecordingBackend]:
+    recorder = RecordingBackend()
+    yield recorder
+    recorder.close()
+
+
+@pytest.fixture
+def env_for(redis_url: str, kubeconfig: Path, backend: RecordingBackend) -> Callable[..., dict[str, str]]:
+    """Scheduler environment against this test's Redis, fake API and recording backend, plus overrides."""
+
+    def make(**extra: str | int | float) -> dict[str, str]:
+        return scheduler_env(redis_url, kubeconfig, backend.url, **extra)
+
+    return make
+
+
+@pytest.fixture
+def start_scheduler(env_for: Callable[..., dict[str, str]]) -> Iterator[Callable[..., ThreadScheduler]]:
+    """Start in-thread schedulers; every one still running is stopped at the end of the test."""
+    started: list[ThreadScheduler] = []
+
+    def start(**extra: str | int | float) -> ThreadScheduler:
+        scheduler = ThreadScheduler(env_for(**extra)).__enter__()
+        started.append(scheduler)
+        return scheduler
+
+    yield start
+    for scheduler in started:
+        if scheduler.thread.is_alive():
+            scheduler.stop()

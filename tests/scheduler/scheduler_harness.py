@@ -1,0 +1,211 @@
+"""Helpers for the scheduler tests: a recording backend, scheduler settings, in-thread and subprocess schedulers."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cloudemy_scheduler.app import Scheduler
+from cloudemy_scheduler.config import Settings
+from fakes.k8s_api import FakeKubernetesAPI
+from fakes.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+MASTER_TOKEN = "master-token-for-tests"
+QUEUE = "queue:submissions"
+
+
+def sid(n: int) -> str:
+    """A submission id (24 lowercase hex) from a number."""
+    return f"{n:024x}"
+
+
+def message(n: int, attempt: int | None = None, language: str = "python") -> str:
+    body: dict[str, Any] = {"submission_id": sid(n), "language": language}
+    if attempt is not None:
+        body["attempt"] = attempt
+    return json.dumps(body)
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 15, interval: float = 0.02, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+
+
+class RecordingBackend:
+    """The backend's internal API, recorded: every POST with its token header and JSON body; answers 200
+    (or ``status_for(path)``). Results follow the backend's first-terminal-wins rule."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.status_override: int | None = None
+        self.final: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                status = recorder._answer(self.path, self.headers.get("X-Result-Token"), body)
+                data = json.dumps({"ok": status == 200}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/internal"
+
+    def _answer(self, path: str, token: str | None, body: dict[str, Any]) -> int:
+        with self._lock:
+            self.requests.append({"path": path, "token": token, "body": body})
+            if self.status_override is not None:
+                return self.status_override
+            if path.endswith("/result"):
+                first = self.final.setdefault(path, body)
+                return 200 if first == body else 409
+            return 200
+
+    def posts(self, suffix: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.requests if r["path"].endswith(suffix)]
+
+    def results_for(self, submission_id: str) -> list[dict[str, Any]]:
+        return [r["body"] for r in self.posts(f"/submissions/{submission_id}/result")]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def scheduler_env(
+    redis_url: str, kubeconfig: Path | None, backend_url: str, **extra: str | int | float
+) -> dict[str, str]:
+    """Environment for one scheduler (process or in-thread Settings), short timings for tests."""
+    env = {
+        "REDIS_URL": redis_url,
+        "QUEUE_SUBMISSIONS": QUEUE,
+        "K8S_NAMESPACE": "default",
+        "RUNNER_IMAGE": "cloudemy-runner:test",
+        "BACKEND_INTERNAL_URL": backend_url,
+        "INTERNAL_RESULT_TOKEN": MASTER_TOKEN,
+        "METRICS_PORT": "0",
+        "MAX_ACTIVE_JOBS": "1000",
+        "SCHEDULER_LEASE_SECONDS": "3",
+        "RECOVERY_INTERVAL_SECONDS": "0.5",
+        "ORPHAN_GRACE_SECONDS": "1",
+        "K8S_REQUEST_TIMEOUT_SECONDS": "1",
+        "REPORT_TIMEOUT_SECONDS": "20",
+        "LOG_LEVEL": "WARNING",
+    }
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    env.update({k.upper(): str(v) for k, v in extra.items()})
+    return env
+
+
+def settings_from(env: dict[str, str]) -> Settings:
+    """Settings built from ``env`` alone (the test process's own environment does not leak in)."""
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        return Settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class ThreadScheduler:
+    """A scheduler running in a thread of the test process."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.scheduler = Scheduler(settings_from(env))
+        self.thread = threading.Thread(target=self.scheduler.serve, name="scheduler-under-test", daemon=True)
+
+    def __enter__(self) -> "ThreadScheduler":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self, timeout: float = 15) -> None:
+        self.scheduler.stop()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the scheduler did not stop"
+
+
+class ProcessScheduler:
+    """``python -m cloudemy_scheduler`` as a subprocess."""
+
+    def __init__(self, env: dict[str, str], log_path: Path | None = None) -> None:
+        self.env = {**{k: v for k, v in os.environ.items() if "proxy" not in k.lower()}, **env}
+        self.env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), str(ROOT)])
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "ProcessScheduler":
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "cloudemy_scheduler"], env=self.env, stdout=out,
+                                     stderr=subprocess.STDOUT)  # fmt: skip
+        return self
+
+    def wait(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def terminate(self, timeout: float = 20) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def wait_healthy(self, port: int, timeout: float = 30) -> httpx.Response:
+        def probe() -> httpx.Response | None:
+            assert self.proc is not None
+            assert self.proc.poll() is None, "scheduler exited"
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1, trust_env=False)
+            except httpx.TransportError:
+                return None
+
+        return wait_for(probe, timeout, 0.05, "scheduler /healthz")
+
+
+def job_env(api: FakeKubernetesAPI, name: str) -> dict[str, Any]:
+    job = api.get_job(name)
+    assert job is not None, f"no Job {name}"
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
