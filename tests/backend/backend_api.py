@@ -1,9 +1,14 @@
 """Helpers of the backend suite: test constants, actors, request bodies."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from cloudemy_backend.core.config import Settings
+from cloudemy_backend.main import create_app
 
 MASTER_TOKEN = "master-result-token-for-tests-0123456789"
 JWT_SECRET = "jwt-secret-for-tests-0123456789abcdef0123"
@@ -60,3 +65,12 @@ def graded_result(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A started app (lifespan run) and a client talking to it in-process."""
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client
