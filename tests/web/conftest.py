@@ -1,10 +1,12 @@
 """Fixtures of the web UI's tests: Debian's Chromium through Playwright, the backend alone (results
 posted by the test through the internal API), and the whole local platform with the fake LLM."""
 
+import json
 import secrets
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,38 @@ def open_browser(chromium: Any) -> Iterator[Callable[..., Browser]]:
         problems.extend(console.unexpected())
         context.close()
     assert problems == [], f"console errors: {problems}"
+
+
+@dataclass
+class Platform:
+    api: Api
+    fake_llm: Any
+    url: str
+    sample: dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def ui_platform() -> Iterator[Platform]:
+    """The whole local platform (demo/platform.py: Redis, backend, scheduler with EXECUTOR=local and runner
+    subprocesses) grading with the fake OpenAI server, plus the sample assignment."""
+    from demo.platform import SAMPLE_ASSIGNMENT, LocalPlatform, PlatformConfig
+    from fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI(mode="good") as fake:
+        cfg = PlatformConfig(
+            port=free_port(),
+            llm_env={"LLM_API_KEY": "fake-key", "LLM_BASE_URL": fake.base_url, "LLM_MODEL": "fake-model"},
+            admin_email="admin@example.com",
+            job_deadline_seconds=60,
+            workdir=Path(tempfile.mkdtemp(prefix="cloudemy-ui-platform-")),
+        )
+        with LocalPlatform(cfg) as platform:
+            admin = User(cfg.admin_email, cfg.admin_password, "Administrator", "admin")
+            api = Api(platform.url, platform.internal_token, admin)
+            sample = json.loads(SAMPLE_ASSIGNMENT.read_text())
+            sample.pop("reference_solution", None)
+            instructor = api.create_user("instructor")
+            resp = api.http.post("/api/assignments", json=sample, headers=instructor.headers)
+            resp.raise_for_status()
+            yield Platform(api, fake, platform.url, resp.json())
+            api.close()

@@ -101,7 +101,7 @@ export async function submissionView(ctx) {
     const save = h("button", { type: "submit", class: "primary" }, "Save grade");
     const form = h(
       "form",
-      { class: "manual-grade", "aria-labelledby": "manual-heading" },
+      { class: "manual-grade", "aria-labelledby": "manual-heading", novalidate: true },
       h("h3", { id: "manual-heading" }, "Grade manually"),
       h("p", { class: "hint" }, "This submission needs review. Your grade replaces the automatic one and marks it graded."),
       message,

@@ -1,0 +1,109 @@
+"""A student in a real browser, through the real backend, scheduler and runner, graded by the fake LLM."""
+
+import re
+import secrets
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+CODE = (
+    "def fizzbuzz(n):\n"
+    "    return [str(i) for i in range(1, n + 1)]\n"
+    "\n\n"
+    'if __name__ == "__main__":\n'
+    "    print(fizzbuzz(15))\n"
+)
+
+
+def test_student_registers_submits_and_watches_the_result_arrive(ui_platform, open_browser) -> None:
+    # The grader takes a few seconds, so the page has time to show the submission running.
+    ui_platform.fake_llm.set_mode("slow", delay=3.0, fraction=0.5)
+    browser = open_browser(ui_platform.url)
+    page = browser.page
+    browser.goto()
+    expect(page.get_by_role("heading", level=1, name="Log in")).to_be_visible()
+    browser.screenshot("login")
+
+    page.get_by_role("link", name="Create an account").click()
+    expect(page.get_by_role("heading", level=1, name="Create an account")).to_be_visible()
+    email = f"student-{secrets.token_hex(4)}@example.com"
+    page.get_by_label("Name").fill("Sam Student")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("correct horse battery")
+    browser.screenshot("register")
+    page.get_by_role("button", name="Create account").click()
+
+    expect(page.get_by_role("heading", level=1, name="Assignments")).to_be_visible()
+    expect(page.get_by_text("Account created. Welcome!")).to_be_visible()
+    expect(page.locator("#nav")).to_contain_text("Sam Student")
+    browser.screenshot("student-assignments")
+
+    page.get_by_role("link", name="FizzBuzz").click()
+    expect(page.get_by_role("heading", level=1, name="FizzBuzz")).to_be_visible()
+    rubric = page.locator("table.rubric")
+    expect(rubric).to_contain_text("Correct output")
+    expect(rubric.locator("tfoot")).to_contain_text("10")
+    language = page.get_by_label("Language")
+    assert language.locator("option").all_inner_texts() == ["Python", "JavaScript"]
+    expect(page.get_by_text("You have not submitted anything yet.")).to_be_visible()
+    page.get_by_label("Your code").fill(CODE)
+    browser.screenshot("student-assignment")
+
+    page.evaluate("window.__samePage = true")  # survives only if nothing reloads the page
+    page.get_by_role("button", name="Submit for grading").click()
+    expect(page).to_have_url(re.compile(r"#/submissions/[0-9a-f]{24}$"))
+    status = page.locator(".status-line")
+    expect(status).to_have_attribute("data-status", "running", timeout=20_000)
+    expect(page.get_by_text("The result appears here as soon as grading finishes.")).to_be_visible()
+    browser.screenshot("student-submission-running")
+
+    expect(status).to_have_attribute("data-status", "graded", timeout=30_000)
+    assert page.evaluate("window.__samePage") is True
+    expect(page.get_by_test_id("score")).to_have_text("5 / 10")
+    criteria = page.locator("table.criteria tbody tr")
+    expect(criteria).to_have_count(3)
+    expect(criteria.nth(0)).to_contain_text("Correct output")
+    expect(criteria.nth(0)).to_contain_text("3 / 6")
+    expect(criteria.nth(0)).to_contain_text("Assessment of correctness.")
+    expect(page.locator(".feedback")).to_have_text("Overall assessment from the fake model.")
+    expect(page.locator(".code-view")).to_contain_text("def fizzbuzz(n):")
+    expect(page.get_by_role("status").filter(has_text="Status: Graded")).to_have_count(1)
+    browser.screenshot("student-submission-graded")
+
+    # A second submission: the first one is listed as an earlier submission on both pages.
+    ui_platform.fake_llm.set_mode("good", fraction=1.0)
+    page.get_by_role("link", name="FizzBuzz").click()
+    history = page.locator("ol.history li")
+    expect(history).to_have_count(1)
+    expect(history.first).to_contain_text("Graded")
+    expect(history.first).to_contain_text("5 / 10")
+    page.get_by_label("Your code").fill(CODE + "# second try\n")
+    page.get_by_role("button", name="Submit for grading").click()
+    expect(page.locator(".status-line")).to_have_attribute("data-status", "graded", timeout=30_000)
+    expect(page.get_by_test_id("score")).to_have_text("10 / 10")
+    earlier = page.locator("section", has=page.get_by_role("heading", name="Earlier submissions")).locator("li")
+    expect(earlier).to_have_count(2)
+    expect(earlier.filter(has_text="5 / 10").get_by_role("link")).to_have_count(1)
+
+
+def test_pages_fit_a_375px_wide_screen(ui_platform, open_browser) -> None:
+    ui_platform.fake_llm.set_mode("good", fraction=0.8)
+    student = ui_platform.api.create_user("student", name="Narrow Screen")
+    submission = ui_platform.api.submit(student, ui_platform.sample["id"], CODE)
+    browser = open_browser(ui_platform.url, width=375, height=740)
+    page = browser.page
+    browser.login(student)
+    for fragment, name in [
+        ("#/assignments", "mobile-assignments"),
+        (f"#/assignments/{ui_platform.sample['id']}", "mobile-assignment"),
+        (f"#/submissions/{submission['id']}", "mobile-submission"),
+    ]:
+        browser.goto(fragment)
+        expect(page.locator("main h1")).to_be_visible()
+        if "submissions" in fragment:
+            expect(page.locator(".status-line")).to_have_attribute("data-status", "graded", timeout=30_000)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{fragment} scrolls sideways: {width}px wide"
+        browser.screenshot(name)
