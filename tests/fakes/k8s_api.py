@@ -458,10 +458,12 @@ class _Handler(BaseHTTPRequestHandler):
         last = since
         while True:
             with api._cond:
+                expired = api._watch_generation != generation and api._compacted_rv > since
+                if expired:  # history was compacted under this watch: it ends with 410 Gone at once
+                    break
                 pending = api._events[max(0, last - _FIRST_RV) :]
                 if not pending:
                     if api._watch_generation != generation or time.monotonic() >= deadline or not api.running:
-                        expired = api._watch_generation != generation and api._compacted_rv > last
                         break
                     api._cond.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
                     continue

@@ -1,0 +1,109 @@
+"""The Job watcher: ended Jobs become results at the backend; a 410 Gone causes a re-list."""
+
+import pytest
+from scheduler_harness import MASTER_TOKEN, QUEUE, message, sid, wait_for
+
+from cloudemy_common.keys import submission_key
+
+SLOTS = QUEUE + ":active-jobs"
+
+
+def dispatch(k8s_api, redis_client, n, attempt=None):
+    redis_client.rpush(QUEUE, message(n, attempt))
+    name = f"runner-{sid(n)}" + (f"-{attempt}" if attempt and attempt > 1 else "")
+    wait_for(lambda: k8s_api.get_job(name), what=f"Job {name}")
+    return name
+
+
+def test_deadline_exceeded_becomes_a_timeout_result(k8s_api, backend, redis_client, start_scheduler):
+    start_scheduler()
+    name = dispatch(k8s_api, redis_client, 1)
+    k8s_api.set_pod_state(name, phase="Running")
+    k8s_api.mark_failed(name, "DeadlineExceeded", "Job was active longer than specified deadline")
+    post = wait_for(lambda: backend.posts(f"/submissions/{sid(1)}/result"), what="timeout result")[0]
+    assert post["token"] == MASTER_TOKEN
+    result = post["body"]
+    assert result["status"] == "timeout"
+    assert result["fail_tags"] == ["deadline-exceeded"]
+    assert "120 s" in result["feedback"]
+    assert result["metrics"]["job_name"] == name
+    wait_for(lambda: redis_client.zcard(SLOTS) == 0, what="slot freed")
+
+
+@pytest.mark.parametrize(
+    ("pod_state", "reason", "tag"),
+    [
+        ({"terminated_reason": "Error", "exit_code": 1}, "BackoffLimitExceeded", "backoff-limit-exceeded"),
+        ({"phase": "Failed", "pod_reason": "Evicted"}, "BackoffLimitExceeded", "pod-evicted"),
+        ({"terminated_reason": "OOMKilled", "exit_code": 137}, "BackoffLimitExceeded", "oom-killed"),
+        ({"waiting_reason": "ImagePullBackOff"}, "DeadlineExceeded", "image-pull-failed"),
+        ({"terminated_reason": "Error"}, "PodFailurePolicy", "pod-failure-policy"),
+    ],
+)
+def test_other_failures_become_error_results_naming_the_cause(
+    k8s_api, backend, redis_client, start_scheduler, pod_state, reason, tag
+):
+    start_scheduler()
+    name = dispatch(k8s_api, redis_client, 2)
+    k8s_api.set_pod_state(name, **pod_state)
+    k8s_api.mark_failed(name, reason)
+    result = wait_for(lambda: backend.results_for(sid(2)), what="error result")[0]
+    assert result["status"] == "error"
+    assert result["fail_tags"] == [tag]
+    assert result["feedback"]
+
+
+def test_completed_job_frees_its_slot_and_reports_nothing(k8s_api, backend, redis_client, start_scheduler):
+    start_scheduler()
+    name = dispatch(k8s_api, redis_client, 3)
+    wait_for(lambda: redis_client.zcard(SLOTS) == 1, what="slot taken")
+    k8s_api.mark_complete(name)
+    wait_for(lambda: redis_client.zcard(SLOTS) == 0, what="slot freed")
+    assert backend.posts("/result") == []
+
+
+def test_image_pull_stuck_past_the_bound_is_reported_and_deleted(k8s_api, backend, redis_client, start_scheduler):
+    start_scheduler(image_pull_timeout_seconds=1.5)
+    name = dispatch(k8s_api, redis_client, 4)
+    k8s_api.set_pod_state(name, waiting_reason="ErrImagePull")
+    result = wait_for(lambda: backend.results_for(sid(4)), timeout=10, what="image pull error")[0]
+    assert result["fail_tags"] == ["image-pull-failed"]
+    wait_for(lambda: k8s_api.get_job(name) is None, what="stuck Job deleted")
+    assert len(backend.results_for(sid(4))) == 1, "the deletion is not reported a second time"
+
+
+def test_410_gone_causes_a_relist_and_no_ending_is_missed(k8s_api, backend, redis_client, start_scheduler):
+    scheduler = start_scheduler()
+    watcher = scheduler.scheduler.executor.watcher
+    name = dispatch(k8s_api, redis_client, 5)
+    wait_for(lambda: name in (watcher.unfinished_job_names() or set()), what="watcher saw the Job")
+    k8s_api.expire_watches()
+    k8s_api.mark_failed(name, "DeadlineExceeded")
+    wait_for(lambda: watcher.relists >= 1, what="a re-list after 410")
+    assert wait_for(lambda: backend.results_for(sid(5)), what="timeout result")[0]["status"] == "timeout"
+    lists = [c for c in k8s_api.calls if c.path.endswith("/jobs") and c.method == "GET" and "watch" not in c.query]
+    assert len(lists) >= 2, "listed at start and again after the 410"
+    name6 = dispatch(k8s_api, redis_client, 6)
+    k8s_api.mark_failed(name6, "BackoffLimitExceeded")
+    assert wait_for(lambda: backend.results_for(sid(6)), what="watch resumed")[0]["status"] == "error"
+
+
+def test_ending_of_a_superseded_attempt_is_not_reported(k8s_api, backend, redis_client, start_scheduler):
+    start_scheduler()
+    name = dispatch(k8s_api, redis_client, 7)
+    redis_client.hset(submission_key(sid(7)), mapping={"attempt": "2"})  # an instructor queued a regrade
+    k8s_api.mark_failed(name, "DeadlineExceeded")
+    wait_for(lambda: redis_client.zcard(SLOTS) == 0, what="slot freed")
+    name2 = dispatch(k8s_api, redis_client, 7, attempt=2)
+    k8s_api.mark_failed(name2, "DeadlineExceeded")
+    results = wait_for(lambda: backend.results_for(sid(7)), what="the second attempt's result")
+    assert [r["metrics"]["attempt"] for r in results] == [2]
+
+
+def test_jobs_that_ended_while_no_scheduler_ran_are_reported_at_start(k8s_api, backend, redis_client, start_scheduler):
+    first = start_scheduler()
+    name = dispatch(k8s_api, redis_client, 8)
+    first.stop()
+    k8s_api.mark_failed(name, "DeadlineExceeded")
+    start_scheduler()
+    assert wait_for(lambda: backend.results_for(sid(8)), what="reported after restart")[0]["status"] == "timeout"
