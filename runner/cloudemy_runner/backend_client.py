@@ -79,7 +79,7 @@ class BackendClient:
         body = result.model_dump(mode="json")
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientPostError),
-            wait=tenacity.wait_exponential_jitter(initial=0.25, max=4.0, jitter=0.25),
+            wait=tenacity.wait_exponential(multiplier=0.25, max=4.0) + tenacity.wait_random(0, 0.25),
             stop=tenacity.stop_before_delay(max(self.budget.post_remaining(), 0.0)),
             before_sleep=lambda state: log.warning(
                 "result post failed attempt=%d error=%s", state.attempt_number, state.outcome.exception()

@@ -38,7 +38,7 @@ def load_payload(redis_url: str, submission_id: str, budget: Budget) -> PayloadL
     give_up_after = max(budget.llm_remaining() * LOAD_SHARE_OF_LLM_PHASE, 0.0)
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type((redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)),
-        wait=tenacity.wait_exponential_jitter(initial=0.2, max=2.0, jitter=0.1),
+        wait=tenacity.wait_exponential(multiplier=0.2, max=2.0) + tenacity.wait_random(0, 0.1),
         stop=tenacity.stop_before_delay(give_up_after),
         before_sleep=lambda state: log.warning(
             "redis unavailable attempt=%d error=%s", state.attempt_number, type(state.outcome.exception()).__name__

@@ -13,6 +13,7 @@ Modes (``FakeOpenAI.MODES``):
 ``rate_limit``      429 with ``Retry-After: <retry_after>`` (default 1 second)
 ``server_error``    500 with an OpenAI-style error body
 ``unauthorized``    401 (a 4xx that must not be retried)
+``bad_request``     400 for every request, whatever its response format
 ``malformed``       200 whose message content is truncated, invalid JSON
 ``no_json_schema``  400 for ``response_format`` type ``json_schema``; with ``json_object`` (or none) like ``good``
 
@@ -107,6 +108,7 @@ class FakeOpenAI:
         "rate_limit",
         "server_error",
         "unauthorized",
+        "bad_request",
         "malformed",
         "no_json_schema",
     )
@@ -399,6 +401,8 @@ def _answer(
         return 500, _error("The server had an error while processing your request.", "server_error"), {}
     if mode == "unauthorized":
         return 401, _error("Incorrect API key provided.", "invalid_request_error"), {}
+    if mode == "bad_request":
+        return 400, _error("Invalid request.", "invalid_request_error"), {}
     fmt = body.get("response_format") or {}
     if mode == "no_json_schema" and fmt.get("type") == "json_schema":
         message = "response_format of type json_schema is not supported by this model"
