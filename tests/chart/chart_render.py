@@ -19,8 +19,20 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "cloudemy"
+# The keys of the chart's own Secret; an existingSecret must hold them instead.
+CHART_SECRET_KEYS = frozenset(
+    {
+        "LLM_API_KEY",
+        "INTERNAL_RESULT_TOKEN",
+        "JWT_SECRET",
+        "CLOUDEMY_ADMIN_PASSWORD",
+        "MONGODB_ROOT_PASSWORD",
+        "REDIS_PASSWORD",
+    }
+)
 TOOLS = ROOT / ".tools" / "bin"
 HELMS = ("helm3", "helm4")
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 RELEASE = "cloudemy"
 NAMESPACE = "cloudemy"
 
@@ -154,7 +166,7 @@ def _render_cached(values_json: str, values_files: tuple[str, ...], show_only: t
         done = _run_helm(args)
     if done.returncode != 0:
         raise RenderError(done.stderr.strip())
-    objects = tuple(doc for doc in yaml.safe_load_all(done.stdout) if doc)
+    objects = tuple(doc for doc in yaml.load_all(done.stdout, Loader=LOADER) if doc)
     return Render(text=done.stdout, objects=objects)
 
 

@@ -7,20 +7,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from chart_render import NAMESPACE, SCENARIOS, Render, containers_of, env_of, labels, merged_values, render_scenario
+from chart_render import (
+    CHART_SECRET_KEYS,
+    NAMESPACE,
+    SCENARIOS,
+    Render,
+    containers_of,
+    env_of,
+    labels,
+    merged_values,
+    render_scenario,
+)
 
 VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 DEFAULT_PORTS = {"http": 80, "https": 443, "mongodb": 27017, "redis": 6379, "rediss": 6379}
 # URLs that leave the cluster on purpose: the LLM endpoint and what browsers use.
 PUBLIC_URL_VARS = {"LLM_BASE_URL", "CORS_ORIGINS", "NEXT_PUBLIC_API_BASE_URL"}
-CHART_SECRET_KEYS = {
-    "LLM_API_KEY",
-    "INTERNAL_RESULT_TOKEN",
-    "JWT_SECRET",
-    "CLOUDEMY_ADMIN_PASSWORD",
-    "MONGODB_ROOT_PASSWORD",
-    "REDIS_PASSWORD",
-}
 
 
 def all_containers(render: Render) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
