@@ -39,6 +39,13 @@ def redis_binary() -> str:
     return found
 
 
+def image_env() -> dict[str, str]:
+    """What a container image would provide a process (PATH, locale, the virtualenv), never this
+    machine's secrets or proxies: the base env of a process that stands in for a pod."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV", "TMPDIR")
+    return {k: os.environ[k] for k in keep if k in os.environ} | {"PYTHONUNBUFFERED": "1"}
+
+
 def _stop_group(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
     """Send ``sig`` to the process group of ``proc``; SIGKILL the group if it outlives ``timeout``."""
     if proc.poll() is not None:
@@ -111,16 +118,25 @@ class ManagedProcess:
 class RedisProcess:
     """A real redis-server on 127.0.0.1. Its port and data directory survive restarts, so AOF data does too."""
 
-    def __init__(self, *, appendonly: bool = False, port: int | None = None, workdir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        port: int | None = None,
+        workdir: Path | None = None,
+        password: str | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.password = password
         self._own_dir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="cloudemy-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def client(self) -> Any:
         """A decoding redis-py client (imported here: the demo's own process needs no Redis client)."""
@@ -141,6 +157,8 @@ class RedisProcess:
             "--daemonize", "no",
             "--loglevel", "warning",
         ]  # fmt: skip
+        if self.password:
+            argv += ["--requirepass", self.password]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -155,7 +173,7 @@ class RedisProcess:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
