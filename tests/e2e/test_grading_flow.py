@@ -8,7 +8,7 @@ import pytest
 
 from cloudemy_common.jobs import job_name
 from cloudemy_common.tokens import submission_token
-from e2e.conftest import Campus, open_campus
+from e2e.conftest import Campus
 
 
 def test_happy_path_graded_with_breakdown(campus: Campus):
