@@ -32,7 +32,7 @@ def env_for(redis_url: str, kubeconfig: Path, backend: RecordingBackend) -> Call
     """Scheduler environment against this test's Redis, fake API and recording backend, plus overrides."""
 
     def make(**extra: str | int | float) -> dict[str, str]:
-        return scheduler_env(redis_url, kubeconfig, backend.url, **extra)
+        return scheduler_env(str(extra.pop("redis_url", redis_url)), kubeconfig, backend.url, **extra)
 
     return make
 

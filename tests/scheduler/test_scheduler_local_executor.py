@@ -1,0 +1,155 @@
+"""EXECUTOR=local: runners as subprocesses with the Job's env; deadline kill -> timeout; the cap applies."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from scheduler_harness import MASTER_TOKEN, QUEUE, message, settings_from, sid, wait_for
+
+from cloudemy_common.keys import submission_key
+from cloudemy_common.models import SubmissionPayload
+from cloudemy_common.tokens import submission_token, verify_result_token
+from cloudemy_scheduler.executors.local import expand, resolve_env
+from cloudemy_scheduler.job_template import builtin_template
+
+STANDIN = Path(__file__).with_name("standin_runner.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def template_file(tmp_path, env_for, *, deadline=120, backoff=1):
+    settings = settings_from(env_for())
+    template = builtin_template(settings)
+    template["spec"]["activeDeadlineSeconds"] = deadline
+    template["spec"]["backoffLimit"] = backoff
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(template))
+    return path
+
+
+def local(env_for, tmp_path, mode, **extra):
+    command = f"{sys.executable} {STANDIN} {mode} {tmp_path}"
+    return {"executor": "local", "runner_command": command, **extra}
+
+
+def test_kubelet_style_expansion():
+    defined = {"A": "1", "PASS": "p@ss"}
+    assert expand("redis://:$(PASS)@h:6379/0", defined) == "redis://:p@ss@h:6379/0"
+    assert expand("$(MISSING) and $$(A) and $(A)", defined) == "$(MISSING) and $(A) and 1"
+    container = {"env": [
+        {"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "s", "key": "REDIS_PASSWORD"}}},
+        {"name": "REDIS_URL", "value": "redis://:$(REDIS_PASSWORD)@r:6379/0"},
+        {"name": "EARLY", "value": "$(LATER)"},
+        {"name": "LATER", "value": "x"},
+        {"name": "OPTIONAL", "valueFrom": {"secretKeyRef": {"name": "s", "key": "NOPE", "optional": True}}},
+        {"name": "REQUIRED", "valueFrom": {"secretKeyRef": {"name": "s", "key": "NOPE"}}},
+    ]}  # fmt: skip
+    env = resolve_env(container, {"REDIS_PASSWORD": "pw"})
+    assert env == {"REDIS_PASSWORD": "pw", "REDIS_URL": "redis://:pw@r:6379/0", "EARLY": "$(LATER)",
+                   "LATER": "x", "REQUIRED": ""}  # fmt: skip
+
+
+def test_runner_gets_the_jobs_env_and_never_the_master_token(
+    tmp_path, env_for, redis_client, start_scheduler, backend, monkeypatch
+):
+    monkeypatch.setenv("LLM_API_KEY", "sk-local-secret")
+    start_scheduler(**local(env_for, tmp_path, "record"))
+    redis_client.rpush(QUEUE, message(1))
+    recorded = wait_for(lambda: (tmp_path / f"{sid(1)}.json").exists(), what="the runner ran")
+    assert recorded
+    env = json.loads((tmp_path / f"{sid(1)}.json").read_text())
+    assert env["SUBMISSION_ID"] == sid(1)
+    assert env["INTERNAL_RESULT_TOKEN"] == submission_token(MASTER_TOKEN, sid(1))
+    assert env["LLM_API_KEY"] == "sk-local-secret", "secretKeyRef resolved from the scheduler's env"
+    assert env["LLM_MODEL"] == "gpt-4o-mini"
+    assert env["BACKEND_INTERNAL_URL"] == backend.url
+    assert MASTER_TOKEN not in json.dumps(env)
+    wait_for(lambda: redis_client.zcard(QUEUE + ":active-jobs") == 0, what="slot freed after exit 0")
+    assert backend.posts("/result") == [], "a runner that exits 0 posted its own result"
+
+
+def test_password_in_redis_url_reaches_the_runner_through_a_secret_ref(
+    tmp_path, env_for, redis_url, redis_client, start_scheduler
+):
+    url_with_password = redis_url.replace("redis://", "redis://:not-a-real-password@")
+    settings = settings_from(env_for(redis_url=url_with_password))
+    container = builtin_template(settings)["spec"]["template"]["spec"]["containers"][0]
+    entries = {e["name"]: e for e in container["env"]}
+    assert "not-a-real-password" not in json.dumps(container)
+    assert entries["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "REDIS_PASSWORD"
+    assert entries["REDIS_URL"]["value"].startswith("redis://:$(REDIS_PASSWORD)@127.0.0.1:")
+    from cloudemy_scheduler.executors.local import scheduler_secrets
+
+    env = resolve_env(container, scheduler_secrets({"REDIS_URL": url_with_password}))
+    assert env["REDIS_URL"] == url_with_password
+
+
+def test_hanging_runner_is_killed_at_the_deadline_and_reported_as_timeout(
+    tmp_path, env_for, redis_client, start_scheduler, backend
+):
+    template = template_file(tmp_path, env_for, deadline=1)
+    start_scheduler(**local(env_for, tmp_path, "hang"), runner_job_template=template)
+    redis_client.rpush(QUEUE, message(2))
+    pid = int(wait_for(lambda: (tmp_path / f"{sid(2)}.pid").exists() and (tmp_path / f"{sid(2)}.pid").read_text(),
+                       what="runner started"))  # fmt: skip
+    result = wait_for(lambda: backend.results_for(sid(2)), timeout=15, what="timeout result")[0]
+    assert result["status"] == "timeout"
+    assert result["fail_tags"] == ["deadline-exceeded"]
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    wait_for(lambda: redis_client.zcard(QUEUE + ":active-jobs") == 0, what="slot freed")
+
+
+def test_failing_runner_is_retried_up_to_backoff_limit_then_reported(
+    tmp_path, env_for, redis_client, start_scheduler, backend
+):
+    template = template_file(tmp_path, env_for, backoff=1)
+    start_scheduler(**local(env_for, tmp_path, "fail"), runner_job_template=template)
+    redis_client.rpush(QUEUE, message(3))
+    result = wait_for(lambda: backend.results_for(sid(3)), what="error result")[0]
+    assert result["status"] == "error"
+    assert result["fail_tags"] == ["runner-failed"]
+    assert "exit code 3" in result["feedback"]
+    assert (tmp_path / f"{sid(3)}.runs").read_text().count("run") == 2, "first run plus backoffLimit=1 retry"
+
+
+def test_cap_applies_to_local_runners(tmp_path, env_for, redis_client, start_scheduler):
+    start_scheduler(**local(env_for, tmp_path, "busy"), max_active_jobs=2)
+    redis_client.rpush(QUEUE, *(message(10 + n) for n in range(6)))
+    wait_for(lambda: len(list(tmp_path.glob("*.span"))) == 6, timeout=30, what="six runs")
+    spans = [json.loads(p.read_text()) for p in tmp_path.glob("*.span")]
+    for start, _ in spans:
+        overlapping = sum(1 for s, e in spans if s <= start < e)
+        assert overlapping <= 2, "never more than MAX_ACTIVE_JOBS runners at once"
+
+
+@pytest.fixture
+def runner_payload(redis_client):
+    payload = SubmissionPayload(
+        submission_id=sid(50), user_id=sid(51), assignment_id=sid(52), language="python",
+        code="def add(a, b):\n    return a + b\n", attempt=1,
+        assignment={"title": "Add", "description": "Write add(a, b).", "max_score": 10, "fail_tags": [],
+                    "rubric": [{"id": "correct", "title": "Correct", "description": "adds", "points": 10}]},
+    )  # fmt: skip
+    redis_client.hset(submission_key(sid(50)), mapping=payload.to_redis_hash())
+    return payload
+
+
+def test_real_runner_subprocess_completes(env_for, redis_client, start_scheduler, backend, runner_payload,
+                                          monkeypatch):  # fmt: skip
+    """``python -m cloudemy_runner`` itself, with no LLM configured: the offline grader posts the result."""
+    probe = subprocess.run([sys.executable, "-c", "import cloudemy_runner.__main__"], capture_output=True,
+                           check=False, cwd=ROOT)  # fmt: skip
+    assert probe.returncode == 0, probe.stderr.decode()[-500:]
+    monkeypatch.setenv("LLM_API_KEY", "")
+    start_scheduler(executor="local")
+    redis_client.rpush(QUEUE, message(50))
+    post = wait_for(lambda: backend.posts(f"/submissions/{sid(50)}/result"), timeout=60, what="runner's result")[0]
+    assert verify_result_token(MASTER_TOKEN, sid(50), post["token"])
+    assert post["token"] != MASTER_TOKEN, "the runner used its per-submission token"
+    assert post["body"]["status"] == "needs_review"
+    assert post["body"]["grader"] == "offline"
+    wait_for(lambda: redis_client.zcard(QUEUE + ":active-jobs") == 0, what="slot freed after the runner exited")
