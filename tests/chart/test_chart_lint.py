@@ -118,3 +118,14 @@ def test_readme_values_table_is_generated_from_values(tmp_path: Path) -> None:
         "charts/cloudemy/README.md is stale: run .tools/bin/readme-generator -v charts/cloudemy/values.yaml "
         "-r charts/cloudemy/README.md"
     )
+
+
+def test_ct_config_points_at_files_that_exist() -> None:
+    config = yaml.safe_load((ROOT / "ci" / "ct.yaml").read_text())
+    assert (ROOT / config["lint-conf"]).is_file()
+    assert (ROOT / config["chart-yaml-schema"]).is_file()
+    assert config["charts"] == ["charts/cloudemy"]
+    ci_values = sorted(p.name for p in (CHART / "ci").glob("*-values.yaml"))
+    assert {f"ci-{name.removesuffix('-values.yaml')}" for name in ci_values} <= set(SCENARIOS), (
+        "render every ct values file"
+    )
