@@ -30,6 +30,7 @@ const nav = document.getElementById("nav");
 const flashArea = document.getElementById("flash");
 
 let pendingFlash = null;
+let lastPath = null;
 let current = null; // {controller} of the view on screen
 
 /** Show a message above the page; with {afterNavigation: true} it appears on the next page instead. */
@@ -112,9 +113,10 @@ async function render() {
   if (pendingFlash) {
     flash(pendingFlash.kind, pendingFlash.text);
     pendingFlash = null;
-  } else {
-    clearFlash();
+  } else if (path !== lastPath) {
+    clearFlash(); // a message belongs to the page it was shown on; re-rendering the same page keeps it
   }
+  lastPath = path;
 
   let user = null;
   try {
