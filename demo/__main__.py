@@ -35,6 +35,12 @@ def main() -> int:
     except _Stop as stop:
         print(f"\nReceived {stop}; stopping every process...", flush=True)
         return 0
+    except Exception as exc:  # a start-up failure: say what failed, not a traceback
+        print(f"\nThe demo could not start: {exc}", file=sys.stderr, flush=True)
+        for proc in (platform.backend, platform.scheduler):
+            if proc is not None:
+                print(f"--- last lines of {proc.log_path} ---\n{proc.log_tail()}", file=sys.stderr, flush=True)
+        return 1
     finally:
         platform.stop()
         print(f"Stopped. Logs are in {platform.workdir}", flush=True)

@@ -37,7 +37,7 @@ class PlatformConfig:
 
     port: int = 8000
     llm_env: dict[str, str] = field(default_factory=dict)
-    admin_email: str = "admin@cloudemy.local"
+    admin_email: str = "admin@example.com"
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     max_active_jobs: int = 8
     job_deadline_seconds: int = 120
@@ -188,7 +188,7 @@ class LocalPlatform:
         with httpx.Client(base_url=self.url, timeout=10) as http:
             admin = self.login(http, self.accounts["admin"])
             for role in ("instructor", "student"):
-                account = Account(f"{role}@cloudemy.local", secrets.token_urlsafe(9), f"Demo {role.title()}", role)
+                account = Account(f"{role}@example.com", secrets.token_urlsafe(9), f"Demo {role.title()}", role)
                 resp = http.post("/api/users", json=account.__dict__, headers=admin)
                 resp.raise_for_status()
                 self.accounts[role] = account
