@@ -37,6 +37,9 @@ test: setup lint
 demo: $(VENV)/.installed demo-tools
 	$(BIN)/python -m demo
 
+bench: $(VENV)/.installed demo-tools
+	$(BIN)/python bench/run_all.py
+
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache artifacts
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
