@@ -36,7 +36,7 @@ def test_minikube_notes_tell_how_to_reach_the_ui_and_sign_in(kubeconfig: Path, h
     assert "kubectl --namespace cloudemy get secret cloudemy" in text
     assert "{.data.CLOUDEMY_ADMIN_PASSWORD}" in text
     assert "helm test cloudemy" in text
-    for warning in ("secrets.llmApiKey is empty", "mongodb.persistence.enabled", "redis.persistence.enabled"):
+    for warning in ("No LLM is configured", "mongodb.persistence.enabled", "redis.persistence.enabled"):
         assert warning in text
     assert "networkPolicy.enabled=false" in text
 
