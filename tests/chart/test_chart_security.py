@@ -279,3 +279,17 @@ def test_checkov_finds_nothing_outside_the_allowlist(tmp_path: Path) -> None:
     failures = checkov_failures(manifest)
     assert failures - allowed == set(), "fix these or add them with a reason to ci/checkov-allowlist.yaml"
     assert allowed - failures == set(), "these no longer fail: remove them from ci/checkov-allowlist.yaml"
+
+
+def test_frontend_may_opt_out_of_a_read_only_root_alone() -> None:
+    """An external Next.js image may need to write; turning that off touches only the frontend container."""
+    render = render_chart(
+        {"frontend": {"enabled": True, "image": {"repository": "example/fe"}, "readOnlyRootFilesystem": False}}
+    )
+    contexts = {
+        f"{where}/{c['name']}": c["securityContext"]["readOnlyRootFilesystem"]
+        for where, pod in render.workloads()
+        for c in containers_of(pod)
+    }
+    assert contexts.pop("Deployment/cloudemy-frontend/frontend") is False
+    assert all(contexts.values())
