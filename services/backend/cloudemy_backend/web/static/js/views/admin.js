@@ -4,10 +4,11 @@ import { ApiError, api } from "../api.js";
 import { field, h, setMessage } from "../dom.js";
 
 const ROLES = [
-  ["student", "Student: submits solutions and sees their own results"],
-  ["instructor", "Instructor: manages assignments and grades submissions"],
-  ["admin", "Admin: everything, including creating accounts"],
+  ["student", "Student"],
+  ["instructor", "Instructor"],
+  ["admin", "Admin"],
 ];
+const ROLE_HINT = "Students submit and see their own results. Instructors write assignments and grade. Admins can also create accounts.";
 
 export function adminUsersView(ctx) {
   ctx.setTitle("Users");
@@ -18,12 +19,12 @@ export function adminUsersView(ctx) {
   const message = h("div", { class: "form-message" });
   const created = h("tbody", {});
   const createdTable = h(
-    "div",
-    { class: "table-wrap", hidden: true },
+    "section",
+    { class: "card", hidden: true, "aria-labelledby": "created-heading" },
+    h("h2", { id: "created-heading" }, "Created in this session"),
     h(
       "table",
       {},
-      h("caption", {}, "Accounts created in this session"),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Email"), h("th", { scope: "col" }, "Role"))),
       created,
     ),
@@ -37,7 +38,7 @@ export function adminUsersView(ctx) {
     field("Name", name),
     field("Email", email),
     field("Initial password", password, "At least 8 characters. Share it with the person privately."),
-    field("Role", role),
+    field("Role", role, ROLE_HINT),
     h("div", { class: "actions" }, submit),
   );
   form.addEventListener("submit", async (event) => {
@@ -61,5 +62,11 @@ export function adminUsersView(ctx) {
       submit.disabled = false;
     }
   });
-  return h("section", {}, h("h1", {}, "Users"), h("p", { class: "muted" }, "Create accounts for instructors, admins and students."), form, createdTable);
+  return h(
+    "section",
+    {},
+    h("h1", {}, "Users"),
+    h("p", { class: "muted" }, "Create accounts for instructors, admins and students."),
+    h("div", { class: "admin-grid" }, form, createdTable),
+  );
 }
