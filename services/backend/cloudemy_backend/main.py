@@ -47,6 +47,7 @@ ROUTERS = [
 ]
 
 STARTUP_RETRY_SECONDS = 60
+SHUTDOWN_WAIT_SECONDS = 10
 
 
 async def bootstrap_admin(settings: Settings, storage: Storage) -> None:
@@ -124,15 +125,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await prepare_storage(settings, storage)
         app.state.backend = Backend(settings=settings, storage=storage, queue=queue, metrics=metrics)
-        sweeper = Sweeper(settings, storage, queue, metrics)
-        sweep_task = asyncio.create_task(sweeper.run_forever(), name="cloudemy-sweep")
+        sweeper, stopping = Sweeper(settings, storage, queue, metrics), asyncio.Event()
+        sweep_task = asyncio.create_task(sweeper.run_forever(stopping), name="cloudemy-sweep")
         log.info("backend started", extra={"version": __version__, "store": "memory" if storage.ephemeral else "mongo"})
         try:
             yield
         finally:
+            stopping.set()
             sweep_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweep_task
+            await asyncio.wait({sweep_task}, timeout=SHUTDOWN_WAIT_SECONDS)
             await queue.close()
             await storage.close()
             log.info("backend stopped")

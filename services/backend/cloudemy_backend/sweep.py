@@ -15,6 +15,7 @@ A pass that cannot reach Redis skips step 1 and still does step 2; the next pass
 """
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -40,16 +41,21 @@ class Sweeper:
         self.interval = timedelta(seconds=settings.sweep_interval_seconds)
         self.stuck_after = timedelta(seconds=settings.stuck_after_seconds)
 
-    async def run_forever(self) -> None:
-        """One pass per interval until cancelled (at shutdown); a failing pass is logged, never fatal."""
-        while True:
+    async def run_forever(self, stopping: asyncio.Event) -> None:
+        """One pass per interval until ``stopping`` is set; a failing pass is logged, never fatal.
+
+        Shutdown sets the event and also cancels the task; the event makes the loop end even if a
+        client library swallowed the cancellation in the middle of a pass.
+        """
+        while not stopping.is_set():
             try:
                 await self.sweep_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("sweep pass failed; retrying next interval")
-            await asyncio.sleep(self.settings.sweep_interval_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.settings.sweep_interval_seconds)
 
     async def sweep_once(self, now: datetime | None = None) -> tuple[int, int]:
         """One pass; returns (submissions enqueued, submissions marked lost)."""

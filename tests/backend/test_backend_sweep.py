@@ -1,0 +1,171 @@
+"""Nothing is lost: Redis down during a submission, the sweep on several replicas, submissions lost in flight."""
+
+import asyncio
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from backend_api import MASTER_TOKEN, Actor
+
+from cloudemy_backend.queue import SubmissionQueue, connect_redis
+from cloudemy_backend.storage import utcnow
+from cloudemy_backend.sweep import Sweeper
+from cloudemy_common.keys import submission_key
+from cloudemy_common.models import SubmissionPayload
+
+QUEUE = "queue:submissions"
+SWEEP_INTERVAL = 0.3
+QUIET_INTERVAL = 3600
+
+
+@pytest.fixture
+def store_target(mongo_target: str) -> str:
+    return mongo_target
+
+
+@pytest.fixture
+def own_redis(redis_factory: Any) -> Any:
+    """A redis-server of this test's own, which it may stop and start."""
+    return redis_factory()
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, make_settings: Any, own_redis: Any) -> Any:
+    """The slow test lets the app's own background sweep run every 0.3 s; the others call sweep passes
+    themselves (with a clock they choose) and keep the background loop out of the way."""
+    interval = SWEEP_INTERVAL if request.node.get_closest_marker("slow") else QUIET_INTERVAL
+    return make_settings(redis_url=own_redis.url, sweep_interval_seconds=interval)
+
+
+def after_one_interval() -> Any:
+    return utcnow() + timedelta(seconds=QUIET_INTERVAL + 1)
+
+
+def sweeper_of(app: Any) -> Sweeper:
+    backend = app.state.backend
+    return Sweeper(backend.settings, backend.storage, backend.queue, backend.metrics)
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.slow
+async def test_redis_stopped_during_submission_then_swept_exactly_once(
+    client: httpx.AsyncClient, actors: dict[str, Actor], assignment: dict, own_redis: Any
+) -> None:
+    student = actors["student"].headers
+    own_redis.stop()
+    response = await client.post(
+        f"/api/assignments/{assignment['id']}/submissions", json={"language": "python", "code": "print(2)"},
+        headers=student,
+    )  # fmt: skip
+    assert response.status_code == 202
+    sid = response.json()["id"]
+    assert (await client.get(f"/api/submissions/{sid}", headers=student)).json()["status"] == "queued"
+    assert (await client.get("/readyz")).status_code == 503
+    assert "cloudemy_enqueue_failures_total 1.0" in (await client.get("/metrics")).text
+
+    own_redis.start()  # empty: it had no data on disk
+    check = own_redis.client()
+    await wait_for(lambda: check.llen(QUEUE) >= 1)
+    await asyncio.sleep(SWEEP_INTERVAL * 5)  # several more passes of the background sweep
+    assert [json.loads(m) for m in check.lrange(QUEUE, 0, -1)] == [
+        {"submission_id": sid, "language": "python", "attempt": 1}
+    ]
+    payload = SubmissionPayload.from_redis_hash(check.hgetall(submission_key(sid)))
+    assert payload.code == "print(2)"
+    assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_several_replicas_sweeping_at_once_push_once(
+    app: Any, client: httpx.AsyncClient, actors: dict[str, Actor], assignment: dict, own_redis: Any
+) -> None:
+    own_redis.stop()
+    url = f"/api/assignments/{assignment['id']}/submissions"
+    sids = []
+    for n in range(5):
+        response = await client.post(
+            url, json={"language": "python", "code": f"# {n}"}, headers=actors["student"].headers
+        )
+        sids.append(response.json()["id"])
+    own_redis.start()
+    backend = app.state.backend
+    replicas = [
+        Sweeper(
+            backend.settings,
+            backend.storage,
+            SubmissionQueue(connect_redis(own_redis.url), QUEUE, 3600),
+            backend.metrics,
+        )
+        for _ in range(4)
+    ]
+    later = after_one_interval()
+    for _ in range(3):
+        await asyncio.gather(*(replica.sweep_once(later) for replica in replicas))
+    messages = [json.loads(m)["submission_id"] for m in own_redis.client().lrange(QUEUE, 0, -1)]
+    assert sorted(messages) == sorted(sids)
+    for replica in replicas:
+        await replica.queue.close()
+
+
+async def test_sweep_leaves_waiting_and_claimed_submissions_alone(
+    app: Any, client: httpx.AsyncClient, submission: dict, own_redis: Any
+) -> None:
+    check: redis.Redis = own_redis.client()
+    sweeper = sweeper_of(app)
+    later = after_one_interval()
+    assert await sweeper.sweep_once(later) == (0, 0)  # in the queue
+    check.lmove(QUEUE, QUEUE + ":processing", "LEFT", "RIGHT")  # a scheduler is creating its Job
+    assert await sweeper.sweep_once(later) == (0, 0)
+    check.delete(QUEUE + ":processing")  # Job created, message removed, "dispatched" not yet reported
+    assert await sweeper.sweep_once(utcnow()) == (0, 0)  # pushed less than one interval ago
+    assert await sweeper.sweep_once(later) == (1, 0)  # still queued after an interval: pushed again
+    assert check.llen(QUEUE) == 1
+
+
+async def test_in_flight_past_deadline_and_grace_becomes_lost(
+    app: Any, client: httpx.AsyncClient, actors: dict[str, Actor], assignment: dict, own_redis: Any
+) -> None:
+    url = f"/api/assignments/{assignment['id']}/submissions"
+    body = {"language": "python", "code": "while True: pass"}
+    sids = [(await client.post(url, json=body, headers=actors["student"].headers)).json()["id"] for _ in range(3)]
+    token = {"X-Result-Token": MASTER_TOKEN}
+    stuck, finished, waiting = sids
+    for sid in (stuck, finished):
+        await client.post(f"/internal/submissions/{sid}/status", json={"status": "running"}, headers=token)
+    await client.post(
+        f"/internal/submissions/{finished}/result", json={"status": "timeout", "fail_tags": ["deadline"]}, headers=token
+    )
+    sweeper = sweeper_of(app)
+    stuck_after = app.state.backend.settings.stuck_after_seconds
+    assert stuck_after == 120 + 60
+
+    assert (await sweeper.sweep_once(utcnow() + timedelta(seconds=stuck_after - 5)))[1] == 0
+    assert (await sweeper.sweep_once(utcnow() + timedelta(seconds=stuck_after + 1)))[1] == 1
+
+    admin = actors["admin"].headers
+    lost = (await client.get(f"/api/submissions/{stuck}", headers=admin)).json()
+    assert lost["status"] == "error"
+    assert lost["result"]["fail_tags"] == ["lost"]
+    assert lost["result"]["grader"] == "sweep"
+    assert own_redis.client().exists(submission_key(stuck)) == 0
+    assert (await client.get(f"/api/submissions/{finished}", headers=admin)).json()["status"] == "timeout"
+    assert (await client.get(f"/api/submissions/{waiting}", headers=admin)).json()["status"] == "queued"
+    # The runner's result arriving after the sweep gave up is refused; the student sees one verdict.
+    late = await client.post(
+        f"/internal/submissions/{stuck}/result", json={"status": "graded", "score": 1}, headers=token
+    )
+    assert late.status_code == 409
+
+
+async def test_lost_marking_is_configurable(make_settings: Any, own_redis: Any) -> None:
+    settings = make_settings(redis_url=own_redis.url, job_deadline_seconds=10, stuck_grace_seconds=5)
+    assert settings.stuck_after_seconds == 15
