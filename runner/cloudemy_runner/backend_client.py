@@ -51,11 +51,11 @@ class BackendClient:
         self.budget = budget
         self.result_attempts = 0
 
-    def report_running(self) -> PostOutcome:
+    def report_running(self, job_name: str | None = None) -> PostOutcome:
         """POST status ``running``; only 401 matters to the caller (the token is wrong, nothing can be posted)."""
         import tenacity
 
-        body = StatusUpdate(status="running").model_dump(mode="json", exclude_none=True)
+        body = StatusUpdate(status="running", job_name=job_name).model_dump(mode="json", exclude_none=True)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientPostError),
             wait=tenacity.wait_exponential(multiplier=0.2, max=1.0),
@@ -72,8 +72,11 @@ class BackendClient:
             log.warning("status running answered http=%d", answer.status)
         return outcome
 
-    def post_result(self, result: ResultBody) -> PostOutcome:
-        """POST the result until the backend answers, or the posting phase of the budget runs out."""
+    def post_result(self, result: ResultBody, attempt: int | None = None) -> PostOutcome:
+        """POST the result until the backend answers, or the posting phase of the budget runs out.
+
+        ``attempt`` (from the payload) lets the backend refuse a late result of an attempt a regrade replaced.
+        """
         import tenacity
 
         body = result.model_dump(mode="json")
@@ -87,7 +90,8 @@ class BackendClient:
             reraise=True,
         )
         try:
-            answer = retrying(self._post, "result", body, counted=True)
+            endpoint = "result" if attempt is None else f"result?attempt={attempt}"
+            answer = retrying(self._post, endpoint, body, counted=True)
         except TransientPostError as exc:
             log.error("result could not be posted attempts=%d error=%s", self.result_attempts, exc)
             return PostOutcome.UNREACHABLE

@@ -1,6 +1,9 @@
 """One grading run, step by step: report running, load, check, grade, score, post, exit code."""
 
 import logging
+import os
+import re
+from dataclasses import dataclass
 from enum import IntEnum
 
 from cloudemy_common.models import ResultBody, SubmissionPayload
@@ -21,6 +24,27 @@ class ExitCode(IntEnum):
     """Missing or invalid environment, or the backend refused the token (401)."""
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """The result to post and the attempt it is for (None when the payload could not be read)."""
+
+    result: ResultBody
+    attempt: int | None
+
+
+def job_name_from_hostname(submission_id: str, hostname: str | None) -> str | None:
+    """This pod's Job name: a Job's pod is named ``<job name>-<5 random characters>``."""
+    match = re.fullmatch(rf"(runner-{submission_id}(?:-[0-9]+)?)-[a-z0-9]{{5}}", hostname or "")
+    return match.group(1) if match else None
+
+
+def attempt_of_job(job_name: str | None) -> int | None:
+    if job_name is None:
+        return None
+    suffix = job_name.split("-")[2:]
+    return int(suffix[0]) if suffix else 1
+
+
 def run(settings: RunnerSettings, budget: Budget) -> ExitCode:
     backend = BackendClient(
         settings.backend_internal_url,
@@ -28,15 +52,17 @@ def run(settings: RunnerSettings, budget: Budget) -> ExitCode:
         settings.internal_result_token.get_secret_value(),
         budget,
     )
-    if backend.report_running() is PostOutcome.UNAUTHORIZED:
+    job_name = job_name_from_hostname(settings.submission_id, os.environ.get("HOSTNAME"))
+    if backend.report_running(job_name) is PostOutcome.UNAUTHORIZED:
         log.error("backend refused the result token (status update); check INTERNAL_RESULT_TOKEN")
         return ExitCode.CONFIG_ERROR
-    result = produce_result(settings, budget)
+    outcome = produce_result(settings, budget)
+    result = outcome.result
     log.info("result ready status=%s score=%s tags=%s", result.status, result.score, ",".join(result.fail_tags))
-    return exit_code_for(backend.post_result(result))
+    return exit_code_for(backend.post_result(result, outcome.attempt or attempt_of_job(job_name)))
 
 
-def produce_result(settings: RunnerSettings, budget: Budget) -> ResultBody:
+def produce_result(settings: RunnerSettings, budget: Budget) -> Outcome:
     """The result to post; every failure path, expected or not, ends in a result body."""
     from cloudemy_runner import results
 
@@ -45,13 +71,15 @@ def produce_result(settings: RunnerSettings, budget: Budget) -> ResultBody:
     try:
         loaded = load_payload(settings.redis_url, settings.submission_id, budget)
         if loaded.payload is None:
-            return results.payload_failure(loaded.failure_tag or "payload-missing", grader=grader, budget=budget)
+            failure = results.payload_failure(loaded.failure_tag or "payload-missing", grader=grader, budget=budget)
+            return Outcome(failure, None)
         payload = loaded.payload
-        return grade_payload(settings, budget, payload)
+        return Outcome(grade_payload(settings, budget, payload), payload.attempt)
     except Exception as exc:  # a bug must still end in a final answer for the student
         log.exception("internal error while grading error=%s", type(exc).__name__)
         max_score = payload.assignment.max_score if payload else None
-        return results.internal_error(grader=grader, budget=budget, max_score=max_score)
+        internal = results.internal_error(grader=grader, budget=budget, max_score=max_score)
+        return Outcome(internal, payload.attempt if payload else None)
 
 
 def grade_payload(settings: RunnerSettings, budget: Budget, payload: SubmissionPayload) -> ResultBody:

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from cloudemy_common.models import ResultBody, SubmissionPayload
 from cloudemy_common.tokens import verify_result_token
@@ -47,6 +48,7 @@ class Received:
     """One request the recording backend received."""
 
     path: str
+    query: dict[str, str]
     headers: dict[str, str]
     body: Any
     answered: int
@@ -137,9 +139,11 @@ class RecordingBackend:
                 except ValueError:
                     body = None
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                url = urlsplit(self.path)
+                query = dict(parse_qsl(url.query))
                 with backend._lock:
-                    status, payload = backend._answer(self.path, headers, body)
-                    backend.received.append(Received(self.path, headers, body, status))
+                    status, payload = backend._answer(url.path, headers, body)
+                    backend.received.append(Received(url.path, query, headers, body, status))
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

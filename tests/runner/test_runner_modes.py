@@ -110,6 +110,7 @@ def test_good_answer_posts_runner_computed_score(runner_env, store_payload, back
     assert the_result(backend) == graded(5.0, criteria(3.0, 1.5, 0.5))
     assert [r.body for r in backend.statuses()] == [{"status": "running"}]
     assert [r.path.rsplit("/", 1)[1] for r in backend.received] == ["status", "result"]
+    assert backend.results()[0].query == {"attempt": "1"}, "the result names the payload's attempt"
     (request,) = fake_llm.requests
     assert request.body["model"] == "gpt-4o-mini"
     assert request.body["temperature"] == 0
@@ -285,6 +286,7 @@ def test_no_llm_configured_uses_offline_grader(runner_env, store_payload, backen
 def test_payload_missing_is_an_error_result(runner_env, backend, fake_llm):
     run = run_runner(runner_env())
     assert run.exit_code == 0
+    assert backend.results()[0].query == {}, "without a payload the attempt is unknown"
     assert the_result(backend) == {
         "status": "error",
         "score": None,
@@ -436,3 +438,11 @@ def test_concurrent_runners_for_one_submission_store_one_result(runner_env, stor
     assert results == [0, 0]
     assert len(backend.stored) == 1
     assert {r.answered for r in backend.results()} <= {200, 409}
+
+
+def test_pod_hostname_gives_job_name_and_attempt(runner_env, backend, fake_llm):
+    """A Job's pod is named after its Job: status carries the Job name, a payload-less result its attempt."""
+    run = run_runner(runner_env(HOSTNAME=f"runner-{SUBMISSION_ID}-3-x7k2p"))
+    assert run.exit_code == 0
+    assert backend.statuses()[0].body == {"status": "running", "job_name": f"runner-{SUBMISSION_ID}-3"}
+    assert backend.results()[0].query == {"attempt": "3"}
