@@ -75,7 +75,7 @@ def describe_validation_error(error: ValidationError) -> str:
     name = str(first["loc"][0]).upper() if first["loc"] else "environment"
     if first["type"] == "missing":
         return f"{name} is required but not set"
-    if first["type"] == "string_too_short" and name in {"JWT_SECRET", "INTERNAL_RESULT_TOKEN"}:
+    if first["type"] in {"string_too_short", "too_short"} and name in {"JWT_SECRET", "INTERNAL_RESULT_TOKEN"}:
         return f"{name} is required but empty"
     return f"{name} is invalid: {first['msg']}"
 
