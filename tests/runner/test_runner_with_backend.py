@@ -1,0 +1,112 @@
+"""The runner against the real backend (``python -m cloudemy_backend`` with the in-process store): a
+submission made through the public API is graded and its result stored; a second runner for the same
+submission meets "already final" (409) and still exits 0."""
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from runner_support import GOOD_CODE, clean_env, run_runner
+
+from cloudemy_common.tokens import submission_token
+from fakes.ports import free_port
+
+pytest.importorskip("cloudemy_backend.main", reason="the backend package is not installed")
+pytest.importorskip("mongomock_motor", reason="MONGO_URI=memory:// needs mongomock-motor")
+
+MASTER = "master-token-runner-with-backend-5d1e"
+ADMIN = ("admin@example.com", "admin-password-123")
+STUDENT = ("student@example.com", "student-password-123")
+RUBRIC = [
+    {"id": "correctness", "title": "Correct output", "description": "All cases right.", "points": 6},
+    {"id": "style", "title": "Readable code", "description": "Clear names.", "points": 4},
+]
+
+
+@pytest.fixture
+def backend_url(redis_url) -> Iterator[str]:
+    port = free_port()
+    env = clean_env() | {
+        "MONGO_URI": "memory://",
+        "REDIS_URL": redis_url,
+        "INTERNAL_RESULT_TOKEN": MASTER,
+        "JWT_SECRET": "jwt-secret-runner-with-backend-0123456789",
+        "CLOUDEMY_ADMIN_EMAIL": ADMIN[0],
+        "CLOUDEMY_ADMIN_PASSWORD": ADMIN[1],
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "cloudemy_backend"], env=env, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1, trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"backend did not start: {proc.stderr.read() if proc.stderr else ''}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _login(api: httpx.Client, email: str, password: str) -> dict[str, str]:
+    response = api.post("/api/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def test_real_backend_stores_the_runner_result(backend_url, redis_client, runner_env, fake_llm):
+    with httpx.Client(base_url=backend_url, timeout=10, trust_env=False) as api:
+        admin = _login(api, *ADMIN)
+        created = api.post(
+            "/api/assignments",
+            headers=admin,
+            json={"title": "FizzBuzz", "description": "Write fizzbuzz(n).", "languages": ["python"],
+                  "rubric": RUBRIC, "fail_tags": ["wrong-output"], "published": True},
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+        signup = {"email": STUDENT[0], "password": STUDENT[1], "name": "Student"}
+        assert api.post("/api/auth/register", json=signup).status_code == 201
+        student = _login(api, *STUDENT)
+        submitted = api.post(
+            f"/api/assignments/{created.json()['id']}/submissions",
+            headers=student,
+            json={"language": "python", "code": GOOD_CODE},
+        )
+        assert submitted.status_code == 202, submitted.text
+        submission_id = submitted.json()["id"]
+        assert redis_client.exists(f"submission:{submission_id}")
+
+        fake_llm.set_mode("good", fraction=0.5)
+        env = runner_env(
+            SUBMISSION_ID=submission_id,
+            BACKEND_INTERNAL_URL=f"{backend_url}/internal",
+            INTERNAL_RESULT_TOKEN=submission_token(MASTER, submission_id),
+        )
+        first = run_runner(env)
+        assert first.exit_code == 0, first.stderr
+
+        stored = api.get(f"/api/submissions/{submission_id}", headers=student).json()
+        assert stored["status"] == "graded"
+        result = stored["result"]
+        assert (result["score"], result["max_score"], result["fail_tags"]) == (5.0, 10.0, [])
+        assert [(c["id"], c["score"]) for c in result["criteria"]] == [("correctness", 3.0), ("style", 2.0)]
+        assert result["feedback"] == "Overall assessment from the fake model."
+        assert not redis_client.exists(f"submission:{submission_id}"), "the backend deletes the payload"
+
+        # A second runner (a Job retried after the first one already posted): the payload is gone, its
+        # payload-missing result differs from the stored one, the backend answers 409, the runner exits 0.
+        second = run_runner(env)
+        assert second.exit_code == 0, second.stderr
+        assert "http=409 outcome=already-final" in second.stderr
+        assert api.get(f"/api/submissions/{submission_id}", headers=student).json()["result"] == result
