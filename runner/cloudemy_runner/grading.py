@@ -3,6 +3,7 @@
 import logging
 import os
 import re
+import traceback
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -76,7 +77,7 @@ def produce_result(settings: RunnerSettings, budget: Budget) -> Outcome:
         payload = loaded.payload
         return Outcome(grade_payload(settings, budget, payload), payload.attempt)
     except Exception as exc:  # a bug must still end in a final answer for the student
-        log.exception("internal error while grading error=%s", type(exc).__name__)
+        log.error("internal error while grading error=%s at=%s", type(exc).__name__, where(exc))
         max_score = payload.assignment.max_score if payload else None
         internal = results.internal_error(grader=grader, budget=budget, max_score=max_score)
         return Outcome(internal, payload.attempt if payload else None)
@@ -107,6 +108,13 @@ def grade_payload(settings: RunnerSettings, budget: Budget, payload: SubmissionP
         assert outcome.failure is not None
         return results.llm_failure(payload.assignment, findings, outcome.failure, outcome.stats, budget)
     return graded_result(payload.assignment, outcome.answer, findings, outcome.stats, budget)
+
+
+def where(exc: BaseException) -> str:
+    """The traceback as ``file:line function`` frames, innermost first. Not the exception's message: a
+    validation error's message can quote its input, and that input can be the student's code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return " < ".join(f"{os.path.basename(f.filename)}:{f.lineno} {f.name}" for f in reversed(frames))
 
 
 def exit_code_for(outcome: PostOutcome) -> ExitCode:
