@@ -6,7 +6,7 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # the whole platform: Redis, backend, scheduler, runners
 
 CODE = (
     "def fizzbuzz(n):\n"
