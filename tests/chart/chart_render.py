@@ -100,6 +100,8 @@ class Render:
 
     text: str
     objects: tuple[dict[str, Any], ...]
+    fullname: str = RELEASE
+    """Prefix of every resource name: the release name, plus "-cloudemy" unless it already holds it."""
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [o for o in self.objects if o["kind"] == kind]
@@ -118,7 +120,7 @@ class Render:
 
     def job_template_text(self) -> str:
         """The ``job.yaml`` text inside the ``<release>-runner-job-template`` ConfigMap."""
-        return self.named("ConfigMap", f"{RELEASE}-runner-job-template")["data"]["job.yaml"]
+        return self.named("ConfigMap", f"{self.fullname}-runner-job-template")["data"]["job.yaml"]
 
     def job_template(self) -> dict[str, Any]:
         """The runner Job manifest inside that ConfigMap."""
@@ -159,10 +161,12 @@ def _values_args(values: Mapping[str, Any] | None, values_files: Iterable[str], 
 
 
 @functools.lru_cache(maxsize=256)
-def _render_cached(values_json: str, values_files: tuple[str, ...], show_only: tuple[str, ...], helm: str) -> Render:
+def _render_cached(
+    values_json: str, values_files: tuple[str, ...], show_only: tuple[str, ...], helm: str, release: str
+) -> Render:
     values = json.loads(values_json)
     with tempfile.TemporaryDirectory() as workdir:
-        args = [helm_binary(helm), "template", RELEASE, str(CHART), "--namespace", NAMESPACE]
+        args = [helm_binary(helm), "template", release, str(CHART), "--namespace", NAMESPACE]
         args += _values_args(values, values_files, workdir)
         for template in show_only:
             args += ["--show-only", template]
@@ -170,7 +174,8 @@ def _render_cached(values_json: str, values_files: tuple[str, ...], show_only: t
     if done.returncode != 0:
         raise RenderError(done.stderr.strip())
     objects = tuple(doc for doc in yaml.load_all(done.stdout, Loader=LOADER) if doc)
-    return Render(text=done.stdout, objects=objects)
+    fullname = release if "cloudemy" in release else f"{release}-cloudemy"
+    return Render(text=done.stdout, objects=objects, fullname=fullname)
 
 
 def render_chart(
@@ -179,9 +184,11 @@ def render_chart(
     values_files: Iterable[str] = (),
     show_only: Iterable[str] = (),
     helm: str = "helm3",
+    release: str = RELEASE,
 ) -> Render:
-    """``helm template`` the chart as release "cloudemy" in namespace "cloudemy"; raises RenderError on failure."""
-    return _render_cached(json.dumps(values or {}, sort_keys=True), tuple(values_files), tuple(show_only), helm)
+    """``helm template`` the chart (release "cloudemy", namespace "cloudemy"); raises RenderError on failure."""
+    values_json = json.dumps(values or {}, sort_keys=True)
+    return _render_cached(values_json, tuple(values_files), tuple(show_only), helm, release)
 
 
 def render_scenario(name: str, helm: str = "helm3") -> Render:
@@ -223,6 +230,11 @@ def lint(values_files: Iterable[str], values: Mapping[str, Any] | None, helm: st
         args = [helm_binary(helm), "lint", "--strict", str(CHART), "--namespace", NAMESPACE]
         args += _values_args(values, values_files, workdir)
         return _run_helm(args)
+
+
+def main_container(render: Render, kind: str, component: str) -> dict[str, Any]:
+    """The first container of one component's workload."""
+    return render.component(kind, component)["spec"]["template"]["spec"]["containers"][0]
 
 
 def env_of(container: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,9 @@ from chart_render import (
     containers_of,
     env_of,
     labels,
+    main_container,
     merged_values,
+    render_chart,
     render_scenario,
 )
 
@@ -277,3 +279,21 @@ def test_selectors_use_only_stable_labels() -> None:
         if obj["kind"] == "Service" and obj["spec"].get("selector"):
             assert set(obj["spec"]["selector"]) == stable, obj["metadata"]["name"]
         assert {"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/version"} <= set(labels(obj))
+
+
+def test_two_releases_share_no_name_and_wire_only_to_their_own_services() -> None:
+    """The seed's fixed names (backend, mongo, redis) clashed between releases; the chart's derive from the release."""
+    renders = {
+        release: render_chart(values_files=["values/prod.yaml"], release=release) for release in ("math", "physics")
+    }
+    names = {release: {(o["kind"], o["metadata"]["name"]) for o in r.objects} for release, r in renders.items()}
+    assert names["math"].isdisjoint(names["physics"])
+    backend = env_of(main_container(renders["physics"], "Deployment", "backend"))
+    assert (
+        backend["MONGO_URI"]["value"]
+        == "mongodb://root:$(MONGODB_ROOT_PASSWORD)@physics-cloudemy-mongodb:27017/?authSource=admin"
+    )
+    assert backend["BACKEND_INTERNAL_URL"]["value"] == "http://physics-cloudemy-backend:8000/internal"
+    runner = env_of(renders["physics"].job_template()["spec"]["template"]["spec"]["containers"][0])
+    assert runner["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@physics-cloudemy-redis:6379/0"
+    assert renders["math"].named("ConfigMap", "math-cloudemy-runner-job-template")
