@@ -237,3 +237,19 @@ def test_every_control_has_a_label(ui_backend, open_browser, course) -> None:
         browser.goto(fragment)
         expect(page.locator(ready).first).to_be_visible()
         assert page.evaluate(CONTROLS_WITHOUT_LABEL) == [], fragment
+
+
+def test_skip_link_moves_focus_to_the_content_and_keeps_the_page(ui_backend, open_browser, course) -> None:
+    browser = open_browser(ui_backend.url)
+    page = browser.page
+    open_assignment(browser, course)
+    url = page.url
+    page.get_by_role("link", name="Cloudemy home").focus()
+    page.keyboard.press("Shift+Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    assert page.url == url
+    expect(page.get_by_role("heading", level=1, name=course["assignment"]["title"])).to_be_visible()

@@ -222,5 +222,10 @@ window.addEventListener(SESSION_ENDED, (event) => {
   }
   navigate("/login");
 });
+// The skip link must not change the URL fragment (the router owns it): it moves focus instead.
+document.querySelector(".skip-link")?.addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
 window.addEventListener("hashchange", render);
 render();
