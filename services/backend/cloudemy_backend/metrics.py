@@ -63,9 +63,16 @@ class Metrics:
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template (``/api/submissions/{submission_id}``), never the raw path."""
+    """The matched route's path template (``/api/submissions/{submission_id}``), never the raw path.
+
+    API routes put themselves in the scope; other endpoints (``/openapi.json``, ``/docs``, static files)
+    are named by their endpoint, so the label's values stay few.
+    """
     route = scope.get("route")
-    return getattr(route, "path", UNMATCHED_ROUTE)
+    if route is not None and hasattr(route, "path"):
+        return str(route.path)
+    endpoint = scope.get("endpoint")
+    return getattr(endpoint, "__name__", type(endpoint).__name__) if endpoint is not None else UNMATCHED_ROUTE
 
 
 class ObserveRequestsMiddleware:
