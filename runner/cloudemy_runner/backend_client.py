@@ -21,6 +21,7 @@ from cloudemy_runner.config import Budget
 log = logging.getLogger("cloudemy_runner.backend")
 
 REQUEST_TIMEOUT_SECONDS = 10.0
+STATUS_TIMEOUT_SECONDS = 3.0
 STATUS_ATTEMPTS = 3
 """Reporting ``running`` is informative only: a few quick tries, then grading goes on."""
 
@@ -63,7 +64,7 @@ class BackendClient:
             reraise=True,
         )
         try:
-            answer = retrying(self._post, "status", body)
+            answer = retrying(self._post, "status", body, timeout=STATUS_TIMEOUT_SECONDS)
         except TransientPostError as exc:
             log.warning("status running not reported error=%s", exc)
             return PostOutcome.UNREACHABLE
@@ -101,7 +102,9 @@ class BackendClient:
             log.error("result rejected http=%d detail=%s", answer.status, answer.detail)
         return outcome
 
-    def _post(self, endpoint: str, body: dict[str, object], *, counted: bool = False) -> HttpAnswer:
+    def _post(
+        self, endpoint: str, body: dict[str, object], *, counted: bool = False, timeout: float = REQUEST_TIMEOUT_SECONDS
+    ) -> HttpAnswer:
         if counted:
             self.result_attempts += 1
         url = f"{self.base_url}/submissions/{self.submission_id}/{endpoint}"
@@ -115,7 +118,7 @@ class BackendClient:
                 "User-Agent": f"cloudemy-runner/{__version__}",
             },
         )
-        timeout = max(min(REQUEST_TIMEOUT_SECONDS, self.budget.post_remaining()), 1.0)
+        timeout = max(min(timeout, self.budget.post_remaining()), 1.0)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 answer = HttpAnswer(response.status, "")

@@ -52,6 +52,7 @@ class Received:
     headers: dict[str, str]
     body: Any
     answered: int
+    at: float = 0.0  # time.time() when it arrived
 
 
 class RecordingBackend:
@@ -143,7 +144,7 @@ class RecordingBackend:
                 query = dict(parse_qsl(url.query))
                 with backend._lock:
                     status, payload = backend._answer(url.path, headers, body)
-                    backend.received.append(Received(url.path, query, headers, body, status))
+                    backend.received.append(Received(url.path, query, headers, body, status, time.time()))
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -175,15 +176,16 @@ class RunnerRun:
     exit_code: int
     stderr: str
     seconds: float
+    spawned_at: float  # time.time() just before the process was started
 
 
 def run_runner(env: dict[str, str], timeout: float = 90) -> RunnerRun:
     """``python -m cloudemy_runner`` as the Job runs it."""
-    started = time.monotonic()
+    spawned_at, started = time.time(), time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "cloudemy_runner"], env=env, capture_output=True, text=True, timeout=timeout
     )
-    return RunnerRun(proc.returncode, proc.stderr, time.monotonic() - started)
+    return RunnerRun(proc.returncode, proc.stderr, time.monotonic() - started, spawned_at)
 
 
 def clean_env() -> dict[str, str]:

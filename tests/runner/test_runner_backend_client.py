@@ -41,13 +41,13 @@ def test_status_failures_do_not_hold_up_grading(backend):
     started = time.monotonic()
     assert client_for(backend).report_running() is PostOutcome.UNREACHABLE
     assert len(backend.statuses()) == 3
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5
 
 
 def test_status_on_closed_port_gives_up_quickly():
     started = time.monotonic()
     assert client_for(RecordingBackend()).report_running() is PostOutcome.UNREACHABLE
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5
 
 
 def test_status_401_is_reported(backend):
@@ -71,7 +71,7 @@ def test_result_5xx_retried_until_posting_phase_ends():
         client = client_for(backend, budget=3)  # posting phase: 2.7 s
         started = time.monotonic()
         assert client.post_result(RESULT) is PostOutcome.UNREACHABLE
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 5
         assert client.result_attempts >= 3
     finally:
         backend.stop()

@@ -52,7 +52,7 @@ def test_retry_after_longer_than_the_budget_gives_up_at_once(fake_llm):
     result, seconds = grade(fake_llm.base_url, deadline=8)
     assert result.failure.outcome == "rate-limited"
     assert result.stats.attempts == 1
-    assert seconds < 3, "no pointless sleep past the budget"
+    assert seconds < 5, "no pointless sleep past the budget (Retry-After asked for 30 s)"
 
 
 def test_server_errors_stop_at_the_request_cap(fake_llm, quick_backoff):
@@ -67,7 +67,7 @@ def test_server_errors_stop_at_the_budget(fake_llm):
     result, seconds = grade(fake_llm.base_url, deadline=4)  # LLM phase: 3 s
     assert result.failure.outcome == "server-error"
     assert 2 <= result.stats.attempts < llm.MAX_REQUESTS
-    assert seconds < 3
+    assert seconds < 4
 
 
 def test_each_request_is_cut_at_llm_timeout(fake_llm, quick_backoff, monkeypatch):
