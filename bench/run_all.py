@@ -1,0 +1,218 @@
+"""``make bench``: run every benchmark, one after the other, and collect their JSON and a summary.
+
+Each benchmark is its own script, run here as a child process with ``--json <out>/<name>.json`` (and
+``--quick`` when given), so one that fails does not stop the others; the exit status is 1 when any failed or
+is missing. At the end ``<out>/summary.json`` holds the machine, every result and its headline figures, and
+``<out>/summary.md`` the same headlines as a Markdown table (what docs/performance.md is filled from).
+
+    .venv/bin/python bench/run_all.py [--out artifacts/bench] [--only llm_cost,drain] [--quick]
+
+Benchmarks, in order (cheapest first; the longest, drain, last):
+    llm_cost            bench/llm_cost.py            tokens and price of grading the sample solution
+    runner_startup      bench/runner_startup.py      runner process start -> first LLM request, peak RSS
+    scheduler_dispatch  bench/scheduler_dispatch.py  Jobs/s and enqueue -> create p99 against a fake API
+    backend_load        bench/backend_load.py        POST/GET submission p50/p99 at fixed offered loads
+    drain               bench/drain.py               200 submissions, MAX_ACTIVE_JOBS=20, 2 s LLM
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common import ROOT, finish_machine_info, git_revision, machine_info, table, write_json
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    script: str
+    what: str
+    timeout: float  # seconds; a benchmark that runs longer is stopped and reported as failed
+
+
+BENCHMARKS = (
+    Benchmark("llm_cost", "llm_cost.py", "LLM tokens and cost per 1,000 submissions", 600),
+    Benchmark("runner_startup", "runner_startup.py", "runner start -> first LLM request; peak RSS", 900),
+    Benchmark("scheduler_dispatch", "scheduler_dispatch.py", "scheduler dispatch rate and p99 at 50/s", 1200),
+    Benchmark("backend_load", "backend_load.py", "backend POST/GET p50/p99 at fixed loads", 2400),
+    Benchmark("drain", "drain.py", "200 submissions, 20 slots, 2 s LLM", 2400),
+)
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _stat(stats: Any, unit: str = "", digits: int = 1) -> str:
+    if not isinstance(stats, dict) or "median" not in stats:
+        return "n/a"
+    return f"{stats['median']:.{digits}f}{unit} ({stats['min']:.{digits}f}..{stats['max']:.{digits}f})"
+
+
+def headlines(name: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(figure, value, verdict) rows for the summary; the full numbers stay in each benchmark's JSON."""
+    if name == "llm_cost":
+        return [
+            ("prompt tokens (messages)", _stat(data.get("prompt_tokens_messages"), "", 0), ""),
+            (
+                "prompt tokens incl. response_format schema (est.)",
+                _stat(data.get("prompt_tokens_with_schema_estimate"), "", 0),
+                f"< {data.get('target_prompt_tokens_max')}: {'met' if data.get('target_met') else 'MISSED'}",
+            ),
+            ("ratio to floor (description + rubric + code)", f"{data.get('ratio_to_floor_with_schema', 0):.1f}x", ""),
+            ("completion tokens (realistic answer, est.)", str(data.get("completion_tokens_realistic_answer")), ""),
+            ("USD per 1,000 submissions", f"{data.get('cost_usd_per_1000_submissions', 0):.3f}", ""),
+        ]
+    if name == "runner_startup":
+        targets = data.get("targets", {})
+        return [
+            ("start -> first LLM request", _stat(data.get("runner_start_to_first_llm_request_ms"), " ms"), ""),
+            ("floor: python -c pass", _stat(data.get("floor_python_c_pass_ms"), " ms"), ""),
+            (
+                "ratio to floor",
+                f"{data.get('ratio_to_floor', 0):.1f}x",
+                f"<= {targets.get('ratio_max')}x: {'met' if targets.get('ratio_met') else 'MISSED'}",
+            ),
+            (
+                "peak RSS",
+                _stat(data.get("runner_peak_rss_mb"), " MB"),
+                f"< {targets.get('rss_mb_max')} MB: {'met' if targets.get('rss_met') else 'MISSED'}",
+            ),
+        ]
+    if name == "backend_load":
+        rows = []
+        for level in data.get("levels", []):
+            for endpoint in ("healthz", "get", "post"):
+                stats = level[endpoint]
+                ratio = "" if endpoint == "healthz" else f", p99 {stats['p99_ratio_to_floor']:.1f}x floor"
+                rows.append(
+                    (
+                        f"{level['offered_rps']:g}/s {endpoint}: p50 / p99 ms",
+                        f"{_stat(stats['p50_ms'])} / {_stat(stats['p99_ms'])}{ratio}",
+                        "held" if stats["held"] else "not held",
+                    )
+                )
+        for endpoint, best in (data.get("highest_load_held_rps") or {}).items():
+            rows.append((f"highest load held, {endpoint} (p99 < 25 ms)", f"{best} req/s", ""))
+        return rows
+    if name == "drain":
+        return [
+            ("drain time (s)", _stat(data.get("drain_seconds"), "", 2), ""),
+            ("lower bound (s)", f"{data.get('lower_bound_seconds', 0):.1f}", ""),
+            (
+                "ratio to bound",
+                f"{data.get('ratio_to_bound', 0):.2f}x",
+                f"<= {data.get('target_ratio_max')}x: {'met' if data.get('target_met') else 'MISSED'}",
+            ),
+            ("one submission alone (s)", _stat(data.get("single_submission_seconds"), "", 2), ""),
+            ("machine busy cores", _stat(data.get("machine_busy_cores"), "", 2), ""),
+            ("CPU s per runner", _stat(data.get("runner_cpu_seconds_each"), "", 2), ""),
+        ]
+    # scheduler_dispatch (the scheduler engineer's JSON): show every top-level number and target verdict
+    rows = []
+    for key, value in data.items():
+        if isinstance(value, dict) and "median" in value:
+            rows.append((key, _stat(value), ""))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            rows.append((key, f"{value:.3g}", ""))
+        elif isinstance(value, bool):
+            rows.append((key, "", "met" if value else "MISSED"))
+    return rows
+
+
+def run_one(bench: Benchmark, out_dir: Path, quick: bool) -> dict[str, Any]:
+    script = ROOT / "bench" / bench.script
+    json_path = out_dir / f"{bench.name}.json"
+    if not script.exists():
+        return {"name": bench.name, "status": "missing", "detail": f"{script.relative_to(ROOT)} does not exist"}
+    argv = [sys.executable, str(script), "--json", str(json_path)]
+    if quick:
+        argv.append("--quick")
+    json_path.unlink(missing_ok=True)
+    print(f"== {bench.name}: {bench.what}\n   {' '.join(argv[1:])}", flush=True)
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(argv, cwd=ROOT, timeout=bench.timeout, check=False)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        code = None
+    seconds = time.monotonic() - started
+    if code != 0 or not json_path.exists():
+        detail = "timed out" if code is None else f"exit {code}" + ("" if json_path.exists() else ", no JSON")
+        return {"name": bench.name, "status": "failed", "detail": detail, "seconds": seconds}
+    return {"name": bench.name, "status": "ok", "seconds": seconds, "json": str(json_path)}
+
+
+def markdown(entries: list[dict[str, Any]], machine: dict[str, Any]) -> str:
+    lines = [
+        f"Machine: {machine['nproc']} cores, {machine['cpu_model']}, {machine['memory_gib']} GiB, Python "
+        f"{machine['python']}; load average {machine['load_average_at_start']} at start, "
+        f"{machine['load_average_at_end']} at end; revision {machine.get('revision', '?')}.",
+        "",
+    ]
+    for entry in entries:
+        lines.append(f"### {entry['name']} ({entry['status']})")
+        lines.append("")
+        if entry["status"] != "ok":
+            lines += [entry.get("detail", ""), ""]
+            continue
+        lines += ["| figure | median (min..max) | target |", "| --- | --- | --- |"]
+        lines += [f"| {a} | {b} | {c} |" for a, b, c in entry["headlines"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench", help="where the JSON files go")
+    p.add_argument("--only", help="comma-separated names: " + ", ".join(b.name for b in BENCHMARKS))
+    p.add_argument("--quick", action="store_true", help="every benchmark at its tiny size (a smoke run)")
+    args = p.parse_args()
+    chosen = BENCHMARKS
+    if args.only:
+        names = {n.strip() for n in args.only.split(",") if n.strip()}
+        unknown = names - {b.name for b in BENCHMARKS}
+        if unknown:
+            p.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+        chosen = tuple(b for b in BENCHMARKS if b.name in names)
+    args.out.mkdir(parents=True, exist_ok=True)
+    machine = machine_info()
+    machine["revision"] = git_revision()
+    entries = []
+    for bench in chosen:
+        entry = run_one(bench, args.out, args.quick)
+        if entry["status"] == "ok":
+            data = json.loads(Path(entry["json"]).read_text())
+            entry["headlines"] = headlines(bench.name, data)
+            entry["result"] = data
+        entries.append(entry)
+    finish_machine_info(machine)
+    write_json(args.out / "summary.json", {"machine": machine, "quick": args.quick, "benchmarks": entries})
+    (args.out / "summary.md").write_text(markdown(entries, machine) + "\n")
+    print("\n== summary (medians with min..max; every figure in", args.out / "summary.json", ")")
+    rows = []
+    for entry in entries:
+        if entry["status"] != "ok":
+            rows.append([entry["name"], entry["status"].upper(), entry.get("detail", "")])
+            continue
+        for figure, value, target in entry["headlines"]:
+            rows.append([f"{entry['name']}: {figure}", value, target])
+    print(table(["benchmark: figure", "value", "target"], rows))
+    failed = [e["name"] for e in entries if e["status"] != "ok"]
+    if failed:
+        print(f"\nnot measured: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
