@@ -190,3 +190,27 @@ def test_students_cannot_open_staff_pages(ui_backend, open_browser) -> None:
     for fragment in ("#/admin/users", "#/assignments/new"):
         browser.goto(fragment)
         expect(browser.page.get_by_role("heading", level=1, name="Not allowed")).to_be_visible()
+
+
+def test_staff_pages_fit_a_375px_wide_screen(ui_backend, open_browser) -> None:
+    api = ui_backend
+    instructor = api.create_user("instructor")
+    assignment = api.create_assignment(instructor)
+    student = api.create_user("student", name="A Student With A Rather Long Name")
+    submission = api.submit(student, assignment["id"], "def reverse(xs):\n    return list(reversed(xs))\n")
+    api.post_result(submission["id"], status="needs_review", score=5, max_score=10, feedback="Please check.")
+    browser = open_browser(api.url, width=375, height=740)
+    page = browser.page
+    browser.login(api.admin)
+    for fragment, ready, name in [
+        (f"#/assignments/{assignment['id']}/edit", ".rubric-row", "mobile-editor"),
+        (f"#/assignments/{assignment['id']}/submissions", "table.submissions", "mobile-submissions"),
+        (f"#/submissions/{submission['id']}", "form.manual-grade", "mobile-review"),
+        ("#/admin/users", "form", None),
+    ]:
+        browser.goto(fragment)
+        expect(page.locator(ready).first).to_be_visible()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{fragment} scrolls sideways: {width}px wide"
+        if name:
+            browser.screenshot(name)
