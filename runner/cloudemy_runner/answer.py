@@ -93,7 +93,11 @@ def _number(value: Any) -> float | None:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    """A string field; lone surrogates (a JSON ``\\ud800`` escape) become "?" so that the result stays
+    valid Unicode, which the backend requires."""
+    if not isinstance(value, str):
+        return ""
+    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 def _flag(value: Any) -> bool:

@@ -175,3 +175,15 @@ def test_other_languages_have_no_checks_yet():
     findings = run_static_checks("java", "class A { broken")
     assert (findings.checks_run, findings.findings, findings.fail_tags) == ((), (), ())
     assert findings.summary_lines() == ["No static checks are available for this language."]
+
+
+def test_lone_surrogates_from_the_model_never_reach_the_result():
+    content = (
+        '{"criteria": [{"id": "style", "score": 3, "feedback": "bad \\ud800 char", "evidence": "\\udfff"}],'
+        ' "feedback": "x\\ud83d"}'
+    )
+    body = result(parse_answer(content))
+    encoded = body.model_dump_json()
+    encoded.encode("utf-8")  # raises on a lone surrogate
+    assert body.feedback.endswith("x?")
+    assert body.criteria[1].feedback == "bad ? char\n\nEvidence: ?"
