@@ -9,6 +9,7 @@ benchmarks reuse ``demo.processes``, ``fakes.*`` and ``e2e.*`` exactly as the te
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -55,7 +56,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
