@@ -75,7 +75,7 @@ class Storage:
             log.warning(
                 "MONGO_URI=memory:// uses an ephemeral in-process store: data is lost on restart and is not "
                 "shared between workers, so run a single worker (python -m cloudemy_backend does)",
-                extra={"store": "memory", "web_concurrency": settings.web_concurrency},
+                extra={"store": "memory"},
             )
             return cls(AsyncMongoMockClient(tz_aware=True), settings.db_name, ephemeral=True)
         client: AsyncMongoClient[Document] = AsyncMongoClient(

@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     allow_signup: bool = True
     host: str = "0.0.0.0"  # noqa: S104 - a container serves every interface; tests set HOST=127.0.0.1
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
-    web_concurrency: Annotated[int, Field(ge=1)] = 1
     submission_payload_ttl: Annotated[int, Field(ge=60)] = DEFAULT_PAYLOAD_TTL_SECONDS
     job_deadline_seconds: Annotated[int, Field(ge=1)] = 120
     stuck_grace_seconds: Annotated[int, Field(ge=0)] = 60

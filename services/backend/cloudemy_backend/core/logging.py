@@ -10,7 +10,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# Record attributes that are not extra fields (color_message: uvicorn's ANSI-coloured copy of msg).
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", "color_message"}
 _SECRET_WORDS = ("password", "token", "secret", "code", "authorization", "cookie")
 _HANDLER_NAME = "cloudemy-json"
 
