@@ -48,6 +48,8 @@ router = APIRouter(
     responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}},
 )
 
+READ_WRITE_ROUNDS = 3
+
 AttemptQuery = Annotated[
     int | None, Query(ge=1, le=MAX_ATTEMPT, description="the attempt this report is about (default: the current one)")
 ]
@@ -101,29 +103,29 @@ async def report_result(
         reject_invalid_text(body.model_dump())
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
-    doc = await existing_submission(backend, submission_id)
-    reported = attempt or doc["attempt"]
-    stored = None
-    if reported == doc["attempt"]:
+    # Read, then write conditionally; if the write finds the submission changed in between (a
+    # concurrent post won, or a regrade landed), read again and answer from what is stored then.
+    for _ in range(READ_WRITE_ROUNDS):
+        doc = await existing_submission(backend, submission_id)
+        sid, reported = str(doc["_id"]), attempt or doc["attempt"]
+        if reported != doc["attempt"]:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"result is for attempt {reported}; the submission is on attempt {doc['attempt']}",
+            )
+        if is_terminal(doc["status"]):
+            if not same_result(doc["result"], body):
+                raise HTTPException(
+                    status.HTTP_409_CONFLICT, detail=f"a different {doc['status']} result is already stored"
+                )
+            await delete_payload_quietly(backend.queue, sid)
+            return ResultOut(**doc["result"])
         stored = await backend.storage.store_first_result(
             doc["_id"], attempt=reported, result=result_document(body, reported)
         )
-    if stored is not None:
-        backend.metrics.results.labels(body.status).inc()
-        await delete_payload_quietly(backend.queue, str(doc["_id"]))
-        log.info("result stored", extra={"submission_id": str(doc["_id"]), "status": body.status, "attempt": reported})
-        return ResultOut(**stored["result"])
-    current = await existing_submission(backend, submission_id)
-    if reported != current["attempt"]:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail=f"result is for attempt {reported}; the submission is on attempt {current['attempt']}",
-        )
-    if not is_terminal(current["status"]) or current["result"] is None:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="submission changed meanwhile; retry")
-    if not same_result(current["result"], body):
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, detail=f"a different {current['status']} result is already stored"
-        )
-    await delete_payload_quietly(backend.queue, str(doc["_id"]))
-    return ResultOut(**current["result"])
+        if stored is not None:
+            backend.metrics.results.labels(body.status).inc()
+            await delete_payload_quietly(backend.queue, sid)
+            log.info("result stored", extra={"submission_id": sid, "status": body.status, "attempt": reported})
+            return ResultOut(**stored["result"])
+    raise HTTPException(status.HTTP_409_CONFLICT, detail="the submission kept changing; post the result again")
