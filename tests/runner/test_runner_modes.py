@@ -144,8 +144,8 @@ def test_server_error_then_good(runner_env, store_payload, backend, fake_llm):
 
 def test_llm_slower_than_budget_posts_error_before_the_deadline(runner_env, store_payload, backend, fake_llm):
     store_payload()
-    fake_llm.set_mode("slow", delay=30)
-    run = run_runner(runner_env(JOB_DEADLINE_SECONDS="8", LLM_TIMEOUT_SECONDS="30"))
+    fake_llm.set_mode("slow", delay=60)
+    run = run_runner(runner_env(JOB_DEADLINE_SECONDS="12", LLM_TIMEOUT_SECONDS="30"))
     assert run.exit_code == 0
     assert the_result(backend) == llm_error(
         "the model did not answer within the time limit (after 1 request)",
@@ -154,7 +154,7 @@ def test_llm_slower_than_budget_posts_error_before_the_deadline(runner_env, stor
         llm_outcome="timeout",
     )
     (posted,) = backend.results()
-    assert posted.at - run.spawned_at < 8, "the result is posted before the Job deadline"
+    assert posted.at - run.spawned_at < 12, "the result is posted before the Job deadline"
 
 
 def test_malformed_json_twice_is_an_error(runner_env, store_payload, backend, fake_llm):
