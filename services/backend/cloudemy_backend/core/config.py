@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     max_code_bytes: Annotated[int, Field(ge=1, le=MAX_CODE_CHARS)] = 65536
     allow_signup: bool = True
-    host: str = "0.0.0.0"  # noqa: S104 - a container serves every interface; tests set HOST=127.0.0.1
+    host: str = "127.0.0.1"  # python -m is for local use; the image's gunicorn binds 0.0.0.0 itself
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     submission_payload_ttl: Annotated[int, Field(ge=60)] = DEFAULT_PAYLOAD_TTL_SECONDS
     job_deadline_seconds: Annotated[int, Field(ge=1)] = 120
