@@ -66,7 +66,8 @@ class RecordingBackend:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                status = recorder._answer(self.path, self.headers.get("X-Result-Token"), body)
+                path, _, query = self.path.partition("?")
+                status = recorder._answer(path, query, self.headers.get("X-Result-Token"), body)
                 data = json.dumps({"ok": status == 200}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -82,9 +83,9 @@ class RecordingBackend:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/internal"
 
-    def _answer(self, path: str, token: str | None, body: dict[str, Any]) -> int:
+    def _answer(self, path: str, query: str, token: str | None, body: dict[str, Any]) -> int:
         with self._lock:
-            self.requests.append({"path": path, "token": token, "body": body})
+            self.requests.append({"path": path, "query": query, "token": token, "body": body})
             if self.status_override is not None:
                 return self.status_override
             if path.endswith("/result"):

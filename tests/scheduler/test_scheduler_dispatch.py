@@ -26,6 +26,7 @@ def test_message_becomes_one_job_and_leaves_processing(k8s_api, backend, redis_c
     report = wait_for(lambda: backend.posts(f"/submissions/{sid(1)}/status"), what="dispatched report")[0]
     assert report["body"] == {"status": "dispatched", "job_name": f"runner-{sid(1)}"}
     assert report["token"] == MASTER_TOKEN
+    assert report["query"] == "attempt=1"
     assert k8s_api.created_names() == [f"runner-{sid(1)}"]
 
 

@@ -152,4 +152,5 @@ def test_real_runner_subprocess_completes(env_for, redis_client, start_scheduler
     assert post["token"] != MASTER_TOKEN, "the runner used its per-submission token"
     assert post["body"]["status"] == "needs_review"
     assert post["body"]["grader"] == "offline"
+    assert post["query"] == "attempt=1"
     wait_for(lambda: redis_client.zcard(QUEUE + ":active-jobs") == 0, what="slot freed after the runner exited")

@@ -1,15 +1,21 @@
 """Recovery of orphaned :processing messages, several replicas, and kill -9 at every dispatch step."""
 
+import json
 import random
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import redis
 from scheduler_harness import QUEUE, ProcessScheduler, message, scheduler_env, sid, wait_for
 
+from cloudemy_scheduler.crashpoints import POINTS
 from cloudemy_scheduler.work_queue import WorkQueue
 
 PROCESSING = QUEUE + ":processing"
+ZYGOTE = Path(__file__).with_name("scheduler_zygote.py")
 
 
 def move_to_processing(client: redis.Redis, raw: str) -> None:
@@ -122,21 +128,31 @@ def test_two_scheduler_processes_drain_200_messages_without_duplicates(redis_url
 @pytest.mark.slow
 def test_kill_9_at_random_points_loses_nothing_and_makes_one_job_each(redis_url, redis_client, k8s_api,
                                                                       kubeconfig, backend, tmp_path):  # fmt: skip
+    """50 schedulers die like kill -9 (os._exit(137), no clean-up) right after BLMOVE, right after the create
+    call, or just before LREM, each on its 1st-3rd message; a last one drains the rest."""
     rng = random.Random(4)
-    count = 60
+    count = 120  # at most two messages finish per crash, so the queue never runs dry inside the loop
     redis_client.rpush(QUEUE, *(message(2000 + n) for n in range(count)))
-    points = ["after-blmove", "after-create", "before-lrem"]
-    kills = 0
-    started = time.monotonic()
-    while kills < 50 and time.monotonic() - started < 100:
-        point = rng.choice(points)
-        env = scheduler_env(redis_url, kubeconfig, backend.url, pod_name="scheduler-0",
-                            cloudemy_crash_at=point, cloudemy_crash_after=rng.randint(1, 3))  # fmt: skip
-        proc = ProcessScheduler(env, tmp_path / "crashes.log").start()
-        code = proc.wait(timeout=30)
-        assert code == 137, f"the scheduler was to die at {point}, exited {code}"
-        kills += 1
-    assert kills >= 50
+    zygote = subprocess.Popen([sys.executable, str(ZYGOTE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              env=ProcessScheduler({}).env, text=True)  # fmt: skip
+    crashes: dict[str, int] = {}
+    try:
+        for _ in range(50):
+            point = rng.choice(POINTS)
+            env = scheduler_env(redis_url, kubeconfig, backend.url, pod_name="scheduler-0",
+                                cloudemy_crash_at=point, cloudemy_crash_after=rng.randint(1, 3))  # fmt: skip
+            zygote.stdin.write(json.dumps({"env": {**ProcessScheduler({}).env, **env},
+                                           "log": str(tmp_path / "crashes.log")}) + "\n")  # fmt: skip
+            zygote.stdin.flush()
+            code = json.loads(zygote.stdout.readline())["exit"]
+            assert code == 137, f"the scheduler was to die at {point}, exited {code}"
+            crashes[point] = crashes.get(point, 0) + 1
+    finally:
+        zygote.stdin.close()
+        zygote.wait(timeout=10)
+    assert sum(crashes.values()) == 50
+    assert set(crashes) == set(POINTS)
+    assert redis_client.llen(QUEUE) > 0, "the loop really left work for the survivor"
     survivor = ProcessScheduler(scheduler_env(redis_url, kubeconfig, backend.url, pod_name="scheduler-0"),
                                 tmp_path / "survivor.log").start()  # fmt: skip
     try:

@@ -55,13 +55,14 @@ class BackendClient:
 
     # ---- fire-and-forget reports ---------------------------------------------------------------------------
 
-    def report_dispatched(self, submission_id: str, job_name: str) -> Future[None]:
+    def report_dispatched(self, submission_id: str, attempt: int, job_name: str) -> Future[None]:
         body = StatusUpdate(status="dispatched", job_name=job_name)
-        path = f"/submissions/{submission_id}/status"
+        path = f"/submissions/{submission_id}/status?attempt={attempt}"
         return self._submit(path, body.model_dump(mode="json", exclude_none=True), self._status_budget)
 
-    def report_result(self, submission_id: str, result: ResultBody) -> Future[None]:
-        path = f"/submissions/{submission_id}/result"
+    def report_result(self, submission_id: str, attempt: int, result: ResultBody) -> Future[None]:
+        """``attempt`` lets the backend refuse the result of an attempt that a regrade has replaced."""
+        path = f"/submissions/{submission_id}/result?attempt={attempt}"
         return self._submit(path, result.model_dump(mode="json", exclude_none=True), self._result_budget)
 
     def _submit(self, path: str, body: dict, budget: float) -> Future[None]:

@@ -5,15 +5,14 @@ Unset in production, where ``crash_point`` does nothing. The fault tests use it 
 import os
 
 POINTS = ("after-blmove", "after-create", "before-lrem")
-_armed = os.environ.get("CLOUDEMY_CRASH_AT", "")
-_after = int(os.environ.get("CLOUDEMY_CRASH_AFTER", "1") or 1)
+EXIT_CODE = 137  # what a shell reports for a process killed by SIGKILL
 _reached = 0
 
 
 def crash_point(name: str) -> None:
     global _reached
-    if name != _armed:
+    if os.environ.get("CLOUDEMY_CRASH_AT") != name:
         return
     _reached += 1
-    if _reached >= _after:
-        os._exit(137)
+    if _reached >= int(os.environ.get("CLOUDEMY_CRASH_AFTER") or 1):
+        os._exit(EXIT_CODE)

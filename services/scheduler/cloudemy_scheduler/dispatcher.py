@@ -143,7 +143,7 @@ class Dispatcher:
             self._release_if_ended(name)
         DISPATCHED.labels(outcome=created.value).inc()
         DISPATCH_SECONDS.observe(time.monotonic() - taken_at)
-        self.backend.report_dispatched(message.submission_id, name)
+        self.backend.report_dispatched(message.submission_id, message.attempt, name)
         crash_point("before-lrem")
         self._with_redis(lambda: self.queue.finish(raw), "finish")
         log.info("dispatched %s (%s)", name, created.value)
@@ -218,7 +218,7 @@ class Dispatcher:
         self._with_redis(lambda: self.queue.dead_letter(raw, f"job rejected: {reason}"), "dead-letter")
         self._with_redis(lambda: self.queue.release_slot(name), "release slot")
         outcome = JobOutcome(name, message.submission_id, message.attempt, Ending.ERROR, "job-rejected")
-        self.backend.report_result(message.submission_id, result_for(outcome))
+        self.backend.report_result(message.submission_id, message.attempt, result_for(outcome))
         return Outcome.REJECTED
 
     def _give_back(self, raw: str, name: str) -> Outcome:
@@ -260,7 +260,7 @@ class Dispatcher:
             return
         FAILURES.labels(reason=f"job-{outcome.ending.value}").inc()
         log.warning("Job %s ended: %s (%s)", outcome.job_name, outcome.ending.value, outcome.cause)
-        self.backend.report_result(outcome.submission_id, result_for(outcome))
+        self.backend.report_result(outcome.submission_id, outcome.attempt, result_for(outcome))
 
     def _is_stale(self, outcome: JobOutcome) -> bool:
         """A regrade queued a newer attempt: this Job's ending must not become that attempt's result."""

@@ -148,11 +148,7 @@ class WorkQueue:
         self.unowned = self.processing + ":unowned"
         self.schedulers = queue + ":schedulers"
         self.slots = queue + ":active-jobs"
-        pool = client.connection_pool
-        self._blocking = redis.Redis(
-            connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **pool.connection_kwargs),
-            single_connection_client=True,
-        )
+        self._blocking: redis.Redis | None = None  # BLMOVE's own connection, opened on first use
         self._blocking_id: int | None = None
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH)
@@ -171,6 +167,14 @@ class WorkQueue:
 
         It blocks on a connection of its own, so ``wake()`` can end the wait at once (CLIENT UNBLOCK)."""
         try:
+            if self._blocking is None:
+                pool = self.redis.connection_pool
+                self._blocking = redis.Redis(
+                    connection_pool=redis.ConnectionPool(
+                        connection_class=pool.connection_class, **pool.connection_kwargs
+                    ),
+                    single_connection_client=True,
+                )
             if self._blocking_id is None:
                 self._blocking_id = int(self._blocking.client_id())
             return self._blocking.blmove(self.queue, self.processing, timeout, "LEFT", "RIGHT")
@@ -186,7 +190,8 @@ class WorkQueue:
                 self.redis.client_unblock(blocking_id)
 
     def close(self) -> None:
-        self._blocking.close()
+        if self._blocking is not None:
+            self._blocking.close()
 
     def claim(self, raw: str, job_name: str, cap: int) -> Claim:
         """Record that this scheduler holds ``raw`` and take a slot for ``job_name`` if fewer than ``cap`` are used."""
