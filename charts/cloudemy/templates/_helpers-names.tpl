@@ -50,12 +50,17 @@ Usage: {{ include "cloudemy.runner.jobTemplateName" . }}
 {{- end -}}
 
 {{/*
-Directory and file where the scheduler finds the runner Job template (RUNNER_JOB_TEMPLATE).
-Usage: {{ include "cloudemy.runner.jobTemplatePath" . }}
+Directory the runner Job template ConfigMap is mounted at in the scheduler.
+Usage: {{ include "cloudemy.runner.jobTemplateDir" . }}
 */}}
 {{- define "cloudemy.runner.jobTemplateDir" -}}
 /etc/cloudemy/runner
 {{- end -}}
+
+{{/*
+Path of the runner Job template file in the scheduler (the value of RUNNER_JOB_TEMPLATE).
+Usage: {{ include "cloudemy.runner.jobTemplatePath" . }}
+*/}}
 {{- define "cloudemy.runner.jobTemplatePath" -}}
 {{- printf "%s/job.yaml" (include "cloudemy.runner.jobTemplateDir" .) -}}
 {{- end -}}

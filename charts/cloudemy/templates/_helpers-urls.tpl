@@ -1,13 +1,33 @@
 {{/* ---- Service names, ports and URLs: every URL in any env is built here, from release-derived names. ---- */}}
 
 {{/*
-Fixed container and Service ports (the seed's numbers).
+The backend's HTTP port (API, UI, /internal, probes, metrics), fixed to the seed's 8000.
 Usage: {{ include "cloudemy.port.backend" . }}
 */}}
 {{- define "cloudemy.port.backend" -}}8000{{- end -}}
+
+{{/*
+The frontend's HTTP port (Next.js), fixed to the seed's 3000.
+Usage: {{ include "cloudemy.port.frontend" . }}
+*/}}
 {{- define "cloudemy.port.frontend" -}}3000{{- end -}}
+
+{{/*
+MongoDB's port, fixed to the seed's 27017.
+Usage: {{ include "cloudemy.port.mongodb" . }}
+*/}}
 {{- define "cloudemy.port.mongodb" -}}27017{{- end -}}
+
+{{/*
+Redis' port, fixed to the seed's 6379.
+Usage: {{ include "cloudemy.port.redis" . }}
+*/}}
 {{- define "cloudemy.port.redis" -}}6379{{- end -}}
+
+{{/*
+The scheduler's /healthz and /metrics port (METRICS_PORT), fixed to the scheduler's default 9090.
+Usage: {{ include "cloudemy.port.schedulerMetrics" . }}
+*/}}
 {{- define "cloudemy.port.schedulerMetrics" -}}9090{{- end -}}
 
 {{/*
