@@ -32,6 +32,7 @@ MATRIX: list[tuple[str, str, str, Any, dict[str, int]]] = [
     ("internal status", "POST", "/internal/submissions/{sub}/status", "status", expect(401, 401, 401, 401, 401)),
     ("internal result", "POST", "/internal/submissions/{sub}/result", "result", expect(401, 401, 401, 401, 401)),
     ("healthz", "GET", "/healthz", None, expect(200, 200, 200, 200, 200)),
+    ("readyz", "GET", "/readyz", None, expect(200, 200, 200, 200, 200)),
     ("metrics", "GET", "/metrics", None, expect(200, 200, 200, 200, 200)),
 ]
 
