@@ -95,8 +95,8 @@ def payload_hash(code: str) -> dict[str, str]:
     }
 
 
-def spawn_and_wait(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """(spawn time, wall seconds, peak RSS in KB) of one child process."""
+def spawn_and_wait(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, float]:
+    """(spawn time, wall seconds, peak RSS in KB, CPU seconds) of one child process."""
     spawned = time.time()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -104,7 +104,7 @@ def spawn_and_wait(argv: list[str], env: dict[str, str]) -> tuple[float, float, 
     wall = time.time() - spawned
     if proc.returncode != 0:
         raise RuntimeError(f"{argv} exited with {proc.returncode}")
-    return spawned, wall, usage.ru_maxrss
+    return spawned, wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -143,19 +143,25 @@ def main() -> int:
         code = submission_code(code_bytes)
 
         floor, openai_import, to_first_request, runner_rss, floor_rss = [], [], [], [], []
+        floor_cpu, openai_cpu, runner_cpu = [], [], []
         for _ in range(runs):
-            floor.append(spawn_and_wait([args.python, "-c", "pass"], floor_env)[1])
+            _, wall, rss_kb, cpu = spawn_and_wait([args.python, "-c", "pass"], floor_env)
+            floor.append(wall)
+            floor_rss.append(rss_kb / 1024)
+            floor_cpu.append(cpu)
         for _ in range(runs):
-            floor_rss.append(spawn_and_wait([args.python, "-c", "pass"], floor_env)[2] / 1024)
-            openai_import.append(spawn_and_wait([args.python, "-c", "import openai"], floor_env)[1])
+            _, wall, _, cpu = spawn_and_wait([args.python, "-c", "import openai"], floor_env)
+            openai_import.append(wall)
+            openai_cpu.append(cpu)
         for _ in range(runs):
             client.hset(f"submission:{SUBMISSION_ID}", mapping=payload_hash(code))
             fake.reset()
-            spawned, _, rss_kb = spawn_and_wait([args.python, "-m", "cloudemy_runner"], runner_env)
+            spawned, _, rss_kb, cpu = spawn_and_wait([args.python, "-m", "cloudemy_runner"], runner_env)
             if fake.first_request_at is None:
                 raise RuntimeError("the runner never called the LLM")
             to_first_request.append(fake.first_request_at - spawned)
             runner_rss.append(rss_kb / 1024)
+            runner_cpu.append(cpu)
 
         if args.profile:
             client.hset(f"submission:{SUBMISSION_ID}", mapping=payload_hash(code))
@@ -178,6 +184,12 @@ def main() -> int:
         "openai_import_ratio_to_floor": statistics.median(openai_import) / statistics.median(floor),
         "runner_peak_rss_mb": summary(runner_rss),
         "floor_peak_rss_mb": summary(floor_rss),
+        # CPU time (user + system) is steadier than wall time on a busy machine.
+        "cpu_ms": {
+            "floor_python_c_pass": {k: v * 1000 for k, v in summary(floor_cpu).items()},
+            "import_openai": {k: v * 1000 for k, v in summary(openai_cpu).items()},
+            "runner_whole_run": {k: v * 1000 for k, v in summary(runner_cpu).items()},
+        },
     }
     ratio_ok = result["ratio_to_floor"] <= RATIO_TARGET
     rss_ok = result["runner_peak_rss_mb"]["max"] < RSS_TARGET_MB
@@ -198,6 +210,10 @@ def main() -> int:
     verdict = "met" if ratio_ok else "MISSED"
     print(f"  ratio to floor: {result['ratio_to_floor']:.1f}x (target <= {RATIO_TARGET}x: {verdict});")
     print(f"  for comparison, import openai alone: {result['openai_import_ratio_to_floor']:.1f}x the floor")
+    print("  CPU time (user + system), steadier on a busy machine:")
+    print(line("  python -c pass", result["cpu_ms"]["floor_python_c_pass"], "ms"))
+    print(line("  python -c 'import openai'", result["cpu_ms"]["import_openai"], "ms"))
+    print(line("  runner, whole run", result["cpu_ms"]["runner_whole_run"], "ms"))
     print(line("runner peak RSS", result["runner_peak_rss_mb"], "MB"))
     print(f"  peak RSS target < {RSS_TARGET_MB:.0f} MB: {'met' if rss_ok else 'MISSED'}")
     if args.json:
