@@ -4,7 +4,8 @@ What runs: a real redis-server and ``python -m cloudemy_backend`` (one uvicorn w
 ``MONGO_URI=memory://``, i.e. mongomock-motor, not MongoDB; LOG_LEVEL INFO as in production) on 127.0.0.1.
 The load is open-loop: request i is due at t0 + i/rate whatever happened to the ones before it, and its
 latency is counted from that due time (so a server that falls behind is charged for the queue it built,
-no coordinated omission). Each measurement is bounded: ``--seconds`` of requests, 5 s timeout each.
+no coordinated omission). Each measurement is bounded: ``--seconds`` of requests (stretched to at least
+``--min-requests`` requests, so a p99 is not one outlier), 5 s timeout each.
 
 Per run and offered load, a fresh backend is started (the in-memory store scans every document on each
 lookup, so its size must be the same for every measurement: a seed of ``SEED_SUBMISSIONS`` submissions,
@@ -58,6 +59,7 @@ P99_TARGET_MS = 25.0
 SEED_SUBMISSIONS = 100
 REQUEST_TIMEOUT = 5.0
 WARMUP_REQUESTS = 60
+MIN_REQUESTS = 400
 WARMUP_RATE = 100.0
 DEFAULT_RATES = (50, 100, 200, 300, 400, 600)
 ENDPOINTS = ("healthz", "get", "post")
@@ -351,7 +353,15 @@ def highest_held(levels: list[dict[str, Any]], name: str) -> float | None:
     return best
 
 
-def run(rates: list[float], runs: int, seconds: float, seed_count: int, profile_dir: Path | None) -> dict[str, Any]:
+def measurement_seconds(rate: float, seconds: float, min_requests: int) -> float:
+    """At least ``min_requests`` requests per measurement: a p99 of 100 samples is just the second-worst one,
+    and a single hiccup of a shared machine would decide it."""
+    return max(seconds, min_requests / rate)
+
+
+def run(
+    rates: list[float], runs: int, seconds: float, seed_count: int, profile_dir: Path | None, min_requests: int
+) -> dict[str, Any]:
     info = machine_info()
     workdir = Path(tempfile.mkdtemp(prefix="cloudemy-bench-backend-"))
     per_level: dict[float, list[dict[str, LoadResult]]] = {rate: [] for rate in rates}
@@ -363,7 +373,8 @@ def run(rates: list[float], runs: int, seconds: float, seed_count: int, profile_
                 backend, port = start_backend(redis, workdir)
                 try:
                     fixture = seed(backend, port, seed_count)
-                    per_level[rate].append(run_async(measure_level(fixture, rate, seconds)))
+                    length = measurement_seconds(rate, seconds, min_requests)
+                    per_level[rate].append(run_async(measure_level(fixture, rate, length)))
                 finally:
                     backend.stop()
                 print(f"  run {run_index + 1}/{runs} at {rate:g} req/s done", file=sys.stderr, flush=True)
@@ -380,6 +391,7 @@ def run(rates: list[float], runs: int, seconds: float, seed_count: int, profile_
             "redis": "real redis-server on 127.0.0.1",
             "seed_submissions": seed_count,
             "seconds_per_measurement": seconds,
+            "min_requests_per_measurement": min_requests,
             "runs": runs,
             "open_loop": True,
             "client": "asyncio raw HTTP/1.1 keep-alive" + (" on uvloop" if _loop_factory() else ""),
@@ -424,7 +436,8 @@ def run_async(coro: Any) -> Any:
 def print_report(result: dict[str, Any]) -> None:
     setup, machine = result["setup"], result["machine"]
     print(
-        f"backend load: {setup['runs']} runs x {setup['seconds_per_measurement']:g} s per load, {setup['store']}; "
+        f"backend load: {setup['runs']} runs x max({setup['seconds_per_measurement']:g} s, "
+        f"{setup['min_requests_per_measurement']} requests) per load, {setup['store']}; "
         f"{machine['nproc']} cores, load average {machine['load_average_at_start']} -> {machine['load_average_at_end']}"
     )
     rows = []
@@ -462,14 +475,15 @@ def main() -> int:
     p.add_argument("--rates", default=",".join(str(r) for r in DEFAULT_RATES), help="offered loads, req/s")
     p.add_argument("--seconds", type=float, default=2.0, help="length of each measurement")
     p.add_argument("--seed-submissions", type=int, default=SEED_SUBMISSIONS)
+    p.add_argument("--min-requests", type=int, default=MIN_REQUESTS, help="longer measurements at low loads")
     p.add_argument("--profile", type=Path, help="directory for a pyinstrument report at the highest load")
     args = p.parse_args()
     runs = effective_runs(args, quick_runs=1)
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
-    seconds, seed_count = args.seconds, args.seed_submissions
+    seconds, seed_count, min_requests = args.seconds, args.seed_submissions, args.min_requests
     if args.quick:
-        rates, seconds, seed_count = [20.0], 0.5, 5
-    result = run(rates, runs, seconds, seed_count, args.profile)
+        rates, seconds, seed_count, min_requests = [20.0], 0.5, 5, 0
+    result = run(rates, runs, seconds, seed_count, args.profile, min_requests)
     print_report(result)
     write_json(args.json, result)
     return 0

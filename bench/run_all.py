@@ -2,8 +2,9 @@
 
 Each benchmark is its own script, run here as a child process with ``--json <out>/<name>.json`` (and
 ``--quick`` when given), so one that fails does not stop the others; the exit status is 1 when any failed or
-is missing. At the end ``<out>/summary.json`` holds the machine, every result and its headline figures, and
-``<out>/summary.md`` the same headlines as a Markdown table (what docs/performance.md is filled from).
+is missing. Its printed table is kept in ``<out>/<name>.txt``; a script without ``--json`` is still run and
+reported from that table ("table-only"). At the end ``<out>/summary.json`` holds the machine, every result
+and its headline figures, and ``<out>/summary.md`` the same headlines as Markdown tables.
 
     .venv/bin/python bench/run_all.py [--out artifacts/bench] [--only llm_cost,drain] [--quick]
 
@@ -129,26 +130,43 @@ def headlines(name: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def accepts_json(script: Path) -> bool:
+    """Whether the script takes ``--json PATH`` (every benchmark should; see bench/README.md)."""
+    proc = subprocess.run(
+        [sys.executable, str(script), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    return "--json" in proc.stdout
+
+
 def run_one(bench: Benchmark, out_dir: Path, quick: bool) -> dict[str, Any]:
     script = ROOT / "bench" / bench.script
     json_path = out_dir / f"{bench.name}.json"
     if not script.exists():
         return {"name": bench.name, "status": "missing", "detail": f"{script.relative_to(ROOT)} does not exist"}
-    argv = [sys.executable, str(script), "--json", str(json_path)]
+    with_json = accepts_json(script)
+    argv = [sys.executable, str(script)] + (["--json", str(json_path)] if with_json else [])
     if quick:
         argv.append("--quick")
     json_path.unlink(missing_ok=True)
     print(f"== {bench.name}: {bench.what}\n   {' '.join(argv[1:])}", flush=True)
     started = time.monotonic()
     try:
-        proc = subprocess.run(argv, cwd=ROOT, timeout=bench.timeout, check=False)
-        code = proc.returncode
-    except subprocess.TimeoutExpired:
-        code = None
+        proc = subprocess.run(argv, cwd=ROOT, timeout=bench.timeout, check=False, stdout=subprocess.PIPE, text=True)
+        code, stdout = proc.returncode, proc.stdout
+    except subprocess.TimeoutExpired as exc:
+        code, stdout = None, exc.stdout if isinstance(exc.stdout, str) else ""
+    print(stdout, end="", flush=True)
+    (out_dir / f"{bench.name}.txt").write_text(stdout or "")
     seconds = time.monotonic() - started
-    if code != 0 or not json_path.exists():
-        detail = "timed out" if code is None else f"exit {code}" + ("" if json_path.exists() else ", no JSON")
+    if code != 0:
+        detail = "timed out" if code is None else f"exit {code}"
         return {"name": bench.name, "status": "failed", "detail": detail, "seconds": seconds}
+    if not with_json:
+        # measured, but only as a printed table: kept verbatim, and the missing flag is named
+        detail = f"{bench.script} has no --json flag: its printed table is kept in {bench.name}.txt"
+        return {"name": bench.name, "status": "table-only", "detail": detail, "seconds": seconds, "stdout": stdout}
+    if not json_path.exists():
+        return {"name": bench.name, "status": "failed", "detail": "exit 0 but no JSON written", "seconds": seconds}
     return {"name": bench.name, "status": "ok", "seconds": seconds, "json": str(json_path)}
 
 
@@ -162,6 +180,9 @@ def markdown(entries: list[dict[str, Any]], machine: dict[str, Any]) -> str:
     for entry in entries:
         lines.append(f"### {entry['name']} ({entry['status']})")
         lines.append("")
+        if entry["status"] == "table-only":
+            lines += [entry["detail"] + ":", "", "```", entry["stdout"].rstrip(), "```", ""]
+            continue
         if entry["status"] != "ok":
             lines += [entry.get("detail", ""), ""]
             continue
@@ -207,7 +228,7 @@ def main() -> int:
         for figure, value, target in entry["headlines"]:
             rows.append([f"{entry['name']}: {figure}", value, target])
     print(table(["benchmark: figure", "value", "target"], rows))
-    failed = [e["name"] for e in entries if e["status"] != "ok"]
+    failed = [e["name"] for e in entries if e["status"] not in ("ok", "table-only")]
     if failed:
         print(f"\nnot measured: {', '.join(failed)}", file=sys.stderr)
         return 1
