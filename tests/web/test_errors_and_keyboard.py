@@ -253,3 +253,33 @@ def test_skip_link_moves_focus_to_the_content_and_keeps_the_page(ui_backend, ope
     expect(page.locator("main")).to_be_focused()
     assert page.url == url
     expect(page.get_by_role("heading", level=1, name=course["assignment"]["title"])).to_be_visible()
+
+
+def test_signup_turned_off_and_server_errors_read_clearly(ui_backend, open_browser, course) -> None:
+    """Answers this backend does not give on demand (ALLOW_SIGNUP=false, a 503) are stubbed at the network."""
+    browser = open_browser(ui_backend.url)
+    browser.console.allow_http(403, 503)
+    page = browser.page
+    page.route(
+        "**/api/auth/register",
+        lambda route: route.fulfill(status=403, json={"detail": "sign-up is disabled"}),
+    )
+    browser.goto("#/register")
+    page.get_by_label("Name").fill("Late Comer")
+    page.get_by_label("Email").fill("late@example.com")
+    page.get_by_label("Password").fill("long enough password")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("alert").filter(has_text="Sign-up is turned off")).to_contain_text("Ask an administrator")
+
+    browser.login(course["student"])
+    page.route(
+        "**/api/assignments?*",
+        lambda route: route.fulfill(status=503, json={"detail": "database unavailable, try again shortly"}),
+    )
+    browser.goto("#/login")  # leave and come back, so the list is fetched again
+    browser.goto("#/assignments")
+    expect(page.get_by_role("heading", level=1, name="Could not load this page")).to_be_visible()
+    expect(page.get_by_text("The server had a problem (HTTP 503). Try again in a moment.")).to_be_visible()
+    page.unroute("**/api/assignments?*")
+    page.get_by_role("button", name="Try again").click()
+    expect(page.get_by_role("heading", level=1, name="Assignments")).to_be_visible()
