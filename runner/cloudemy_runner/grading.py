@@ -104,10 +104,10 @@ def grade_payload(settings: RunnerSettings, budget: Budget, payload: SubmissionP
 
     prompt = build_prompt(payload, findings)
     outcome = LlmGrader(settings, budget).grade(prompt)
-    if outcome.answer is None or outcome.failure is not None:
-        assert outcome.failure is not None
-        return results.llm_failure(payload.assignment, findings, outcome.failure, outcome.stats, budget)
-    return graded_result(payload.assignment, outcome.answer, findings, outcome.stats, budget)
+    if outcome.answer is not None:
+        return graded_result(payload.assignment, outcome.answer, findings, outcome.stats, budget)
+    assert outcome.failure is not None  # an LlmResult holds either an answer or a failure
+    return results.llm_failure(payload.assignment, findings, outcome.failure, outcome.stats, budget)
 
 
 def where(exc: BaseException) -> str:
