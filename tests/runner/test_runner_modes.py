@@ -447,3 +447,20 @@ def test_pod_hostname_gives_job_name_and_attempt(runner_env, backend, fake_llm):
     assert run.exit_code == 0
     assert backend.statuses()[0].body == {"status": "running", "job_name": f"runner-{SUBMISSION_ID}-3"}
     assert backend.results()[0].query == {"attempt": "3"}
+
+
+def test_offline_grader_never_imports_the_openai_client(runner_env, store_payload, backend, fake_llm):
+    """The heavy client is imported only when a model is called (it dominates the runner's start-up)."""
+    store_payload()
+    probe = (
+        "import sys, cloudemy_runner.__main__ as m; code = m.main(); "
+        "print(sorted(n for n in ('openai', 'redis', 'httpx') if n in sys.modules)); sys.exit(code)"
+    )
+    offline = subprocess.run(
+        [sys.executable, "-c", probe], env=runner_env(LLM_API_KEY="", LLM_BASE_URL=""), capture_output=True, text=True
+    )
+    assert (offline.returncode, offline.stdout.strip()) == (0, "['redis']")
+    store_payload()
+    backend.stored.clear()
+    online = subprocess.run([sys.executable, "-c", probe], env=runner_env(), capture_output=True, text=True)
+    assert (online.returncode, online.stdout.strip()) == (0, "['openai', 'redis']")
