@@ -1,0 +1,273 @@
+"""Scheduler dispatch benchmark against a zero-latency fake Kubernetes API (real Redis, real HTTP, 127.0.0.1).
+
+Measures, each as the median (min-max) of ``--runs`` runs:
+1. throughput: Jobs created per second while the scheduler drains a backlog of ``--jobs`` messages;
+2. latency: p50/p99 from RPUSH to the fake API receiving the create call, at an offered ``--rate`` per second;
+3. the floor: a bare loop of BLMOVE plus one HTTP POST of the same Job body (keep-alive urllib3), in its own
+   process like the scheduler, draining the same backlog.
+Targets: >= 200 Jobs/s, within 2x of the floor, p99 < 20 ms.
+
+    .venv/bin/python bench/scheduler_dispatch.py            # full size
+    .venv/bin/python bench/scheduler_dispatch.py --quick    # tiny size, used by make test to prove it works
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import redis
+from common import ROOT, finish_machine_info, machine_info, percentile, summary, table, write_json
+
+from fakes.k8s_api import FakeKubernetesAPI
+from fakes.ports import free_port
+from fakes.redis_server import RedisServer
+
+QUEUE = "queue:submissions"
+TARGET_RATE = 200.0
+TARGET_P99_MS = 20.0
+TARGET_FLOOR_RATIO = 2.0
+
+
+def sid(n: int) -> str:
+    return f"{n:024x}"
+
+
+def message(n: int) -> str:
+    return json.dumps({"submission_id": sid(n), "language": "python", "attempt": 1})
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), str(ROOT)])
+    env.update(extra)
+    return env
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """The backend's internal API as a zero-latency sink: every report is answered 200 at once."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+
+class Bench:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.redis_server = RedisServer()
+        self.redis_server.start()
+        self.redis = self.redis_server.client()
+        self.api = FakeKubernetesAPI()
+        self.api.record_calls = False
+        self.api.start()
+        self.kubeconfig = self.api.write_kubeconfig(workdir / "kubeconfig")
+        self.sink = ThreadingHTTPServer(("127.0.0.1", free_port()), _Sink)
+        self.sink.daemon_threads = True
+        threading.Thread(target=self.sink.serve_forever, daemon=True).start()
+        self.create_times: dict[str, float] = {}
+        self.api.on_create.append(lambda job: self.create_times.setdefault(job["metadata"]["name"], time.time()))
+
+    def reset(self) -> None:
+        self.redis.flushall()
+        with self.api._cond:
+            self.api.jobs.clear()
+            self.api.pods.clear()
+            self.api._unfinished.clear()
+        self.api.calls.clear()
+        self.create_times.clear()
+
+    def start_scheduler(self) -> subprocess.Popen[bytes]:
+        env = child_env({
+            "REDIS_URL": self.redis_server.url, "QUEUE_SUBMISSIONS": QUEUE, "KUBECONFIG": str(self.kubeconfig),
+            "K8S_NAMESPACE": "default", "INTERNAL_RESULT_TOKEN": "bench-master-token", "METRICS_PORT": "0",
+            "BACKEND_INTERNAL_URL": f"http://127.0.0.1:{self.sink.server_address[1]}/internal",
+            "MAX_ACTIVE_JOBS": "1000000", "POD_NAME": "bench-scheduler", "LOG_LEVEL": "INFO",
+        })  # fmt: skip
+        log = open(self.workdir / "scheduler.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, "-m", "cloudemy_scheduler"], env=env, stdout=log, stderr=log)
+        self._wait_until_consuming()
+        return proc
+
+    def start_floor(self) -> subprocess.Popen[bytes]:
+        env = child_env({"REDIS_URL": self.redis_server.url, "API_URL": self.api.url})
+        proc = subprocess.Popen([sys.executable, __file__, "--floor-worker"], env=env)
+        self._wait_until_consuming()
+        return proc
+
+    def _wait_until_consuming(self) -> None:
+        """Push one warm-up message and wait until its Job exists (the worker is up and connected)."""
+        self.redis.rpush(QUEUE, message(10**9))
+        deadline = time.monotonic() + 60
+        while f"runner-{sid(10**9)}" not in self.create_times:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker did not start consuming")
+            time.sleep(0.01)
+        self._wait_drained(10)
+
+    def _wait_drained(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.redis.llen(QUEUE) or self.redis.llen(QUEUE + ":processing"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the queue did not drain")
+            time.sleep(0.002)
+
+    def throughput(self, start_worker, jobs: int) -> float:
+        """Jobs per second while a worker drains a backlog of ``jobs`` messages."""
+        self.reset()
+        proc = start_worker()
+        try:
+            before = len(self.create_times)
+            self.redis.rpush(QUEUE, *(message(n) for n in range(jobs)))
+            started = time.monotonic()
+            self._wait_drained(120)
+            elapsed = time.monotonic() - started
+            assert len(self.create_times) - before == jobs, "every message became exactly one create"
+        finally:
+            stop(proc)
+        return jobs / elapsed
+
+    def latency(self, rate: float, seconds: float) -> list[float]:
+        """Milliseconds from RPUSH to the create call, at an open-loop offered ``rate`` per second."""
+        self.reset()
+        proc = self.start_scheduler()
+        pushed: dict[str, float] = {}
+        try:
+            count = int(rate * seconds)
+            start = time.monotonic()
+            for n in range(count):
+                target = start + n / rate
+                delay = target - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                pushed[f"runner-{sid(n)}"] = time.time()
+                self.redis.rpush(QUEUE, message(n))
+            self._wait_drained(60)
+            deadline = time.monotonic() + 10
+            while any(name not in self.create_times for name in pushed) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            stop(proc)
+        return [(self.create_times[name] - at) * 1000 for name, at in pushed.items()]
+
+    def close(self) -> None:
+        self.sink.shutdown()
+        self.sink.server_close()
+        self.api.close()
+        self.redis.close()
+        self.redis_server.close()
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def floor_worker() -> None:
+    """The floor: BLMOVE one message, POST a Job body for it, nothing else (no LREM, no parsing beyond the id)."""
+    import urllib3
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+    http = urllib3.PoolManager(maxsize=1)
+    url = os.environ["API_URL"] + "/apis/batch/v1/namespaces/default/jobs"
+    body = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": ""},
+            "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                           "containers": [{"name": "runner", "image": "runner"}]}}}}  # fmt: skip
+    while True:
+        raw = client.blmove(QUEUE, QUEUE + ":processing", 5, "LEFT", "RIGHT")
+        if raw is None:
+            continue
+        body["metadata"]["name"] = "runner-" + json.loads(raw)["submission_id"]
+        http.request("POST", url, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        client.lrem(QUEUE + ":processing", 1, raw)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny size: prove the benchmark works")
+    parser.add_argument("--jobs", type=int, default=3000, help="backlog size for the throughput runs")
+    parser.add_argument("--rate", type=float, default=50.0, help="offered submissions per second (latency)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each latency run")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="write every number (and the machine) to this file")
+    parser.add_argument("--floor-worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.floor_worker:
+        floor_worker()
+        return 0
+    if args.quick:
+        args.jobs, args.seconds, args.runs = 100, 1.0, 1
+
+    machine = machine_info()
+    rates, floors, p50s, p99s = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="cloudemy-bench-") as tmp:
+        bench = Bench(Path(tmp))
+        try:
+            for _ in range(args.runs):
+                floors.append(bench.throughput(bench.start_floor, args.jobs))
+                rates.append(bench.throughput(bench.start_scheduler, args.jobs))
+                latencies = bench.latency(args.rate, args.seconds)
+                p50s.append(percentile(latencies, 50))
+                p99s.append(percentile(latencies, 99))
+        finally:
+            bench.close()
+
+    ratios = [floor / rate for floor, rate in zip(floors, rates, strict=True)]
+    result = {
+        "jobs_per_second": summary(rates),
+        "floor_jobs_per_second": summary(floors),
+        "floor_ratio": summary(ratios),
+        "enqueue_to_create_p50_ms": summary(p50s),
+        "enqueue_to_create_p99_ms": summary(p99s),
+        "offered_rate_per_second": args.rate,
+        "backlog": args.jobs,
+        "runs": args.runs,
+        "target_jobs_per_second_met": statistics.median(rates) >= TARGET_RATE,
+        "target_floor_ratio_met": statistics.median(ratios) <= TARGET_FLOOR_RATIO,
+        "target_p99_met": statistics.median(p99s) < TARGET_P99_MS,
+        "machine": finish_machine_info(machine),
+    }
+    write_json(args.json, result)
+
+    def row(name: str, values: list[float], target: str, met: bool | None) -> tuple[str, ...]:
+        stats = summary(values)
+        verdict = "" if met is None else ("met" if met else "MISSED")
+        return (name, f"{stats['median']:.1f}", f"{stats['min']:.1f}..{stats['max']:.1f}", target, verdict)
+
+    print(f"scheduler dispatch: median of {args.runs} run(s); backlog {args.jobs}; latency at {args.rate:g}/s for "
+          f"{args.seconds:g} s; {machine['nproc']} CPUs, load {machine['load_average_at_start']}")  # fmt: skip
+    print(table(["measure", "median", "min..max", "target", ""], [
+        row("scheduler throughput (Jobs/s)", rates, f">= {TARGET_RATE:.0f}", result["target_jobs_per_second_met"]),
+        row("floor: BLMOVE + POST (Jobs/s)", floors, "", None),
+        row("floor / scheduler", ratios, f"<= {TARGET_FLOOR_RATIO:.0f}", result["target_floor_ratio_met"]),
+        row("enqueue -> create p50 (ms)", p50s, "", None),
+        row("enqueue -> create p99 (ms)", p99s, f"< {TARGET_P99_MS:.0f}", result["target_p99_met"]),
+    ]))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
