@@ -14,6 +14,7 @@ Benchmarks, in order (cheapest first; the longest, drain, last):
     scheduler_dispatch  bench/scheduler_dispatch.py  Jobs/s and enqueue -> create p99 against a fake API
     backend_load        bench/backend_load.py        POST/GET submission p50/p99 at fixed offered loads
     drain               bench/drain.py               200 submissions, MAX_ACTIVE_JOBS=20, 2 s LLM
+    drain_2_slots       bench/drain.py               20 submissions, 2 slots: the same 20 s bound, no CPU contention
 """
 
 import argparse
@@ -34,6 +35,7 @@ class Benchmark:
     script: str
     what: str
     timeout: float  # seconds; a benchmark that runs longer is stopped and reported as failed
+    args: tuple[str, ...] = ()
 
 
 BENCHMARKS = (
@@ -42,6 +44,14 @@ BENCHMARKS = (
     Benchmark("scheduler_dispatch", "scheduler_dispatch.py", "scheduler dispatch rate and p99 at 50/s", 1200),
     Benchmark("backend_load", "backend_load.py", "backend POST/GET p50/p99 at fixed loads", 2400),
     Benchmark("drain", "drain.py", "200 submissions, 20 slots, 2 s LLM", 2400),
+    # the same 10 waves and 20 s bound with 2 slots: per-Job overhead without CPU contention between runners
+    Benchmark(
+        "drain_2_slots",
+        "drain.py",
+        "20 submissions, 2 slots, 2 s LLM (control)",
+        1200,
+        ("--submissions", "20", "--max-active", "2"),
+    ),
 )
 
 
@@ -105,7 +115,7 @@ def headlines(name: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
         for endpoint, best in (data.get("highest_load_held_rps") or {}).items():
             rows.append((f"highest load held, {endpoint} (p99 < 25 ms)", f"{best} req/s", ""))
         return rows
-    if name == "drain":
+    if name.startswith("drain"):
         return [
             ("drain time (s)", _stat(data.get("drain_seconds"), "", 2), ""),
             ("lower bound (s)", f"{data.get('lower_bound_seconds', 0):.1f}", ""),
@@ -144,7 +154,7 @@ def run_one(bench: Benchmark, out_dir: Path, quick: bool) -> dict[str, Any]:
     if not script.exists():
         return {"name": bench.name, "status": "missing", "detail": f"{script.relative_to(ROOT)} does not exist"}
     with_json = accepts_json(script)
-    argv = [sys.executable, str(script)] + (["--json", str(json_path)] if with_json else [])
+    argv = [sys.executable, str(script), *bench.args] + (["--json", str(json_path)] if with_json else [])
     if quick:
         argv.append("--quick")
     json_path.unlink(missing_ok=True)
@@ -168,6 +178,14 @@ def run_one(bench: Benchmark, out_dir: Path, quick: bool) -> dict[str, Any]:
     if not json_path.exists():
         return {"name": bench.name, "status": "failed", "detail": "exit 0 but no JSON written", "seconds": seconds}
     return {"name": bench.name, "status": "ok", "seconds": seconds, "json": str(json_path)}
+
+
+def collect(bench: Benchmark, out_dir: Path) -> dict[str, Any]:
+    """An earlier run's result, from its JSON file."""
+    json_path = out_dir / f"{bench.name}.json"
+    if not json_path.exists():
+        return {"name": bench.name, "status": "missing", "detail": f"no {json_path.name} in {out_dir}"}
+    return {"name": bench.name, "status": "ok", "json": str(json_path)}
 
 
 def markdown(entries: list[dict[str, Any]], machine: dict[str, Any]) -> str:
@@ -197,6 +215,9 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench", help="where the JSON files go")
     p.add_argument("--only", help="comma-separated names: " + ", ".join(b.name for b in BENCHMARKS))
     p.add_argument("--quick", action="store_true", help="every benchmark at its tiny size (a smoke run)")
+    p.add_argument(
+        "--no-run", action="store_true", help="summarise the JSON already in --out (from earlier runs) without running"
+    )
     args = p.parse_args()
     chosen = BENCHMARKS
     if args.only:
@@ -210,7 +231,7 @@ def main() -> int:
     machine["revision"] = git_revision()
     entries = []
     for bench in chosen:
-        entry = run_one(bench, args.out, args.quick)
+        entry = collect(bench, args.out) if args.no_run else run_one(bench, args.out, args.quick)
         if entry["status"] == "ok":
             data = json.loads(Path(entry["json"]).read_text())
             entry["headlines"] = headlines(bench.name, data)
