@@ -60,13 +60,18 @@ def payload_failure(tag: str, *, grader: str, budget: Budget) -> ResultBody:
     )
 
 
+# The model was too slow for the Job's deadline: the submission timed out, as if the Job had been killed.
+SLOW_MODEL_OUTCOMES = frozenset({"timeout", "budget-exhausted"})
+
+
 def llm_failure(
     assignment: AssignmentSpec, findings: StaticFindings, failure: LlmFailure, stats: LlmStats, budget: Budget
 ) -> ResultBody:
-    """The model could not grade within the budget: an error that says why, with the static findings."""
+    """The model could not grade within the budget: ``timeout`` when it was too slow, else an ``error``
+    that says why; both with the static findings and the ``llm-unavailable`` tag."""
     attempts = f"{stats.attempts} request{'s' if stats.attempts != 1 else ''}"
     return ResultBody(
-        status="error",
+        status="timeout" if failure.outcome in SLOW_MODEL_OUTCOMES else "error",
         score=None,
         max_score=assignment.max_score,
         fail_tags=tags.unique([*findings.fail_tags, tags.LLM_UNAVAILABLE]),

@@ -72,9 +72,9 @@ def graded(score: float, crit: list[dict[str, Any]], **metric_changes: Any) -> d
     }
 
 
-def llm_error(detail: str, **metric_changes: Any) -> dict[str, Any]:
+def llm_error(detail: str, status: str = "error", **metric_changes: Any) -> dict[str, Any]:
     return {
-        "status": "error",
+        "status": status,
         "score": None,
         "max_score": 10.0,
         "fail_tags": ["llm-unavailable"],
@@ -142,13 +142,14 @@ def test_server_error_then_good(runner_env, store_payload, backend, fake_llm):
     assert fake_llm.calls == {"server_error": 1, "good": 1}
 
 
-def test_llm_slower_than_budget_posts_error_before_the_deadline(runner_env, store_payload, backend, fake_llm):
+def test_llm_slower_than_budget_posts_timeout_before_the_deadline(runner_env, store_payload, backend, fake_llm):
     store_payload()
     fake_llm.set_mode("slow", delay=60)
     run = run_runner(runner_env(JOB_DEADLINE_SECONDS="12", LLM_TIMEOUT_SECONDS="30"))
     assert run.exit_code == 0
     assert the_result(backend) == llm_error(
         "the model did not answer within the time limit (after 1 request)",
+        status="timeout",
         prompt_tokens=0,
         completion_tokens=0,
         llm_outcome="timeout",
