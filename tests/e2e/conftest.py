@@ -22,8 +22,10 @@ GOOD_CODE = "def add(a, b):\n    return a + b\n"
 def make_platform(tmp_path: Path) -> Iterator[Callable[..., E2EPlatform]]:
     started: list[E2EPlatform] = []
 
-    def make(*set_values: str) -> E2EPlatform:
-        platform = E2EPlatform(tmp_path / f"platform-{len(started)}", set_values=list(set_values))
+    def make(*set_values: str, set_strings: tuple[str, ...] = ()) -> E2EPlatform:
+        platform = E2EPlatform(
+            tmp_path / f"platform-{len(started)}", set_values=list(set_values), set_strings=list(set_strings)
+        )
         platform.workdir.mkdir(parents=True)
         started.append(platform)
         return platform.start()

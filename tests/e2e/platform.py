@@ -28,7 +28,14 @@ TERMINAL = {"graded", "needs_review", "error", "timeout"}
 
 
 class E2EPlatform:
-    def __init__(self, workdir: Path, *, set_values: list[str] | None = None, namespace: str = "default") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        set_values: list[str] | None = None,
+        set_strings: list[str] | None = None,
+        namespace: str = "default",
+    ) -> None:
         self.workdir = workdir
         self.namespace = namespace
         self.llm = FakeOpenAI()
@@ -44,6 +51,7 @@ class E2EPlatform:
                 "secrets.llmApiKey=e2e-test-key",
                 *(set_values or []),
             ],
+            set_strings=set_strings,
         )
         self.backend_svc = self.release.service_name("backend")
         self.redis_svc = self.release.service_name("redis")

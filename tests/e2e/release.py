@@ -79,11 +79,18 @@ class Release:
 
 
 def render_release(
-    values_file: Path, *, name: str = "cloudemy", namespace: str = "default", set_values: list[str] | None = None
+    values_file: Path,
+    *,
+    name: str = "cloudemy",
+    namespace: str = "default",
+    set_values: list[str] | None = None,
+    set_strings: list[str] | None = None,
 ) -> Release:
     argv = [str(HELM), "template", name, str(CHART), "--namespace", namespace, "-f", str(values_file)]
     for item in set_values or []:
         argv += ["--set", item]
+    for item in set_strings or []:
+        argv += ["--set-string", item]
     out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
     return Release(name, namespace, [doc for doc in yaml.safe_load_all(out) if doc])
 
