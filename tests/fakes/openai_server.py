@@ -3,7 +3,8 @@
 It speaks real HTTP, so the official ``openai`` client talks to it unchanged (``base_url`` ends in
 ``/v1``). Only ``POST /v1/chat/completions`` is implemented; its answer depends on the current *mode*.
 
-Modes (``FakeOpenAI.MODES``):
+Modes (``FakeOpenAI.MODES``; options such as ``fraction``, ``delay`` and the overall ``feedback`` text apply to every
+answering mode):
 
 ``good``            grades every rubric criterion it is given: ``fraction`` x points (default 1.0, full marks)
 ``bad_scores``      scores out of range: the first criterion -3, every other one its points + 100
@@ -53,6 +54,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "completion_tokens": 150,
     "default_points": 10.0,
     "confidence": 0.9,
+    "feedback": "Overall assessment from the fake model.",
 }
 UNKNOWN_CRITERION_ID = "bonus-points"
 
@@ -360,7 +362,7 @@ def grading_answer(mode: str, rubric: list[dict[str, Any]], options: dict[str, A
     return {
         "criteria": criteria,
         "fail_tags": [],
-        "feedback": "Overall assessment from the fake model.",
+        "feedback": options["feedback"],
         "injection_suspected": mode == "injection",
         "confidence": options["confidence"],
     }

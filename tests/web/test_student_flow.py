@@ -107,3 +107,24 @@ def test_pages_fit_a_375px_wide_screen(ui_platform, open_browser) -> None:
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{fragment} scrolls sideways: {width}px wide"
         browser.screenshot(name)
+
+
+def test_hostile_code_and_model_feedback_render_as_text_through_the_real_runner(ui_platform, open_browser) -> None:
+    """The code and the model's feedback travel the whole path (backend, Redis, runner, LLM, result) and are
+    shown as text: nothing they contain runs."""
+    hostile_feedback = 'Nice work <img src=x onerror="window.__y=1"> <script>window.__z=1</script>'
+    hostile_code = "</textarea><script>window.__x=1</script>\nprint('hi')\n"
+    ui_platform.fake_llm.set_mode("good", fraction=1.0, feedback=hostile_feedback)
+    student = ui_platform.api.create_user("student", name="<b>Mallory</b>")
+    submission = ui_platform.api.submit(student, ui_platform.sample["id"], hostile_code)
+    browser = open_browser(ui_platform.url)
+    page = browser.page
+    browser.login(student)
+    browser.goto(f"#/submissions/{submission['id']}")
+    expect(page.locator(".status-line")).to_have_attribute("data-status", "graded", timeout=30_000)
+    expect(page.locator(".feedback")).to_contain_text(hostile_feedback)
+    expect(page.locator(".code-view")).to_contain_text("</textarea><script>window.__x=1</script>")
+    page.wait_for_timeout(300)  # give an injected handler the chance to fire
+    assert page.evaluate("[window.__x, window.__y, window.__z]") == [None, None, None]
+    assert page.locator(".feedback img, .feedback script, .code-view script").count() == 0
+    ui_platform.fake_llm.set_mode("good", fraction=1.0, feedback="Overall assessment from the fake model.")
