@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +27,6 @@ from pathlib import Path
 import redis
 from common import ROOT, finish_machine_info, machine_info, percentile, summary, table, write_json
 
-from fakes.k8s_api import FakeKubernetesAPI
 from fakes.ports import free_port
 from fakes.redis_server import RedisServer
 
@@ -71,36 +69,57 @@ class _Sink(BaseHTTPRequestHandler):
         self.wfile.write(b"{}")
 
 
+def sink_worker(port: int) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", port), _Sink)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
 class Bench:
+    """Redis, the fake Kubernetes API and the backend sink each run in their own process, like the scheduler,
+    so none of them competes with another for one Python interpreter's lock."""
+
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.redis_server = RedisServer()
         self.redis_server.start()
         self.redis = self.redis_server.client()
-        self.api = FakeKubernetesAPI()
-        self.api.record_calls = False
-        self.api.start()
-        self.kubeconfig = self.api.write_kubeconfig(workdir / "kubeconfig")
-        self.sink = ThreadingHTTPServer(("127.0.0.1", free_port()), _Sink)
-        self.sink.daemon_threads = True
-        threading.Thread(target=self.sink.serve_forever, daemon=True).start()
-        self.create_times: dict[str, float] = {}
-        self.api.on_create.append(lambda job: self.create_times.setdefault(job["metadata"]["name"], time.time()))
+        self.sink_port = free_port()
+        self.sink = subprocess.Popen([sys.executable, __file__, "--sink-worker", str(self.sink_port)],
+                                     env=child_env({}))  # fmt: skip
+        self.api: subprocess.Popen[bytes] | None = None
+        self.api_port = 0
+        self.kubeconfig = workdir / "kubeconfig"
+        self.create_log = workdir / "creates.log"
 
     def reset(self) -> None:
+        """A fresh Redis database and a fresh fake API (no Jobs, empty create log)."""
         self.redis.flushall()
-        with self.api._cond:
-            self.api.jobs.clear()
-            self.api.pods.clear()
-            self.api._unfinished.clear()
-        self.api.calls.clear()
-        self.create_times.clear()
+        if self.api is not None:
+            stop(self.api)
+        self.create_log.write_text("")
+        self.api_port = free_port()
+        self.api = subprocess.Popen(
+            [sys.executable, "-m", "fakes.k8s_api", "--port", str(self.api_port), "--no-record",
+             "--kubeconfig", str(self.kubeconfig), "--create-log", str(self.create_log)],
+            env=child_env({}), stdout=subprocess.PIPE,
+        )  # fmt: skip
+        assert self.api.stdout is not None
+        self.api.stdout.readline()  # "listening on ..."
+
+    def create_times(self) -> dict[str, float]:
+        times: dict[str, float] = {}
+        for line in self.create_log.read_text().splitlines():
+            name, _, at = line.partition(" ")
+            if at:
+                times.setdefault(name, float(at))
+        return times
 
     def start_scheduler(self) -> subprocess.Popen[bytes]:
         env = child_env({
             "REDIS_URL": self.redis_server.url, "QUEUE_SUBMISSIONS": QUEUE, "KUBECONFIG": str(self.kubeconfig),
             "K8S_NAMESPACE": "default", "INTERNAL_RESULT_TOKEN": "bench-master-token", "METRICS_PORT": "0",
-            "BACKEND_INTERNAL_URL": f"http://127.0.0.1:{self.sink.server_address[1]}/internal",
+            "BACKEND_INTERNAL_URL": f"http://127.0.0.1:{self.sink_port}/internal",
             "MAX_ACTIVE_JOBS": "1000000", "POD_NAME": "bench-scheduler", "LOG_LEVEL": "INFO",
         })  # fmt: skip
         log = open(self.workdir / "scheduler.log", "ab")  # noqa: SIM115
@@ -109,7 +128,16 @@ class Bench:
         return proc
 
     def start_floor(self) -> subprocess.Popen[bytes]:
-        env = child_env({"REDIS_URL": self.redis_server.url, "API_URL": self.api.url})
+        """The floor posts the very Job body the scheduler builds (the built-in template), so both loops make
+        the fake API do the same work."""
+        from cloudemy_scheduler.config import Settings
+        from cloudemy_scheduler.job_template import build_job, builtin_template
+
+        token = "bench-master-token"  # noqa: S105 - a benchmark's made-up token
+        settings = Settings(redis_url=self.redis_server.url, internal_result_token=token)
+        body = build_job(builtin_template(settings), sid(0), 1, token)
+        env = child_env({"REDIS_URL": self.redis_server.url, "API_URL": f"http://127.0.0.1:{self.api_port}",
+                         "JOB_BODY": json.dumps(body)})  # fmt: skip
         proc = subprocess.Popen([sys.executable, __file__, "--floor-worker"], env=env)
         self._wait_until_consuming()
         return proc
@@ -118,10 +146,10 @@ class Bench:
         """Push one warm-up message and wait until its Job exists (the worker is up and connected)."""
         self.redis.rpush(QUEUE, message(10**9))
         deadline = time.monotonic() + 60
-        while f"runner-{sid(10**9)}" not in self.create_times:
+        while f"runner-{sid(10**9)}" not in self.create_times():
             if time.monotonic() > deadline:
                 raise RuntimeError("the worker did not start consuming")
-            time.sleep(0.01)
+            time.sleep(0.02)
         self._wait_drained(10)
 
     def _wait_drained(self, timeout: float) -> None:
@@ -136,14 +164,14 @@ class Bench:
         self.reset()
         proc = start_worker()
         try:
-            before = len(self.create_times)
             self.redis.rpush(QUEUE, *(message(n) for n in range(jobs)))
             started = time.monotonic()
             self._wait_drained(120)
             elapsed = time.monotonic() - started
-            assert len(self.create_times) - before == jobs, "every message became exactly one create"
         finally:
             stop(proc)
+        created = self.create_times()
+        assert all(f"runner-{sid(n)}" in created for n in range(jobs)), "every message became a create"
         return jobs / elapsed
 
     def latency(self, rate: float, seconds: float) -> list[float]:
@@ -162,17 +190,15 @@ class Bench:
                 pushed[f"runner-{sid(n)}"] = time.time()
                 self.redis.rpush(QUEUE, message(n))
             self._wait_drained(60)
-            deadline = time.monotonic() + 10
-            while any(name not in self.create_times for name in pushed) and time.monotonic() < deadline:
-                time.sleep(0.01)
         finally:
             stop(proc)
-        return [(self.create_times[name] - at) * 1000 for name, at in pushed.items()]
+        created = self.create_times()
+        return [(created[name] - at) * 1000 for name, at in pushed.items()]
 
     def close(self) -> None:
-        self.sink.shutdown()
-        self.sink.server_close()
-        self.api.close()
+        if self.api is not None:
+            stop(self.api)
+        stop(self.sink)
         self.redis.close()
         self.redis_server.close()
 
@@ -187,15 +213,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def floor_worker() -> None:
-    """The floor: BLMOVE one message, POST a Job body for it, nothing else (no LREM, no parsing beyond the id)."""
+    """The floor: BLMOVE one message, POST the Job body under its name, LREM it; nothing else."""
     import urllib3
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
     http = urllib3.PoolManager(maxsize=1)
     url = os.environ["API_URL"] + "/apis/batch/v1/namespaces/default/jobs"
-    body = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": ""},
-            "spec": {"template": {"spec": {"restartPolicy": "Never",
-                                           "containers": [{"name": "runner", "image": "runner"}]}}}}  # fmt: skip
+    body = json.loads(os.environ["JOB_BODY"])
     while True:
         raw = client.blmove(QUEUE, QUEUE + ":processing", 5, "LEFT", "RIGHT")
         if raw is None:
@@ -214,9 +238,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", type=Path, help="write every number (and the machine) to this file")
     parser.add_argument("--floor-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sink-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_worker:
         floor_worker()
+        return 0
+    if args.sink_worker:
+        sink_worker(args.sink_worker)
         return 0
     if args.quick:
         args.jobs, args.seconds, args.runs = 100, 1.0, 1

@@ -502,9 +502,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--kubeconfig", help="write a kubeconfig pointing at the server to this path")
     parser.add_argument("--no-record", action="store_true", help="do not keep a record of GET calls")
+    parser.add_argument("--create-log", help="append '<job name> <unix time>' to this file for each created Job")
     args = parser.parse_args()
     api = FakeKubernetesAPI(port=args.port or None)
     api.record_calls = not args.no_record
+    if args.create_log:
+        log = open(args.create_log, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
+        api.on_create.append(lambda job: log.write(f"{job['metadata']['name']} {time.time()}\n"))
     api.start()
     if args.kubeconfig:
         api.write_kubeconfig(args.kubeconfig)

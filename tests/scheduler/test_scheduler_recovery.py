@@ -105,7 +105,7 @@ def test_two_scheduler_processes_drain_200_messages_without_duplicates(redis_url
     redis_client.rpush(QUEUE, *(message(1000 + n) for n in range(count)))
     procs = [
         ProcessScheduler(
-            scheduler_env(redis_url, kubeconfig, backend.url, pod_name=f"scheduler-{i}", log_level="INFO"),
+            scheduler_env(redis_url, kubeconfig, backend.url, pod_name=f"scheduler-{i}", log_level="DEBUG"),
             tmp_path / f"scheduler-{i}.log",
         ).start()
         for i in range(2)

@@ -146,7 +146,7 @@ class Dispatcher:
         self.backend.report_dispatched(message.submission_id, message.attempt, name)
         crash_point("before-lrem")
         self._with_redis(lambda: self.queue.finish(raw), "finish")
-        log.info("dispatched %s (%s)", name, created.value)
+        log.debug("dispatched %s (%s)", name, created.value)  # one per Job: counted by the metrics instead
         return Outcome.CREATED if created is Created.CREATED else Outcome.EXISTS
 
     # ---- steps ---------------------------------------------------------------------------------------------
@@ -178,6 +178,10 @@ class Dispatcher:
 
     def _create(self, job: dict[str, Any], name: str) -> Created:
         """Create the Job, retrying transient API failures with backoff until it exists or we are stopped."""
+        try:
+            return self.executor.create(job)  # the common case, without setting up a retry loop
+        except TransientError as exc:
+            self._note_api_failure(name, exc)
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
             wait=wait_exponential_jitter(multiplier=0.1, max=5),
@@ -233,6 +237,10 @@ class Dispatcher:
 
     def _with_redis(self, operation: Any, what: str) -> Any:
         """Run a Redis step, retrying while Redis is unreachable; raises Stopping if asked to stop meanwhile."""
+        try:
+            return operation()  # the common case, without setting up a retry loop
+        except REDIS_ERRORS:
+            log.warning("Redis step %s failed; retrying", what)
         retrying = Retrying(
             retry=retry_if_exception_type(REDIS_ERRORS),
             wait=wait_exponential_jitter(multiplier=0.1, max=5),
