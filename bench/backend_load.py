@@ -13,10 +13,11 @@ plus the POSTs of the measurement itself), warmed up, then measured on /healthz 
 /api/submissions/{id} and POST /api/assignments/{id}/submissions, in that order.
 
 The load generator is an asyncio raw HTTP/1.1 client with keep-alive connections (uvloop when installed),
-in this process. It checks it is not the bottleneck: its own CPU share and how late it sent requests
-(send lag p99) are reported per measurement.
+in this process, with at most MAX_CONNECTIONS requests on the wire (an overloaded server makes the rest wait,
+and that wait counts in their latency). It checks it is not the bottleneck: its own CPU share and how late
+it sent requests (send lag p99; at overload it includes the wait for a connection) are reported per load.
 
-    .venv/bin/python bench/backend_load.py [--runs 5] [--rates 50,100,200,300,400] [--seconds 2]
+    .venv/bin/python bench/backend_load.py [--runs 5] [--rates 50,100,200,400,600,1000] [--seconds 2]
                                            [--quick] [--json out.json] [--profile DIR]
 
 Imports ``demo.processes`` (Redis and child processes) via bench/common.py, which puts the repo root and
@@ -27,6 +28,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -60,8 +62,9 @@ SEED_SUBMISSIONS = 100
 REQUEST_TIMEOUT = 5.0
 WARMUP_REQUESTS = 60
 MIN_REQUESTS = 400
+MAX_CONNECTIONS = 256
 WARMUP_RATE = 100.0
-DEFAULT_RATES = (50, 100, 200, 300, 400, 600)
+DEFAULT_RATES = (50, 100, 200, 300, 400, 600, 800, 1000, 1200)
 ENDPOINTS = ("healthz", "get", "post")
 SAMPLE = json.loads((ROOT / "demo" / "sample_assignment.json").read_text())
 
@@ -138,6 +141,8 @@ class OpenLoop:
         self.host, self.port, self.build = host, port, build
         self.idle: list[_Connection] = []
         self.opened = 0
+        # at most this many requests on the wire: an overloaded server makes the rest wait (and the wait counts)
+        self.in_flight = asyncio.Semaphore(MAX_CONNECTIONS)
 
     async def _connection(self) -> _Connection:
         if self.idle:
@@ -150,7 +155,7 @@ class OpenLoop:
         conn: _Connection | None = None
         sent = due
         try:
-            async with asyncio.timeout(REQUEST_TIMEOUT):
+            async with asyncio.timeout(REQUEST_TIMEOUT), self.in_flight:
                 conn = await self._connection()
                 sent = time.perf_counter()
                 status = await conn.exchange(self.build(index))
@@ -380,6 +385,7 @@ def run(
                 print(f"  run {run_index + 1}/{runs} at {rate:g} req/s done", file=sys.stderr, flush=True)
         profiles = profile(redis, workdir, max(rates), seconds, seed_count, profile_dir) if profile_dir else {}
         client.close()
+    shutil.rmtree(workdir, ignore_errors=True)  # the backends' logs
     levels = [level_summary(rate, per_level[rate]) for rate in rates]
     return {
         "benchmark": "backend_load",
