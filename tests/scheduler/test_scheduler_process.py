@@ -69,6 +69,13 @@ def test_broken_template_is_a_configuration_error(process_env, tmp_path):
     assert "batch/v1" in (tmp_path / "scheduler.log").read_text()
 
 
+def test_missing_master_token_is_a_configuration_error(process_env, tmp_path):
+    _, env = process_env(internal_result_token="")
+    proc = ProcessScheduler(env, tmp_path / "scheduler.log").start()
+    assert proc.wait(timeout=30) == 2
+    assert "INTERNAL_RESULT_TOKEN" in (tmp_path / "scheduler.log").read_text()
+
+
 def test_redis_down_at_start_and_in_the_middle(redis_factory, kubeconfig, backend, k8s_api, tmp_path):
     server = redis_factory(appendonly=True)
     server.stop()

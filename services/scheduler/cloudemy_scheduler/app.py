@@ -22,6 +22,10 @@ log = logging.getLogger("cloudemy_scheduler")
 EXIT_CONFIG_ERROR = 2
 
 
+class ConfigurationError(Exception):
+    """The scheduler cannot run with these settings."""
+
+
 def build_executor(settings: Settings, template: dict) -> Executor:
     if settings.executor == "local":
         from cloudemy_scheduler.executors.local import DEFAULT_RUNNER_COMMAND, LocalExecutor
@@ -47,7 +51,7 @@ class Scheduler:
         self.settings = settings
         self.template = load_template(settings)  # TemplateError: a broken template stops start-up
         if not settings.internal_result_token.get_secret_value():
-            raise TemplateError("INTERNAL_RESULT_TOKEN is empty: runners could not post results")
+            raise ConfigurationError("INTERNAL_RESULT_TOKEN is empty: runners could not post results")
         if settings.leader_election:
             log.warning("LEADER_ELECTION=true is not needed and is ignored: replicas coordinate through Redis")
         master = settings.internal_result_token.get_secret_value()
@@ -113,7 +117,7 @@ class Scheduler:
 def run(settings: Settings) -> int:
     try:
         scheduler = Scheduler(settings)
-    except TemplateError as exc:
+    except (TemplateError, ConfigurationError) as exc:
         log.error("configuration error: %s", exc)
         return EXIT_CONFIG_ERROR
 

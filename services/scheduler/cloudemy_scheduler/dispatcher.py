@@ -201,6 +201,11 @@ class Dispatcher:
         with contextlib.suppress(*REDIS_ERRORS):
             self.queue.refresh_slot(name)  # still ours: reconciliation must not free it while we retry
 
+    def _note_redis_failure(self, what: str) -> None:
+        FAILURES.labels(reason="redis-error").inc()
+        self.last_tick = time.monotonic()  # waiting on a dependency is not a hung loop
+        log.warning("Redis step %s failed; retrying", what)
+
     def _release_if_ended(self, name: str) -> None:
         """After a 409: if the existing Job already ended, the slot we took for it is not in use."""
         try:
@@ -246,7 +251,7 @@ class Dispatcher:
             wait=wait_exponential_jitter(multiplier=0.1, max=5),
             stop=lambda state: self.stopping,
             sleep=self._stop.wait,
-            before_sleep=lambda state: log.warning("Redis step %s failed; retrying", what),
+            before_sleep=lambda state: self._note_redis_failure(what),
         )
         try:
             return retrying(operation)
