@@ -25,7 +25,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import redis
-from common import ROOT, finish_machine_info, machine_info, percentile, summary, table, write_json
+from common import (
+    ROOT,
+    finish_machine_info,
+    machine_info,
+    percentile,
+    process_cpu_seconds,
+    summary,
+    table,
+    write_json,
+)
 
 from fakes.ports import free_port
 from fakes.redis_server import RedisServer
@@ -159,20 +168,23 @@ class Bench:
                 raise RuntimeError("the queue did not drain")
             time.sleep(0.002)
 
-    def throughput(self, start_worker, jobs: int) -> float:
-        """Jobs per second while a worker drains a backlog of ``jobs`` messages."""
+    def throughput(self, start_worker, jobs: int) -> tuple[float, float]:
+        """Jobs per second while a worker drains a backlog of ``jobs`` messages, and the worker's own CPU
+        milliseconds per Job (all its threads)."""
         self.reset()
         proc = start_worker()
         try:
             self.redis.rpush(QUEUE, *(message(n) for n in range(jobs)))
+            cpu_before = process_cpu_seconds(proc.pid)
             started = time.monotonic()
             self._wait_drained(120)
             elapsed = time.monotonic() - started
+            cpu = process_cpu_seconds(proc.pid) - cpu_before
         finally:
             stop(proc)
         created = self.create_times()
         assert all(f"runner-{sid(n)}" in created for n in range(jobs)), "every message became a create"
-        return jobs / elapsed
+        return jobs / elapsed, cpu * 1000 / jobs
 
     def latency(self, rate: float, seconds: float) -> list[float]:
         """Milliseconds from RPUSH to the create call, at an open-loop offered ``rate`` per second."""
@@ -250,13 +262,17 @@ def main() -> int:
         args.jobs, args.seconds, args.runs = 100, 1.0, 1
 
     machine = machine_info()
-    rates, floors, p50s, p99s = [], [], [], []
+    rates, floors, cpus, floor_cpus, p50s, p99s = [], [], [], [], [], []
     with tempfile.TemporaryDirectory(prefix="cloudemy-bench-") as tmp:
         bench = Bench(Path(tmp))
         try:
             for _ in range(args.runs):
-                floors.append(bench.throughput(bench.start_floor, args.jobs))
-                rates.append(bench.throughput(bench.start_scheduler, args.jobs))
+                floor_rate, floor_cpu = bench.throughput(bench.start_floor, args.jobs)
+                rate, cpu = bench.throughput(bench.start_scheduler, args.jobs)
+                floors.append(floor_rate)
+                floor_cpus.append(floor_cpu)
+                rates.append(rate)
+                cpus.append(cpu)
                 latencies = bench.latency(args.rate, args.seconds)
                 p50s.append(percentile(latencies, 50))
                 p99s.append(percentile(latencies, 99))
@@ -268,6 +284,8 @@ def main() -> int:
         "jobs_per_second": summary(rates),
         "floor_jobs_per_second": summary(floors),
         "floor_ratio": summary(ratios),
+        "cpu_ms_per_job": summary(cpus),
+        "floor_cpu_ms_per_job": summary(floor_cpus),
         "enqueue_to_create_p50_ms": summary(p50s),
         "enqueue_to_create_p99_ms": summary(p99s),
         "offered_rate_per_second": args.rate,
@@ -291,6 +309,8 @@ def main() -> int:
         row("scheduler throughput (Jobs/s)", rates, f">= {TARGET_RATE:.0f}", result["target_jobs_per_second_met"]),
         row("floor: BLMOVE + POST (Jobs/s)", floors, "", None),
         row("floor / scheduler", ratios, f"<= {TARGET_FLOOR_RATIO:.0f}", result["target_floor_ratio_met"]),
+        row("scheduler CPU per Job (ms, all threads)", cpus, "", None),
+        row("floor CPU per Job (ms)", floor_cpus, "", None),
         row("enqueue -> create p50 (ms)", p50s, "", None),
         row("enqueue -> create p99 (ms)", p99s, f"< {TARGET_P99_MS:.0f}", result["target_p99_met"]),
     ]))  # fmt: skip
