@@ -1,5 +1,9 @@
 """The Job watcher: ended Jobs become results at the backend; a 410 Gone causes a re-list."""
 
+import subprocess
+import sys
+
+import httpx
 import pytest
 from scheduler_harness import MASTER_TOKEN, QUEUE, message, sid, wait_for
 
@@ -109,3 +113,63 @@ def test_jobs_that_ended_while_no_scheduler_ran_are_reported_at_start(k8s_api, b
     k8s_api.mark_failed(name, "DeadlineExceeded")
     start_scheduler()
     assert wait_for(lambda: backend.results_for(sid(8)), what="reported after restart")[0]["status"] == "timeout"
+
+
+@pytest.fixture
+def real_backend(redis_url, tmp_path):
+    """``python -m cloudemy_backend`` with its in-memory store, on this test's Redis and master token."""
+    from scheduler_harness import ProcessScheduler
+
+    from fakes.ports import free_port
+
+    port = free_port()
+    env = {**ProcessScheduler({}).env, "PORT": str(port), "MONGO_URI": "memory://", "DB_NAME": "cloudemy",
+           "REDIS_URL": redis_url, "QUEUE_SUBMISSIONS": QUEUE, "INTERNAL_RESULT_TOKEN": MASTER_TOKEN,
+           "JWT_SECRET": "jwt-secret-for-scheduler-tests-0123456789", "ALLOW_SIGNUP": "true",
+           "CLOUDEMY_ADMIN_EMAIL": "admin@example.com", "CLOUDEMY_ADMIN_PASSWORD": "admin-password-123",
+           "BACKEND_INTERNAL_URL": f"http://127.0.0.1:{port}/internal", "LOG_LEVEL": "WARNING"}  # fmt: skip
+    log = open(tmp_path / "backend.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "cloudemy_backend"], env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready():
+        assert proc.poll() is None, (tmp_path / "backend.log").read_text()[-2000:]
+        try:
+            return httpx.get(url + "/readyz", timeout=1, trust_env=False).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(ready, timeout=60, interval=0.2, what="backend /readyz")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+def test_deadline_exceeded_ends_as_timeout_at_the_real_backend(real_backend, k8s_api, redis_client, start_scheduler):
+    api = httpx.Client(base_url=real_backend, timeout=10, trust_env=False)
+    credentials = {"username": "admin@example.com", "password": "admin-password-123"}
+    admin = {"Authorization": f"Bearer {api.post('/api/auth/token', data=credentials).json()['access_token']}"}
+    rubric = [{"id": "correct", "title": "Correct", "description": "adds", "points": 10}]
+    assignment = api.post("/api/assignments", headers=admin, json={
+        "title": "Add", "description": "Write add(a, b).", "languages": ["python"], "rubric": rubric,
+        "published": True})  # fmt: skip
+    assert assignment.status_code == 201, assignment.text
+    submitted = api.post(f"/api/assignments/{assignment.json()['id']}/submissions", headers=admin,
+                         json={"language": "python", "code": "def add(a, b):\n    return a + b\n"})  # fmt: skip
+    assert submitted.status_code == 202, submitted.text
+    submission_id = submitted.json()["id"]
+
+    start_scheduler(backend_internal_url=f"{real_backend}/internal")
+    name = f"runner-{submission_id}"
+    wait_for(lambda: k8s_api.get_job(name), what="the runner Job")
+
+    def status():
+        return api.get(f"/api/submissions/{submission_id}", headers=admin).json()
+
+    wait_for(lambda: status()["status"] == "dispatched", what="dispatched at the backend")
+    k8s_api.mark_failed(name, "DeadlineExceeded", "Job was active longer than specified deadline")
+    final = wait_for(lambda: (s := status())["status"] == "timeout" and s, what="timeout at the backend")
+    assert final["result"]["status"] == "timeout"
+    assert final["result"]["fail_tags"] == ["deadline-exceeded"]
+    assert "time limit" in final["result"]["feedback"]
