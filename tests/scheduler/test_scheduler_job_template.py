@@ -13,7 +13,7 @@ from scheduler_harness import MASTER_TOKEN, scheduler_env, settings_from, sid
 
 from cloudemy_common.tokens import submission_token
 from cloudemy_scheduler.executors.k8s import KubernetesExecutor
-from cloudemy_scheduler.job_template import TemplateError, build_job, builtin_template, load_template
+from cloudemy_scheduler.job_template import TemplateError, build_job, builtin_template, label_selector, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWLIST = ROOT / "services" / "scheduler" / "checkov-allowlist.yaml"
@@ -153,6 +153,12 @@ def test_template_file_is_stamped_with_name_labels_and_env_only(settings, tmp_pa
     unstamped_env[0]["value"] = ""
     unstamped_env.pop()
     assert unstamped == template
+
+
+def test_watch_selector_keeps_the_release_identity_but_not_the_version():
+    template = chart_like_template()
+    template["metadata"]["labels"].update({"app.kubernetes.io/version": "1.2.3", "helm.sh/chart": "cloudemy-1.2.3"})
+    assert label_selector(template) == "app.kubernetes.io/component=runner,app.kubernetes.io/instance=rel"
 
 
 @pytest.mark.parametrize(

@@ -147,15 +147,22 @@ def load_template(settings: Settings) -> dict[str, Any]:
     return validate_template(template)
 
 
-def template_labels(template: dict[str, Any]) -> dict[str, str]:
-    """The labels every runner Job of this template carries: the watcher selects Jobs by them."""
-    labels = dict((template.get("metadata") or {}).get("labels") or {})
-    labels[COMPONENT_LABEL] = RUNNER_COMPONENT
-    return {str(k): str(v) for k, v in labels.items()}
+# Labels that say which release a runner Job belongs to and stay the same across upgrades (unlike
+# app.kubernetes.io/version or helm.sh/chart), so Jobs created before an upgrade are still watched after it.
+IDENTITY_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance")
+
+
+def selector_labels(template: dict[str, Any]) -> dict[str, str]:
+    """The labels the watcher selects runner Jobs by: the component, plus the template's identity labels, so
+    two releases in one namespace do not see each other's Jobs."""
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    selected = {key: str(labels[key]) for key in IDENTITY_LABELS if key in labels}
+    selected[COMPONENT_LABEL] = RUNNER_COMPONENT
+    return selected
 
 
 def label_selector(template: dict[str, Any]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(template_labels(template).items()))
+    return ",".join(f"{k}={v}" for k, v in sorted(selector_labels(template).items()))
 
 
 def _set_env(container: dict[str, Any], name: str, value: str) -> None:
