@@ -32,6 +32,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,7 @@ class LoadResult:
             "offered_rps": self.rate,
             "requests": len(self.samples),
             "errors": self.errors,
+            "statuses": {str(k): v for k, v in sorted(Counter(s.status for s in self.samples).items())},
             "achieved_rps": len(ok) / self.wall if self.wall else 0.0,
             "p50_ms": percentile(ok, 50),
             "p99_ms": percentile(ok, 99),
