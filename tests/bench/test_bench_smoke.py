@@ -47,11 +47,8 @@ def test_llm_cost_counts_the_runners_real_prompt(tmp_path: Path):
 def test_llm_cost_uses_the_exact_tokenizer_when_quicktok_is_installed(tmp_path: Path):
     pytest.importorskip("quicktok")
     pytest.importorskip("tiktoken")
-    sys.path.insert(0, str(BENCH))
-    try:
-        import llm_cost
-    finally:
-        sys.path.remove(str(BENCH))
+    import llm_cost  # bench/, put on sys.path by tests/bench/conftest.py
+
     tok = llm_cost.load_tokenizer()
     assert tok.exact, tok.source
     # o200k_base facts that an estimate or another encoding would get wrong
