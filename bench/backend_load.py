@@ -18,7 +18,7 @@ and that wait counts in their latency). It checks it is not the bottleneck: its 
 it sent requests (send lag p99; at overload it includes the wait for a connection) are reported per load.
 
     .venv/bin/python bench/backend_load.py [--runs 5] [--rates 50,100,200,400,600,1000] [--seconds 2]
-                                           [--quick] [--json out.json] [--profile DIR]
+                                           [--quick] [--json out.json] [--profile DIR [--profile-rate 300]]
 
 Imports ``demo.processes`` (Redis and child processes) via bench/common.py, which puts the repo root and
 tests/ on sys.path.
@@ -43,6 +43,7 @@ from common import (
     ROOT,
     CpuWindow,
     clean_env,
+    collapsed_top,
     effective_runs,
     finish_machine_info,
     fmt_stat,
@@ -50,6 +51,7 @@ from common import (
     machine_info,
     parser,
     percentile,
+    py_spy,
     ratio,
     summary,
     table,
@@ -230,7 +232,7 @@ class Fixture:
         }
 
 
-def start_backend(redis: RedisProcess, workdir: Path, *, profile_to: Path | None = None) -> tuple[ManagedProcess, int]:
+def start_backend(redis: RedisProcess, workdir: Path) -> tuple[ManagedProcess, int]:
     port = free_port()
     admin_password = secrets.token_urlsafe(12)
     env = {
@@ -250,10 +252,7 @@ def start_backend(redis: RedisProcess, workdir: Path, *, profile_to: Path | None
         "SWEEP_INTERVAL_SECONDS": "3600",  # the sweep is not what is measured
         "LOG_LEVEL": "INFO",
     }
-    argv = [sys.executable, "-m", "cloudemy_backend"]
-    if profile_to is not None:
-        argv = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(profile_to), "-m", "cloudemy_backend"]
-    backend = ManagedProcess("backend", argv, env, workdir)
+    backend = ManagedProcess("backend", [sys.executable, "-m", "cloudemy_backend"], env, workdir)
     backend.start()
     backend.wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
     backend.env["_ADMIN_PASSWORD"] = admin_password
@@ -367,7 +366,13 @@ def measurement_seconds(rate: float, seconds: float, min_requests: int) -> float
 
 
 def run(
-    rates: list[float], runs: int, seconds: float, seed_count: int, profile_dir: Path | None, min_requests: int
+    rates: list[float],
+    runs: int,
+    seconds: float,
+    seed_count: int,
+    min_requests: int,
+    profile_dir: Path | None = None,
+    profile_rate: float = 300.0,
 ) -> dict[str, Any]:
     info = machine_info()
     workdir = Path(tempfile.mkdtemp(prefix="cloudemy-bench-backend-"))
@@ -385,7 +390,7 @@ def run(
                 finally:
                     backend.stop()
                 print(f"  run {run_index + 1}/{runs} at {rate:g} req/s done", file=sys.stderr, flush=True)
-        profiles = profile(redis, workdir, max(rates), seconds, seed_count, profile_dir) if profile_dir else {}
+        profiles = profile(redis, workdir, profile_rate, seed_count, profile_dir) if profile_dir else {}
         client.close()
     shutil.rmtree(workdir, ignore_errors=True)  # the backends' logs
     levels = [level_summary(rate, per_level[rate]) for rate in rates]
@@ -411,20 +416,38 @@ def run(
     }
 
 
-def profile(
-    redis: RedisProcess, workdir: Path, rate: float, seconds: float, seed_count: int, out_dir: Path
-) -> dict[str, str]:
-    """One extra measurement at ``rate`` with the backend under pyinstrument; its text report per endpoint."""
+def profile(redis: RedisProcess, workdir: Path, rate: float, seed_count: int, out_dir: Path) -> dict[str, Any]:
+    """py-spy on the backend while it takes POSTs at ``rate`` for 4 s: raw stacks and the top functions."""
+    spy = py_spy()
+    if spy is None:
+        return {"error": "py-spy not installed (pip install py-spy)"}
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = out_dir / "backend_load_profile.txt"
+    raw = out_dir / f"backend_post_{rate:g}.collapsed.txt"
     redis.client().flushdb()
-    backend, port = start_backend(redis, workdir, profile_to=report)
+    backend, port = start_backend(redis, workdir)
     try:
         fixture = seed(backend, port, seed_count)
-        run_async(measure_level(fixture, rate, seconds))
+
+        async def measure() -> LoadResult:
+            gen = OpenLoop("127.0.0.1", fixture.port, fixture.requests()["post"])
+            try:
+                await gen.run(WARMUP_RATE, WARMUP_REQUESTS / WARMUP_RATE)
+                argv = [spy, "record", "--pid", str(backend.proc.pid if backend.proc else 0), "--format", "raw",
+                        "--output", str(raw), "--rate", "200", "--duration", "4", "--nonblocking"]  # fmt: skip
+                recorder = await asyncio.create_subprocess_exec(
+                    *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+                )
+                result = await gen.run(rate, 4.0)
+                await asyncio.wait_for(recorder.wait(), 30)
+                return result
+            finally:
+                gen.close()
+
+        measured = run_async(measure())
     finally:
-        backend.stop(timeout=60)
-    return {"pyinstrument_text": str(report)}
+        backend.stop()
+    top = collapsed_top(raw) if raw.exists() else []
+    return {"py_spy_raw": str(raw), "post_at_rate": measured.as_json(), "top_inclusive_percent": top}
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -484,15 +507,18 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=2.0, help="length of each measurement")
     p.add_argument("--seed-submissions", type=int, default=SEED_SUBMISSIONS)
     p.add_argument("--min-requests", type=int, default=MIN_REQUESTS, help="longer measurements at low loads")
-    p.add_argument("--profile", type=Path, help="directory for a pyinstrument report at the highest load")
+    p.add_argument("--profile", type=Path, help="directory for a py-spy recording of POSTs (needs py-spy)")
+    p.add_argument("--profile-rate", type=float, default=300.0, help="POST rate while recording the profile")
     args = p.parse_args()
     runs = effective_runs(args, quick_runs=1)
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     seconds, seed_count, min_requests = args.seconds, args.seed_submissions, args.min_requests
     if args.quick:
         rates, seconds, seed_count, min_requests = [20.0], 0.5, 5, 0
-    result = run(rates, runs, seconds, seed_count, args.profile, min_requests)
+    result = run(rates, runs, seconds, seed_count, min_requests, args.profile, args.profile_rate)
     print_report(result)
+    for share, name in result["profiles"].get("top_inclusive_percent", [])[:40]:
+        print(f"  profile {share:5.1f}%  {name}")
     write_json(args.json, result)
     return 0
 

@@ -12,10 +12,12 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +175,39 @@ def _safe_cpu(pid: int) -> float:
         return process_cpu_seconds(pid)
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+# ---- profiles -------------------------------------------------------------------------------------------
+
+
+def py_spy() -> str | None:
+    """The py-spy binary (``pip install py-spy``), next to this interpreter or on PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    if beside.exists():
+        return str(beside)
+    return shutil.which("py-spy")
+
+
+def collapsed_top(path: Path, count: int = 40) -> list[tuple[float, str]]:
+    """The functions with the largest inclusive share of samples in a py-spy ``--format raw`` file."""
+    total, inclusive = 0, Counter()
+    for line in path.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if not stack or not samples.isdigit():
+            continue
+        total += int(samples)
+        for frame in set(stack.split(";")):
+            inclusive[_frame_name(frame)] += int(samples)
+    return [(n / total * 100, name) for name, n in inclusive.most_common(count)] if total else []
+
+
+def _frame_name(frame: str) -> str:
+    """``func (file.py:12)`` -> ``func (package/file.py)``, so one function's lines count together."""
+    name, _, where = frame.partition(" (")
+    file = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", str(ROOT) + "/"):
+        file = file.split(marker)[-1]
+    return f"{name} ({file})"
 
 
 # ---- output -----------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ import httpx
 from common import (
     ROOT,
     CpuWindow,
+    collapsed_top,
     effective_runs,
     finish_machine_info,
     fmt_stat,
@@ -55,6 +56,7 @@ from common import (
     machine_info,
     parser,
     percentile,
+    py_spy,
     ratio,
     summary,
     table,
@@ -349,16 +351,16 @@ def run(runs: int, submissions: int, max_active: int, delay: float, profile_dir:
     return result
 
 
-def profile(drain: Drain, platform: E2EPlatform, out_dir: Path, submissions: int, timeout: float) -> dict[str, str]:
-    """One more batch with py-spy recording the backend and the scheduler (collapsed stacks + top functions)."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(py_spy).exists():
+def profile(drain: Drain, platform: E2EPlatform, out_dir: Path, submissions: int, timeout: float) -> dict[str, Any]:
+    """One more batch with py-spy recording the backend and the scheduler (raw stacks + top functions)."""
+    spy = py_spy()
+    if spy is None:
         return {"error": "py-spy not installed (pip install py-spy)"}
     out_dir.mkdir(parents=True, exist_ok=True)
     recorders = {}
     for name, proc in (("backend", platform.backend), ("scheduler", platform.scheduler)):
         out = out_dir / f"drain_{name}.collapsed.txt"
-        argv = [py_spy, "record", "--pid", str(_pid(proc)), "--format", "raw", "--output", str(out), "--rate", "50",
+        argv = [spy, "record", "--pid", str(_pid(proc)), "--format", "raw", "--output", str(out), "--rate", "50",
                 "--nonblocking"]  # fmt: skip
         recorders[name] = (subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out)
     time.sleep(1.0)
@@ -368,7 +370,10 @@ def profile(drain: Drain, platform: E2EPlatform, out_dir: Path, submissions: int
         for proc, _ in recorders.values():
             proc.send_signal(2)  # SIGINT: py-spy writes its output and exits
             proc.wait(timeout=30)
-    return {name: str(out) for name, (_, out) in recorders.items()}
+    return {
+        name: {"py_spy_raw": str(out), "top_inclusive_percent": collapsed_top(out) if out.exists() else []}
+        for name, (_, out) in recorders.items()
+    }
 
 
 def print_report(r: dict[str, Any]) -> None:
@@ -397,6 +402,9 @@ def print_report(r: dict[str, Any]) -> None:
     for step, stats in r["phases_median_seconds"].items():
         rows.append([f"  per Job, median: {step} (s)", fmt_stat(stats, 2)])
     print(table(["figure", "median (min..max)"], rows))
+    for name, prof in r["profiles"].items():
+        for share, frame in (prof.get("top_inclusive_percent") or [])[:25] if isinstance(prof, dict) else []:
+            print(f"  profile {name} {share:5.1f}%  {frame}")
 
 
 def main() -> int:
