@@ -32,5 +32,17 @@ def main() -> int:
     return int(run(settings, budget))
 
 
+def exit_now(code: int) -> None:
+    """Exit without interpreter teardown: the result is already posted, and tearing down the modules the
+    openai client imported costs ~0.1 CPU-s (seconds on a busy node) during which the Job, and its slot under
+    MAX_ACTIVE_JOBS, stays active. Logs and output are flushed first."""
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -111,6 +111,7 @@ def test_good_answer_posts_runner_computed_score(runner_env, store_payload, back
     assert [r.body for r in backend.statuses()] == [{"status": "running"}]
     assert [r.path.rsplit("/", 1)[1] for r in backend.received] == ["status", "result"]
     assert backend.results()[0].query == {"attempt": "1"}, "the result names the payload's attempt"
+    assert "result post answered http=200" in run.stderr, "the last log line survives the fast exit"
     (request,) = fake_llm.requests
     assert request.body["model"] == "gpt-4o-mini"
     assert request.body["temperature"] == 0

@@ -35,7 +35,7 @@ from cloudemy_scheduler.work_queue import WorkQueue
 log = logging.getLogger(__name__)
 
 BLOCK_SECONDS = 5  # SPEC: BLMOVE <queue> <queue>:processing LEFT RIGHT 5
-SLOT_POLL_SECONDS = 0.2
+SLOT_POLL_SECONDS = 0.2  # how often a full scheduler looks for slots that other replicas freed
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
@@ -76,6 +76,7 @@ class Dispatcher:
         self.master_token = master_token
         self.max_active_jobs = max_active_jobs
         self._stop = threading.Event()
+        self._slot_freed = threading.Event()  # set when a Job of ours ends: wake a dispatch waiting for a slot
         self._slots_full = False
         self.last_tick = time.monotonic()
 
@@ -83,6 +84,7 @@ class Dispatcher:
 
     def stop(self) -> None:
         self._stop.set()
+        self._slot_freed.set()
         self.queue.wake()
 
     @property
@@ -160,7 +162,7 @@ class Dispatcher:
                 self._slots_full = False
                 break
             self.last_tick = time.monotonic()
-            self._stop.wait(SLOT_POLL_SECONDS)
+            self._pause_for_slot()
         return not self.stopping
 
     def _claim_slot(self, raw: str, name: str) -> None:
@@ -173,8 +175,15 @@ class Dispatcher:
             if claim.slot_taken:
                 return
             self.last_tick = time.monotonic()
-            if self._stop.wait(SLOT_POLL_SECONDS):
+            if self._pause_for_slot():
                 raise Stopping
+
+    def _pause_for_slot(self) -> bool:
+        """Wait until one of our Jobs ends (its slot is free at once) or SLOT_POLL_SECONDS pass (a slot another
+        replica freed is seen at the next look). True when stopping."""
+        self._slot_freed.wait(SLOT_POLL_SECONDS)
+        self._slot_freed.clear()
+        return self.stopping
 
     def _create(self, job: dict[str, Any], name: str) -> Created:
         """Create the Job, retrying transient API failures with backoff until it exists or we are stopped."""
@@ -264,6 +273,7 @@ class Dispatcher:
         """Called by the executor once per ended Job: free its slot; report a failure as the submission's result."""
         try:
             self.queue.release_slot(outcome.job_name)
+            self._slot_freed.set()
         except REDIS_ERRORS:
             log.warning("could not free the slot of %s now; reconciliation will", outcome.job_name)
         if outcome.ending is Ending.SUCCEEDED:
