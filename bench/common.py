@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +269,28 @@ def clean_env() -> dict[str, str]:
     """This process's env without proxies (loopback stays local) and without LLM/OpenAI settings."""
     drop = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
     return {k: v for k, v in os.environ.items() if k.lower() not in drop and not k.startswith(("LLM_", "OPENAI_"))}
+
+
+class OkSink(BaseHTTPRequestHandler):
+    """The backend's internal API as a zero-latency sink: every POST (status, result) is answered 200 at once."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+
+def ok_sink(port: int = 0) -> ThreadingHTTPServer:
+    """An ``OkSink`` server bound to 127.0.0.1 (``port`` 0: any free one); call ``serve_forever`` to run it."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), OkSink)
+    server.daemon_threads = True
+    return server

@@ -23,12 +23,12 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from common import ok_sink  # noqa: E402
 
 from fakes.openai_server import FakeOpenAI  # noqa: E402
 from fakes.redis_server import RedisServer  # noqa: E402
@@ -46,23 +46,6 @@ ASSIGNMENT = {
     "max_score": 10,
     "fail_tags": ["wrong-output"],
 }
-
-
-class _Sink(BaseHTTPRequestHandler):
-    """The internal API's two runner endpoints, answering 200 to everything."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
 
 
 def submission_code(size: int) -> str:
@@ -127,7 +110,7 @@ def main() -> int:
     base_env = {k: v for k, v in base_env.items() if not k.startswith(("OPENAI_", "LLM_"))}
     floor_env = dict(base_env)
 
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    sink = ok_sink()
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     with RedisServer() as redis_server, FakeOpenAI(mode="good") as fake:
         client = redis_server.client()

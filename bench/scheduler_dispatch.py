@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import redis
@@ -29,6 +28,7 @@ from common import (
     ROOT,
     finish_machine_info,
     machine_info,
+    ok_sink,
     percentile,
     process_cpu_seconds,
     summary,
@@ -60,28 +60,8 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-class _Sink(BaseHTTPRequestHandler):
-    """The backend's internal API as a zero-latency sink: every report is answered 200 at once."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-
 def sink_worker(port: int) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", port), _Sink)
-    server.daemon_threads = True
-    server.serve_forever()
+    ok_sink(port).serve_forever()
 
 
 class Bench:
