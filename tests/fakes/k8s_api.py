@@ -120,6 +120,8 @@ class FakeKubernetesAPI:
         self._events: list[tuple[int, str, str, dict[str, Any]]] = []  # (rv, kind, type, object)
         self._rv = _FIRST_RV
         self._compacted_rv = 0
+        self._expiries = 0  # expire_watches() calls: each ends every open watch with 410 Gone
+        self._gone_pending = False  # expire_watches() found no open watch to end yet
         self._watch_generation = 0
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
@@ -190,10 +192,13 @@ class FakeKubernetesAPI:
         self.delay_seconds = 0.0
 
     def expire_watches(self) -> None:
-        """Compact history: open watches receive an ERROR 410 Gone and older resourceVersions are refused."""
+        """Compact history: open watches receive an ERROR 410 Gone and older resourceVersions are refused.
+        A client between two watches when this happens gets its 410 on the next watch it opens with a
+        resourceVersion, so every watching client sees exactly one 410, whatever the timing."""
         with self._cond:
             self._compacted_rv = self._rv
-            self._watch_generation += 1
+            self._expiries += 1
+            self._gone_pending = True
             self._cond.notify_all()
 
     def _take_fault(self, method: str, path: str) -> int | None:
@@ -445,7 +450,10 @@ class _Handler(BaseHTTPRequestHandler):
         deadline = time.monotonic() + timeout
         with api._cond:
             generation = api._watch_generation
-            gone = since and since < api._compacted_rv
+            expiries = api._expiries
+            gone = bool(since) and (since < api._compacted_rv or api._gone_pending)
+            if gone:
+                api._gone_pending = False
         if gone:
             self._chunk({"type": "ERROR", "object": status_body(410, "Expired", "too old resource version")})
             self._chunk(None)
@@ -458,8 +466,9 @@ class _Handler(BaseHTTPRequestHandler):
         last = since
         while True:
             with api._cond:
-                expired = api._watch_generation != generation and api._compacted_rv > since
+                expired = api._expiries != expiries
                 if expired:  # history was compacted under this watch: it ends with 410 Gone at once
+                    api._gone_pending = False
                     break
                 pending = api._events[max(0, last - _FIRST_RV) :]
                 if not pending:
