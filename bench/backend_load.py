@@ -25,6 +25,7 @@ tests/ on sys.path.
 """
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import secrets
@@ -58,7 +59,7 @@ from common import (
     write_json,
 )
 
-from demo.processes import ManagedProcess, RedisProcess, free_port
+from demo.processes import ManagedProcess, RedisProcess, free_port, memory_backend_env
 
 P99_TARGET_MS = 25.0
 SEED_SUBMISSIONS = 100
@@ -235,23 +236,16 @@ class Fixture:
 def start_backend(redis: RedisProcess, workdir: Path) -> tuple[ManagedProcess, int]:
     port = free_port()
     admin_password = secrets.token_urlsafe(12)
-    env = {
-        **clean_env(),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "MONGO_URI": "memory://",
-        "DB_NAME": "cloudemy",
-        "REDIS_URL": redis.url,
-        "QUEUE_SUBMISSIONS": "queue:submissions",
-        "BACKEND_INTERNAL_URL": f"http://127.0.0.1:{port}/internal",
-        "INTERNAL_RESULT_TOKEN": secrets.token_hex(32),
-        "JWT_SECRET": secrets.token_hex(32),
-        "CLOUDEMY_ADMIN_EMAIL": "admin@example.com",
-        "CLOUDEMY_ADMIN_PASSWORD": admin_password,
-        "ALLOW_SIGNUP": "true",
-        "SWEEP_INTERVAL_SECONDS": "3600",  # the sweep is not what is measured
-        "LOG_LEVEL": "INFO",
-    }
+    env = clean_env() | memory_backend_env(
+        port,
+        redis.url,
+        internal_token=secrets.token_hex(32),
+        jwt_secret=secrets.token_hex(32),
+        admin_email="admin@example.com",
+        admin_password=admin_password,
+        SWEEP_INTERVAL_SECONDS="3600",  # the sweep is not what is measured
+        LOG_LEVEL="INFO",
+    )
     backend = ManagedProcess("backend", [sys.executable, "-m", "cloudemy_backend"], env, workdir)
     backend.start()
     backend.wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
@@ -460,8 +454,15 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def run_async(coro: Any) -> Any:
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(coro)
+    """Run ``coro`` on a fresh (uv)loop; from a thread whose loop is already running (a caller inside asyncio,
+    or Playwright's sync API in the same test session), on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run_async, coro).result()
 
 
 def print_report(result: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from demo.processes import ManagedProcess, RedisProcess, free_port
+from demo.processes import ManagedProcess, RedisProcess, free_port, memory_backend_env
 
 SAMPLE_ASSIGNMENT = Path(__file__).with_name("sample_assignment.json")
 LLM_ENV = ("LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL", "LLM_TIMEOUT_SECONDS")
@@ -124,23 +124,19 @@ class LocalPlatform:
         return f"{self.url}/internal"
 
     def backend_env(self) -> dict[str, str]:
-        return {
-            **_base_env(),
-            "PORT": str(self.cfg.port),
-            "MONGO_URI": "memory://",
-            "DB_NAME": "cloudemy",
-            "REDIS_URL": self.redis.url,
-            "QUEUE_SUBMISSIONS": "queue:submissions",
-            "BACKEND_INTERNAL_URL": self.internal_url,
-            "INTERNAL_RESULT_TOKEN": self.internal_token,
-            "JWT_SECRET": self.jwt_secret,
-            "CLOUDEMY_ADMIN_EMAIL": self.cfg.admin_email,
-            "CLOUDEMY_ADMIN_PASSWORD": self.cfg.admin_password,
-            "ALLOW_SIGNUP": "true",
-            "CORS_ORIGINS": self.url,
-            "JOB_DEADLINE_SECONDS": str(self.cfg.job_deadline_seconds),
-            **self.cfg.extra_backend_env,
-        }
+        return _base_env() | memory_backend_env(
+            self.cfg.port,
+            self.redis.url,
+            internal_token=self.internal_token,
+            jwt_secret=self.jwt_secret,
+            admin_email=self.cfg.admin_email,
+            admin_password=self.cfg.admin_password,
+            **{
+                "CORS_ORIGINS": self.url,
+                "JOB_DEADLINE_SECONDS": str(self.cfg.job_deadline_seconds),
+                **self.cfg.extra_backend_env,
+            },
+        )
 
     def scheduler_env(self, template_path: Path) -> dict[str, str]:
         return {

@@ -46,6 +46,36 @@ def image_env() -> dict[str, str]:
     return {k: os.environ[k] for k in keep if k in os.environ} | {"PYTHONUNBUFFERED": "1"}
 
 
+def memory_backend_env(
+    port: int,
+    redis_url: str,
+    *,
+    internal_token: str,
+    jwt_secret: str,
+    admin_email: str,
+    admin_password: str,
+    **settings: str,
+) -> dict[str, str]:
+    """The settings of `python -m cloudemy_backend` serving 127.0.0.1:``port`` with the in-memory store and the
+    given Redis (sign-up on); ``settings`` adds or overrides variables. Merge it over a base env such as
+    ``image_env()``."""
+    return {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "MONGO_URI": "memory://",
+        "DB_NAME": "cloudemy",
+        "REDIS_URL": redis_url,
+        "QUEUE_SUBMISSIONS": "queue:submissions",
+        "BACKEND_INTERNAL_URL": f"http://127.0.0.1:{port}/internal",
+        "INTERNAL_RESULT_TOKEN": internal_token,
+        "JWT_SECRET": jwt_secret,
+        "CLOUDEMY_ADMIN_EMAIL": admin_email,
+        "CLOUDEMY_ADMIN_PASSWORD": admin_password,
+        "ALLOW_SIGNUP": "true",
+        **settings,
+    }
+
+
 def _stop_group(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
     """Send ``sig`` to the process group of ``proc``; SIGKILL the group if it outlives ``timeout``."""
     if proc.poll() is not None:

@@ -65,7 +65,7 @@ def test_open_loop_counts_a_refused_connection_as_an_error():
     async def scenario():
         return await gen.run(20, 0.2, prewarm=0)
 
-    result = asyncio.run(scenario())
+    result = run_async(scenario())
     assert result.errors == len(result.samples) == 4
     assert result.latencies_ms() == []
 

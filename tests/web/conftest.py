@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ui_harness import Api, Browser, ConsoleWatch, User
+from ui_harness import MAX_CODE_BYTES, Api, Browser, ConsoleWatch, User
 
-from demo.processes import ManagedProcess, RedisProcess, free_port, image_env
+from demo.processes import ManagedProcess, RedisProcess, free_port, image_env, memory_backend_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-MAX_CODE_BYTES = 4096  # small, so the 413 test needs little text
 
 
 @pytest.fixture(scope="session")
@@ -30,21 +29,16 @@ def ui_backend() -> Iterator[Api]:
     port = free_port()
     internal_token = secrets.token_hex(32)
     admin = User("admin@example.com", secrets.token_urlsafe(12), "Ada Admin", "admin")
-    env = image_env() | {
-        "PORT": str(port),
-        "MONGO_URI": "memory://",
-        "DB_NAME": "cloudemy",
-        "REDIS_URL": redis.url,
-        "QUEUE_SUBMISSIONS": "queue:submissions",
-        "BACKEND_INTERNAL_URL": f"http://127.0.0.1:{port}/internal",
-        "INTERNAL_RESULT_TOKEN": internal_token,
-        "JWT_SECRET": secrets.token_hex(32),
-        "CLOUDEMY_ADMIN_EMAIL": admin.email,
-        "CLOUDEMY_ADMIN_PASSWORD": admin.password,
-        "ALLOW_SIGNUP": "true",
-        "MAX_CODE_BYTES": str(MAX_CODE_BYTES),
-        "LOG_LEVEL": "WARNING",
-    }
+    env = image_env() | memory_backend_env(
+        port,
+        redis.url,
+        internal_token=internal_token,
+        jwt_secret=secrets.token_hex(32),
+        admin_email=admin.email,
+        admin_password=admin.password,
+        MAX_CODE_BYTES=str(MAX_CODE_BYTES),
+        LOG_LEVEL="WARNING",
+    )
     backend = ManagedProcess("backend", [sys.executable, "-m", "cloudemy_backend"], env, workdir)
     backend.start()
     try:

@@ -7,9 +7,8 @@ import re
 import time
 
 import pytest
-from conftest import MAX_CODE_BYTES
 from playwright.sync_api import expect
-from ui_harness import Browser
+from ui_harness import MAX_CODE_BYTES, Browser
 
 pytestmark = pytest.mark.browser
 

@@ -11,6 +11,7 @@ import httpx
 from demo.processes import ROOT
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+MAX_CODE_BYTES = 4096  # the UI backend's limit: small, so the 413 test needs little text
 
 
 @dataclass
