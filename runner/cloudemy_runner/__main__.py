@@ -14,20 +14,20 @@ STARTED = time.monotonic()  # the budget counts from here, before the costlier i
 def main() -> int:
     from pydantic import ValidationError
 
+    from cloudemy_common.logs import configure_logging
     from cloudemy_runner.config import Budget, load_settings
     from cloudemy_runner.grading import ExitCode, run
-    from cloudemy_runner.logs import setup_logging
 
     try:
         settings = load_settings()
     except ValidationError as exc:
-        setup_logging(os.environ.get("LOG_LEVEL", "INFO"))
+        configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors(include_input=False)
         )
         sys.stderr.write(f"cloudemy-runner: configuration error: {problems}\n")
         return int(ExitCode.CONFIG_ERROR)
-    setup_logging(settings.log_level, settings.submission_id)
+    configure_logging(settings.log_level, {"submission_id": settings.submission_id})
     budget = Budget(deadline_seconds=settings.job_deadline_seconds, started=STARTED)
     return int(run(settings, budget))
 

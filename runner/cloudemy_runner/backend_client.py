@@ -56,10 +56,12 @@ class BackendClient:
         """POST status ``running``; only 401 matters to the caller (the token is wrong, nothing can be posted)."""
         import tenacity
 
+        from cloudemy_common.retry import backoff
+
         body = StatusUpdate(status="running", job_name=job_name).model_dump(mode="json", exclude_none=True)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientPostError),
-            wait=tenacity.wait_exponential(multiplier=0.2, max=1.0),
+            wait=backoff(initial=0.2, maximum=1.0),
             stop=tenacity.stop_after_attempt(STATUS_ATTEMPTS),
             reraise=True,
         )
@@ -80,10 +82,12 @@ class BackendClient:
         """
         import tenacity
 
+        from cloudemy_common.retry import backoff
+
         body = result.model_dump(mode="json")
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientPostError),
-            wait=tenacity.wait_exponential(multiplier=0.25, max=4.0) + tenacity.wait_random(0, 0.25),
+            wait=backoff(initial=0.25, maximum=4.0),
             stop=tenacity.stop_before_delay(max(self.budget.post_remaining(), 0.0)),
             before_sleep=lambda state: log.warning(
                 "result post failed attempt=%d error=%s", state.attempt_number, state.outcome.exception()

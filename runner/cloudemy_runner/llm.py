@@ -12,7 +12,6 @@ One loop with explicit states:
 
 import email.utils
 import logging
-import random
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -225,8 +224,9 @@ def _wait_for_retry(retry_state: "tenacity.RetryCallState") -> float:
     server_says = retry_after_seconds(exc) if exc is not None else None
     if server_says is not None:
         return server_says
-    backoff = BACKOFF_INITIAL_SECONDS * 2 ** (retry_state.attempt_number - 1)
-    return min(backoff, BACKOFF_MAX_SECONDS) + random.uniform(0, 0.1 * backoff)  # noqa: S311 - jitter, not crypto
+    from cloudemy_common.retry import backoff
+
+    return backoff(initial=BACKOFF_INITIAL_SECONDS, maximum=BACKOFF_MAX_SECONDS)(retry_state)
 
 
 def _log_retry(retry_state: "tenacity.RetryCallState") -> None:

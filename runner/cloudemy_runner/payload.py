@@ -29,6 +29,8 @@ def load_payload(redis_url: str, submission_id: str, budget: Budget) -> PayloadL
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
+    from cloudemy_common.retry import backoff
+
     client = redis.Redis.from_url(
         redis_url,
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
@@ -38,7 +40,7 @@ def load_payload(redis_url: str, submission_id: str, budget: Budget) -> PayloadL
     give_up_after = max(budget.llm_remaining() * LOAD_SHARE_OF_LLM_PHASE, 0.0)
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type((redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)),
-        wait=tenacity.wait_exponential(multiplier=0.2, max=2.0) + tenacity.wait_random(0, 0.1),
+        wait=backoff(initial=0.2, maximum=2.0),
         stop=tenacity.stop_before_delay(give_up_after),
         before_sleep=lambda state: log.warning(
             "redis unavailable attempt=%d error=%s", state.attempt_number, type(state.outcome.exception()).__name__

@@ -17,13 +17,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, PyMongoError
 from starlette.concurrency import run_in_threadpool
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
 
 from cloudemy_backend import __version__
 from cloudemy_backend.api.deps import Backend
 from cloudemy_backend.api.routes import assignments, auth, grades, health, internal, submissions, users
 from cloudemy_backend.core.config import Settings, load_settings_or_exit
-from cloudemy_backend.core.logging import configure_logging
 from cloudemy_backend.core.security import hash_password
 from cloudemy_backend.limits import BodySizeLimitMiddleware
 from cloudemy_backend.metrics import Metrics, ObserveRequestsMiddleware
@@ -31,6 +30,8 @@ from cloudemy_backend.queue import SubmissionQueue, connect_redis
 from cloudemy_backend.storage import DuplicateEmailError, Storage
 from cloudemy_backend.sweep import Sweeper
 from cloudemy_backend.web import router as web_ui_router
+from cloudemy_common.logs import configure_logging
+from cloudemy_common.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +72,26 @@ async def prepare_storage(settings: Settings, storage: Storage) -> None:
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(ConnectionFailure),
         stop=stop_after_delay(STARTUP_RETRY_SECONDS),
-        wait=wait_exponential(multiplier=0.5, max=5),
+        wait=backoff(initial=0.5, maximum=5),
         reraise=True,
     ):
         with attempt:
             await storage.create_indexes()
             await bootstrap_admin(settings, storage)
+
+
+def route_server_logs() -> None:
+    """uvicorn's and gunicorn's own lines go through the JSON handler; their access lines are off (the
+    backend's request middleware logs each request by route template, without query strings)."""
+    for name in ("uvicorn", "uvicorn.error", "gunicorn.error"):
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
+    for name in ("uvicorn.access", "gunicorn.access"):
+        access_logger = logging.getLogger(name)
+        access_logger.handlers.clear()
+        access_logger.propagate = False
+        access_logger.disabled = True
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -115,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The backend app; reads the environment when no settings are given."""
     settings = settings or load_settings_or_exit()
     configure_logging(settings.log_level)
+    route_server_logs()
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
