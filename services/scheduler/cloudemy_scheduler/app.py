@@ -74,6 +74,7 @@ class Scheduler:
             self.template,
             master_token=master,
             max_active_jobs=settings.max_active_jobs,
+            language_images=settings.runner_language_images,
         )
         self.housekeeper = Housekeeper(
             self.work_queue,

@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     queue_submissions: str = DEFAULT_QUEUE
     k8s_namespace: str = "default"
     runner_image: str = "withya61/cloudemy-runner:latest"
+    runner_language_images: dict[str, str] | None = None
+    """JSON ``{"python": "<image>", "c": "<image>"}``: the runner image that carries each language's toolchain,
+    stamped into the Job. A submission in a language missing here gets an ``error`` result (fail tag
+    ``language-unavailable``) instead of a Job. Unset: every language runs in the Job template's image."""
     backend_internal_url: str = "http://backend:8000/internal"
     internal_result_token: SecretStr = SecretStr("")
     llm_api_key: SecretStr = SecretStr("")

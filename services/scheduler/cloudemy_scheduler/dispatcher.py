@@ -6,6 +6,7 @@ One message at a time, each step named, each failure path explicit:
 - API 5xx / timeout / down   -> retry with backoff; the message stays in ``:processing`` until the Job exists
 - 409 AlreadyExists          -> the Job for this submission attempt exists: done, exactly like a create
 - API rejects the Job (4xx)  -> ``:dead`` and an ``error`` result, so the submission is not left waiting
+- no image for the language  -> an ``error`` result (``language-unavailable``) instead of a Job that could not grade
 - SIGTERM                    -> finish the current dispatch; if the API is unreachable, give the message back
 Ended Jobs come back through ``job_finished``: the slot is freed and failures are reported as results.
 """
@@ -14,6 +15,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -44,6 +46,7 @@ class Outcome(StrEnum):
     EXISTS = "exists"
     MALFORMED = "malformed"
     REJECTED = "rejected"
+    LANGUAGE_UNAVAILABLE = "language-unavailable"  # no runner image serves the language: reported, no Job
     GIVEN_BACK = "given-back"  # shutting down before the Job existed: the message is back on the queue
     ABANDONED = "abandoned"  # shutting down while Redis is unreachable: recovery will re-queue it
 
@@ -68,8 +71,10 @@ class Dispatcher:
         *,
         master_token: str,
         max_active_jobs: int,
+        language_images: Mapping[str, str] | None = None,
     ) -> None:
         self.queue = work_queue
+        self.language_images = language_images
         self.executor = executor
         self.backend = backend
         self.template = template
@@ -132,9 +137,14 @@ class Dispatcher:
         except ValidationError as exc:
             return self._reject_malformed(raw, malformed_reason(exc))
         name = job_name(message.submission_id, message.attempt)
+        image = None
+        if self.language_images is not None:
+            image = self.language_images.get(message.language)
+            if not image:
+                return self._reject_language(raw, message, name)
         try:
             self._claim_slot(raw, name)
-            job = build_job(self.template, message.submission_id, message.attempt, self.master_token)
+            job = build_job(self.template, message.submission_id, message.attempt, self.master_token, image)
             created = self._create(job, name)
         except Stopping:
             return self._give_back(raw, name)
@@ -238,6 +248,16 @@ class Dispatcher:
         outcome = JobOutcome(name, message.submission_id, message.attempt, Ending.ERROR, "job-rejected")
         self.backend.report_result(message.submission_id, message.attempt, result_for(outcome))
         return Outcome.REJECTED
+
+    def _reject_language(self, raw: str, message: QueueMessage, name: str) -> Outcome:
+        """No runner image carries this language's toolchain: say so as the submission's result, create no Job."""
+        FAILURES.labels(reason="language-unavailable").inc()
+        log.warning("no runner image serves %s: %s reported as language-unavailable", message.language, name)
+        outcome = JobOutcome(name, message.submission_id, message.attempt, Ending.ERROR, "language-unavailable",
+                             detail=message.language)  # fmt: skip
+        self.backend.report_result(message.submission_id, message.attempt, result_for(outcome))
+        self._with_redis(lambda: self.queue.finish(raw), "finish")
+        return Outcome.LANGUAGE_UNAVAILABLE
 
     def _give_back(self, raw: str, name: str) -> Outcome:
         try:

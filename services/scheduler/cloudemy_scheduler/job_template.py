@@ -182,9 +182,12 @@ def _deep_copy(template: dict[str, Any]) -> dict[str, Any]:
     return pickle.loads(pickle.dumps(template, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301 - our own bytes
 
 
-def build_job(template: dict[str, Any], submission_id: str, attempt: int, master_token: str) -> dict[str, Any]:
-    """Stamp the template for one submission attempt: name, labels (Job and pod) and the runner's
-    SUBMISSION_ID and per-submission INTERNAL_RESULT_TOKEN. Nothing else changes."""
+def build_job(
+    template: dict[str, Any], submission_id: str, attempt: int, master_token: str, image: str | None = None
+) -> dict[str, Any]:
+    """Stamp the template for one submission attempt: name, labels (Job and pod), the runner's SUBMISSION_ID and
+    per-submission INTERNAL_RESULT_TOKEN, and (when given) the image serving the submission's language. Nothing
+    else changes."""
     job = _deep_copy(template)
     metadata = job.setdefault("metadata", {})
     for server_field in ("namespace", "uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
@@ -196,6 +199,8 @@ def build_job(template: dict[str, Any], submission_id: str, attempt: int, master
     pod_metadata = job["spec"]["template"].setdefault("metadata", {})
     pod_metadata["labels"] = {**(pod_metadata.get("labels") or {}), **stamped}
     container = runner_container(job)
+    if image:
+        container["image"] = image
     _set_env(container, "SUBMISSION_ID", submission_id)
     _set_env(container, "INTERNAL_RESULT_TOKEN", submission_token(master_token, submission_id))
     return job
