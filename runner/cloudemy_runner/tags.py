@@ -32,8 +32,6 @@ RUNNER_TAGS: tuple[str, ...] = (
 )
 """Tags only the runner sets, each for one named failure path."""
 
-BUILTIN_TAGS: tuple[str, ...] = MODEL_TAGS + RUNNER_TAGS
-
 
 def model_choosable(assignment_tags: list[str] | tuple[str, ...]) -> list[str]:
     """The tags offered to the model: the assignment's own, then the built-in ones it may use."""

@@ -1,6 +1,6 @@
 """Render charts/cloudemy with ``helm template`` and hand back parsed manifests, cached for the session.
 
-``render_chart(values=..., show_only=[...], helm=...)`` is the one entry point of the chart tests, in the spirit of
+``render_chart(values=..., helm=...)`` is the one entry point of the chart tests, in the spirit of
 Apache Airflow's helm-tests: it writes the values to a file, runs ``helm template`` with helm 3 or helm 4 from
 .tools/bin, and returns the rendered objects as dicts. Identical renders are served from a cache, so every scenario
 is rendered once per helm however many tests look at it (that keeps the suite fast).
@@ -161,15 +161,11 @@ def _values_args(values: Mapping[str, Any] | None, values_files: Iterable[str], 
 
 
 @functools.lru_cache(maxsize=256)
-def _render_cached(
-    values_json: str, values_files: tuple[str, ...], show_only: tuple[str, ...], helm: str, release: str
-) -> Render:
+def _render_cached(values_json: str, values_files: tuple[str, ...], helm: str, release: str) -> Render:
     values = json.loads(values_json)
     with tempfile.TemporaryDirectory() as workdir:
         args = [helm_binary(helm), "template", release, str(CHART), "--namespace", NAMESPACE]
         args += _values_args(values, values_files, workdir)
-        for template in show_only:
-            args += ["--show-only", template]
         done = _run_helm(args)
     if done.returncode != 0:
         raise RenderError(done.stderr.strip())
@@ -182,13 +178,12 @@ def render_chart(
     values: Mapping[str, Any] | None = None,
     *,
     values_files: Iterable[str] = (),
-    show_only: Iterable[str] = (),
     helm: str = "helm3",
     release: str = RELEASE,
 ) -> Render:
     """``helm template`` the chart (release "cloudemy", namespace "cloudemy"); raises RenderError on failure."""
     values_json = json.dumps(values or {}, sort_keys=True)
-    return _render_cached(values_json, tuple(values_files), tuple(show_only), helm, release)
+    return _render_cached(values_json, tuple(values_files), helm, release)
 
 
 def render_scenario(name: str, helm: str = "helm3") -> Render:

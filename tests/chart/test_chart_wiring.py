@@ -104,7 +104,6 @@ def test_the_services_urls_point_where_the_architecture_says(scenario: str) -> N
             "runner Job template/runner",
         ],
         "BACKEND_INTERNAL_URL": [
-            "Deployment/cloudemy-backend/backend",
             "Deployment/cloudemy-scheduler/scheduler",
             "runner Job template/runner",
         ],
@@ -115,6 +114,9 @@ def test_the_services_urls_point_where_the_architecture_says(scenario: str) -> N
             assert env_of(containers[where])[variable]["value"] == expected[variable], (where, variable)
     assert "MONGO_URI" not in env_of(containers["Deployment/cloudemy-scheduler/scheduler"]), (
         "only the backend talks to MongoDB"
+    )
+    assert "BACKEND_INTERNAL_URL" not in env_of(containers["Deployment/cloudemy-backend/backend"]), (
+        "the backend serves the internal API; it never calls it"
     )
 
 
@@ -293,7 +295,7 @@ def test_two_releases_share_no_name_and_wire_only_to_their_own_services() -> Non
         backend["MONGO_URI"]["value"]
         == "mongodb://root:$(MONGODB_ROOT_PASSWORD)@physics-cloudemy-mongodb:27017/?authSource=admin"
     )
-    assert backend["BACKEND_INTERNAL_URL"]["value"] == "http://physics-cloudemy-backend:8000/internal"
     runner = env_of(renders["physics"].job_template()["spec"]["template"]["spec"]["containers"][0])
+    assert runner["BACKEND_INTERNAL_URL"]["value"] == "http://physics-cloudemy-backend:8000/internal"
     assert runner["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@physics-cloudemy-redis:6379/0"
     assert renders["math"].named("ConfigMap", "math-cloudemy-runner-job-template")

@@ -46,11 +46,6 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def as_utc(value: datetime) -> datetime:
-    """Datetimes from the driver are naive UTC unless tz_aware; make them aware either way."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def statuses_that_may_become(new_status: str) -> list[str]:
     """Every status from which the lifecycle allows a move to ``new_status``."""
     return [s.value for s in SubmissionStatus if can_transition(s, new_status)]

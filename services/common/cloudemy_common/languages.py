@@ -3,4 +3,3 @@
 from typing import Literal
 
 Language = Literal["python", "javascript", "typescript", "java", "c", "cpp", "go", "rust"]
-KNOWN_LANGUAGES: tuple[str, ...] = ("python", "javascript", "typescript", "java", "c", "cpp", "go", "rust")

@@ -27,7 +27,6 @@ class Settings(BaseSettings):
     db_name: Annotated[str, Field(min_length=1, max_length=63)] = "cloudemy"
     redis_url: str = "redis://localhost:6379/0"
     queue_submissions: Annotated[str, Field(min_length=1)] = DEFAULT_QUEUE
-    backend_internal_url: str = "http://localhost:8000/internal"
     internal_result_token: NonEmptySecret
     jwt_secret: NonEmptySecret
     jwt_expire_minutes: Annotated[int, Field(ge=1, le=60 * 24 * 30)] = 60
