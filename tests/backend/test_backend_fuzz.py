@@ -1,18 +1,28 @@
 """Property-based fuzzing with schemathesis against the app's own OpenAPI: no input produces a 5xx, and
-every error is JSON {"detail": ...}. Bounded: a fixed number of examples per operation."""
+every error is JSON {"detail": ...}. Bounded: a fixed number of examples per operation.
 
+Three runs: every operation on its own (the OpenAPI document plus the UI's static routes, which the document
+leaves out), sequences of calls chained through the links schemathesis infers (stateful), and bearer tokens
+signed with the app's own secret carrying arbitrary claims (what a bug or a leaked secret would mint)."""
+
+import json
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import schemathesis
 import uvicorn
 from backend_api import ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, MASTER_TOKEN, assignment_body
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cloudemy_backend.core.config import Settings
 from cloudemy_backend.main import create_app
@@ -20,6 +30,10 @@ from fakes.ports import free_port
 from fakes.redis_server import RedisServer
 
 EXAMPLES_PER_OPERATION = 25
+STATEFUL_SCENARIOS = 40
+STATEFUL_MAX_SECONDS = 20
+SCHEMATHESIS_CLI = [sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()"]
+TOKEN_EXAMPLES = 150
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +62,14 @@ def live_backend(redis_server: RedisServer) -> Iterator[dict[str, Any]]:
             json={"language": "python", "code": "x"},
             headers=headers,
         ).json()
-    yield {"base": base, "headers": headers, "assignment": assignment["id"], "submission": submission["id"]}
+        me = http.get("/api/users/me", headers=headers).json()
+    yield {
+        "base": base,
+        "headers": headers,
+        "assignment": assignment["id"],
+        "submission": submission["id"],
+        "admin_id": me["id"],
+    }
     server.should_exit = True
     thread.join(timeout=30)
 
@@ -67,8 +88,54 @@ def fuzz_settings(redis_url: str) -> Settings:
     )
 
 
-# The OpenAPI document of the app as built (nothing runs until the lifespan starts, so no Redis is needed here).
-schema = schemathesis.openapi.from_dict(create_app(fuzz_settings("redis://127.0.0.1:1/0")).openapi())
+# Routes the app serves outside its OpenAPI document, described here so the fuzzer reaches them too; the
+# examples are the paths that once broke a static file server (NUL bytes, traversal, odd encodings).
+STATIC_PATH_EXAMPLES = [
+    "js/app.js",
+    "js/app.js\x00.png",
+    "\x00",
+    "../../../etc/passwd",
+    "..%2f..%2fetc%2fpasswd",
+    "css/%00app.css",
+    "index.html\x00",
+    "\ud7ff.js",
+    "a" * 5000 + ".js",
+]
+UNLISTED_ROUTES: dict[str, Any] = {
+    "/": {"get": {"operationId": "ui_index", "responses": {"200": {"description": "the UI's page"}}}},
+    "/ui/{path}": {
+        "get": {
+            "operationId": "ui_asset",
+            "parameters": [
+                {
+                    "name": "path",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "examples": {f"e{i}": {"value": value} for i, value in enumerate(STATIC_PATH_EXAMPLES)},
+                }
+            ],
+            "responses": {"200": {"description": "a file"}, "404": {"description": "no such file"}},
+        }
+    },
+}
+
+
+def fuzz_document() -> dict[str, Any]:
+    """The OpenAPI document of the app as built (nothing runs until the lifespan starts, so no Redis is needed
+    here), plus the routes it leaves out."""
+    document = create_app(fuzz_settings("redis://127.0.0.1:1/0")).openapi()
+    document["paths"] = {**document["paths"], **UNLISTED_ROUTES}
+    return document
+
+
+schema = schemathesis.openapi.from_dict(fuzz_document())
+
+
+def assert_no_5xx_and_json_error(response: Any, label: str) -> None:
+    assert response.status_code < 500, f"{label[:300]} -> {response.status_code}: {response.text[:300]}"
+    if response.status_code >= 400:
+        assert "detail" in response.json(), f"{label[:300]}: {response.text[:300]}"
 
 
 @pytest.mark.slow
@@ -89,6 +156,69 @@ def test_fuzz_no_5xx_and_json_errors(case: Any, live_backend: dict[str, Any]) ->
                 case.path_parameters[name] = live_backend[kind]
     headers = live_backend["headers"] | {"X-Result-Token": MASTER_TOKEN}
     response = case.call(base_url=live_backend["base"], headers=headers)
-    assert response.status_code < 500, f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text}"
-    if response.status_code >= 400:
-        assert "detail" in response.json(), response.text
+    assert_no_5xx_and_json_error(response, f"{case.method} {case.formatted_path}")
+
+
+@pytest.mark.slow
+def test_fuzz_stateful_sequences_no_5xx(live_backend: dict[str, Any], tmp_path: Path) -> None:
+    """Chains of calls where each one uses ids from earlier answers (create an assignment, submit to it,
+    read it, regrade it, post its result ...), so handlers are reached with real, changing state.
+
+    Run through schemathesis' own runner (its stateful phase tolerates a server whose answers change between
+    scenarios, which hypothesis' bare state machine reports as a flaky strategy)."""
+    document = tmp_path / "openapi.json"
+    document.write_text(json.dumps(fuzz_document()))
+    command = [
+        *SCHEMATHESIS_CLI,
+        "run",
+        str(document),
+        f"--url={live_backend['base']}",
+        "--phases=stateful",
+        "--checks=not_a_server_error",
+        f"--max-examples={STATEFUL_SCENARIOS}",
+        f"--max-time={STATEFUL_MAX_SECONDS}",
+        "--seed=17",
+        "--workers=1",
+        "--no-color",
+        "--generation-database=none",
+        f"--header=Authorization: {live_backend['headers']['Authorization']}",
+        f"--header=X-Result-Token: {MASTER_TOKEN}",
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=STATEFUL_MAX_SECONDS + 60, check=False)
+    report = run.stdout[-6000:]
+    assert run.returncode == 0, report
+    assert "✅ Stateful" in report, report
+    assert "No issues found" in report, report
+
+
+ANY_NUMBER = st.one_of(
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([2**40, 2**62, 2**63, 2**64, 253402300800, 253402300799, -62135596800, -(2**40)]),
+)
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | ANY_NUMBER | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=TOKEN_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(
+    exp=ANY_NUMBER | ANY_JSON,
+    iat=st.none() | ANY_NUMBER | ANY_JSON,
+    nbf=st.none() | ANY_NUMBER,
+    sub=st.sampled_from(["<admin>", "0123456789abcdef01234567", ""]) | ANY_JSON,
+    kind=st.sampled_from(["access", "refresh"]) | ANY_JSON,
+)
+def test_fuzz_signed_token_claims_are_200_or_401(
+    live_backend: dict[str, Any], exp: Any, iat: Any, nbf: Any, sub: Any, kind: Any
+) -> None:
+    claims = {"exp": exp, "sub": live_backend["admin_id"] if sub == "<admin>" else sub, "type": kind}
+    claims |= {name: value for name, value in (("iat", iat), ("nbf", nbf)) if value is not None}
+    token = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+    with httpx.Client(base_url=live_backend["base"]) as http:
+        response = http.get("/api/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert_no_5xx_and_json_error(response, f"claims {claims!r}")
+    assert response.status_code in {200, 401}, response.text

@@ -21,6 +21,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
 
 from cloudemy_backend import __version__
 from cloudemy_backend.api.deps import Backend
+from cloudemy_backend.api.headers import DefaultHeadersMiddleware
 from cloudemy_backend.api.routes import assignments, auth, grades, health, internal, submissions, users
 from cloudemy_backend.core.config import Settings, load_settings_or_exit
 from cloudemy_backend.core.security import hash_password
@@ -164,8 +165,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    # Added last = runs first: observe everything, then CORS, then the body bound before any parsing.
+    # Added last = runs first: observe everything, then CORS, then the default headers on every answer (the
+    # body bound's 413 included), then the body bound before any parsing.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(DefaultHeadersMiddleware)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,

@@ -1,9 +1,10 @@
 """Request and response models of the public API (the internal API uses cloudemy_common.models)."""
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from cloudemy_common.languages import Language
 from cloudemy_common.models import (
@@ -17,10 +18,23 @@ from cloudemy_common.models import (
     Slug,
 )
 
+
+def single_line_text(value: str) -> str:
+    """Reject control characters (NUL, newlines, escapes: Unicode category Cc) in a name or title: they
+    break CSV rows, terminals and log lines, and no person's name contains them."""
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 Role = Literal["student", "instructor", "admin"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(single_line_text)
+]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(single_line_text)
+]
 Description = Annotated[str, StringConstraints(max_length=20_000)]
 Languages = Annotated[list[Language], Field(min_length=1, max_length=8)]
 Rubric = Annotated[list[RubricCriterion], Field(min_length=1, max_length=MAX_CRITERIA)]

@@ -54,4 +54,8 @@ def decode_access_token(token: str, secret: str) -> AccessClaims:
         raise InvalidTokenError(type(exc).__name__) from None
     if claims.get("type") != ACCESS_TOKEN_TYPE or not isinstance(claims.get("sub"), str):
         raise InvalidTokenError("not an access token")
-    return AccessClaims(user_id=claims["sub"], expires_at=datetime.fromtimestamp(claims["exp"], UTC))
+    try:
+        expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+    except (OverflowError, OSError, ValueError):  # signed, but beyond what a datetime holds (year > 9999)
+        raise InvalidTokenError("expiry out of range") from None
+    return AccessClaims(user_id=claims["sub"], expires_at=expires_at)

@@ -49,10 +49,15 @@ router = APIRouter(include_in_schema=False)
 
 
 def _static_file(relative: str) -> FileResponse:
-    """The file under STATIC_DIR named by ``relative``, or 404 for anything else (traversal, unknown type)."""
-    candidate = (STATIC_DIR / relative).resolve()
-    media_type = MEDIA_TYPES.get(candidate.suffix)
-    if media_type is None or not candidate.is_relative_to(STATIC_DIR) or not candidate.is_file():
+    """The file under STATIC_DIR named by ``relative``, or 404 for anything else: traversal, an unknown type,
+    or a name no file system holds (a NUL byte, a name over NAME_MAX)."""
+    try:
+        candidate = (STATIC_DIR / relative).resolve()
+        found = candidate.is_relative_to(STATIC_DIR) and candidate.is_file()
+    except (OSError, ValueError):  # ValueError: embedded NUL; OSError: ENAMETOOLONG and kin
+        found = False
+    media_type = MEDIA_TYPES.get(candidate.suffix) if found else None
+    if media_type is None:
         raise HTTPException(status_code=404, detail="Not Found")
     return FileResponse(candidate, media_type=media_type, headers=SECURITY_HEADERS)
 
