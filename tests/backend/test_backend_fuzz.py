@@ -184,7 +184,9 @@ def test_fuzz_stateful_sequences_no_5xx(live_backend: dict[str, Any], tmp_path: 
         f"--header=Authorization: {live_backend['headers']['Authorization']}",
         f"--header=X-Result-Token: {MASTER_TOKEN}",
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=STATEFUL_MAX_SECONDS + 60, check=False)
+    run = subprocess.run(  # in tmp_path: schemathesis keeps its cache in the working directory
+        command, capture_output=True, text=True, timeout=STATEFUL_MAX_SECONDS + 60, check=False, cwd=tmp_path
+    )
     report = run.stdout[-6000:]
     assert run.returncode == 0, report
     assert "✅ Stateful" in report, report
