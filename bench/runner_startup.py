@@ -30,6 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from common import ok_sink  # noqa: E402
 
+from cloudemy_common.keys import submission_key  # noqa: E402
 from fakes.openai_server import FakeOpenAI  # noqa: E402
 from fakes.redis_server import RedisServer  # noqa: E402
 
@@ -137,7 +138,7 @@ def main() -> int:
             openai_import.append(wall)
             openai_cpu.append(cpu)
         for _ in range(runs):
-            client.hset(f"submission:{SUBMISSION_ID}", mapping=payload_hash(code))
+            client.hset(submission_key(SUBMISSION_ID), mapping=payload_hash(code))
             fake.reset()
             spawned, _, rss_kb, cpu = spawn_and_wait([args.python, "-m", "cloudemy_runner"], runner_env)
             if fake.first_request_at is None:
@@ -147,7 +148,7 @@ def main() -> int:
             runner_cpu.append(cpu)
 
         if args.profile:
-            client.hset(f"submission:{SUBMISSION_ID}", mapping=payload_hash(code))
+            client.hset(submission_key(SUBMISSION_ID), mapping=payload_hash(code))
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / "profile.txt"
                 argv = [args.python, "-m", "pyinstrument", "-o", str(out), "-m", "cloudemy_runner"]

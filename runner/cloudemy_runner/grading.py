@@ -2,11 +2,11 @@
 
 import logging
 import os
-import re
 import traceback
 from dataclasses import dataclass
 from enum import IntEnum
 
+from cloudemy_common.jobs import RunnerJob, job_name, job_name_of_pod, parse_job_name
 from cloudemy_common.models import ResultBody, SubmissionPayload
 from cloudemy_runner.backend_client import BackendClient, PostOutcome
 from cloudemy_runner.config import Budget, RunnerSettings
@@ -33,17 +33,10 @@ class Outcome:
     attempt: int | None
 
 
-def job_name_from_hostname(submission_id: str, hostname: str | None) -> str | None:
-    """This pod's Job name: a Job's pod is named ``<job name>-<5 random characters>``."""
-    match = re.fullmatch(rf"(runner-{submission_id}(?:-[0-9]+)?)-[a-z0-9]{{5}}", hostname or "")
-    return match.group(1) if match else None
-
-
-def attempt_of_job(job_name: str | None) -> int | None:
-    if job_name is None:
-        return None
-    suffix = job_name.split("-")[2:]
-    return int(suffix[0]) if suffix else 1
+def own_job(submission_id: str, hostname: str | None) -> RunnerJob | None:
+    """This pod's runner Job (from the pod's name, its hostname), if it is this submission's."""
+    job = parse_job_name(job_name_of_pod(hostname))
+    return job if job is not None and job.submission_id == submission_id else None
 
 
 def run(settings: RunnerSettings, budget: Budget) -> ExitCode:
@@ -53,14 +46,14 @@ def run(settings: RunnerSettings, budget: Budget) -> ExitCode:
         settings.internal_result_token.get_secret_value(),
         budget,
     )
-    job_name = job_name_from_hostname(settings.submission_id, os.environ.get("HOSTNAME"))
-    if backend.report_running(job_name) is PostOutcome.UNAUTHORIZED:
+    job = own_job(settings.submission_id, os.environ.get("HOSTNAME"))
+    if backend.report_running(job_name(job.submission_id, job.attempt) if job else None) is PostOutcome.UNAUTHORIZED:
         log.error("backend refused the result token (status update); check INTERNAL_RESULT_TOKEN")
         return ExitCode.CONFIG_ERROR
     outcome = produce_result(settings, budget)
     result = outcome.result
     log.info("result ready status=%s score=%s tags=%s", result.status, result.score, ",".join(result.fail_tags))
-    return exit_code_for(backend.post_result(result, outcome.attempt or attempt_of_job(job_name)))
+    return exit_code_for(backend.post_result(result, outcome.attempt or (job.attempt if job else None)))
 
 
 def produce_result(settings: RunnerSettings, budget: Budget) -> Outcome:

@@ -10,6 +10,8 @@ import pytest
 import redis
 from backend_api import JWT_SECRET, Actor, assignment_body
 
+from cloudemy_common.keys import DEFAULT_QUEUE
+
 UNKNOWN_ID = "0123456789abcdef01234567"
 FORM = "application/x-www-form-urlencoded"
 BAD_IDS = ["nope", "0123456789abcdef0123456z", "0123456789abcdef012345678", "%20", "' or 1=1 --"]
@@ -98,11 +100,11 @@ async def test_bad_input_table(
     headers = dict(actors["instructor"].headers)
     if content_type:
         headers["Content-Type"] = content_type
-    queue_before = redis_client.llen("queue:submissions")
+    queue_before = redis_client.llen(DEFAULT_QUEUE)
     response = await client.request(method, path.format(**ids), content=body, headers=headers)
     assert response.status_code == expected, response.text
     assert "detail" in response.json()
-    assert redis_client.llen("queue:submissions") == queue_before
+    assert redis_client.llen(DEFAULT_QUEUE) == queue_before
 
 
 @pytest.mark.parametrize("bad_id", [*BAD_IDS, UNKNOWN_ID, UNKNOWN_ID.upper()])
@@ -180,7 +182,7 @@ async def test_code_over_max_code_bytes_is_413_and_stores_nothing(
         assert "MAX_CODE_BYTES" in response.json()["detail"]
     listed = (await client.get("/api/submissions", headers=student)).json()["items"]
     assert [item["id"] for item in listed] == [at_limit.json()["id"]]
-    assert redis_client.llen("queue:submissions") == 1
+    assert redis_client.llen(DEFAULT_QUEUE) == 1
 
 
 async def test_body_over_the_request_bound_is_413_before_parsing(

@@ -7,11 +7,12 @@ import pytest
 import redis
 from backend_api import RUBRIC, Actor, assignment_body, graded_result, login
 
-from cloudemy_common.keys import submission_key
+from cloudemy_common.jobs import job_name
+from cloudemy_common.keys import DEFAULT_QUEUE, submission_key
 from cloudemy_common.models import QueueMessage, SubmissionPayload
 from cloudemy_common.tokens import submission_token
 
-QUEUE = "queue:submissions"
+QUEUE = DEFAULT_QUEUE
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ async def test_result_reaches_the_student_and_the_payload_is_deleted(
 ) -> None:
     sid = submission["id"]
     token = {"X-Result-Token": submission_token("master-result-token-for-tests-0123456789", sid)}
-    job = {"status": "dispatched", "job_name": f"runner-{sid}"}
+    job = {"status": "dispatched", "job_name": job_name(sid)}
     assert (await client.post(f"/internal/submissions/{sid}/status", json=job, headers=token)).json()["applied"]
     running = await client.post(f"/internal/submissions/{sid}/status", json={"status": "running"}, headers=token)
     assert running.json() == {"id": sid, "status": "running", "attempt": 1, "applied": True}

@@ -8,6 +8,7 @@ import pytest
 import redis
 from backend_api import ADMIN_EMAIL, ADMIN_PASSWORD, MASTER_TOKEN, Actor, graded_result, login
 
+from cloudemy_common.jobs import job_name
 from cloudemy_common.keys import submission_key
 from cloudemy_common.tokens import submission_token
 
@@ -94,7 +95,7 @@ async def post_status(client: httpx.AsyncClient, sid: str, body: dict, query: st
 async def test_status_only_moves_forward(client: httpx.AsyncClient, submission: dict) -> None:
     sid = submission["id"]
     assert (await post_status(client, sid, {"status": "running"}))["applied"] is True
-    late_dispatch = await post_status(client, sid, {"status": "dispatched", "job_name": f"runner-{sid}"})
+    late_dispatch = await post_status(client, sid, {"status": "dispatched", "job_name": job_name(sid)})
     assert late_dispatch == {"id": sid, "status": "running", "attempt": 1, "applied": False}
     repeat = await post_status(client, sid, {"status": "running"})
     assert repeat["applied"] is False
@@ -120,11 +121,11 @@ async def test_status_of_an_earlier_attempts_job_is_ignored(
     headers = {"X-Result-Token": MASTER_TOKEN}
     await client.post(f"/internal/submissions/{sid}/result", json=graded_result(), headers=headers)
     await client.post(f"/api/submissions/{sid}/regrade", headers=actors["instructor"].headers)
-    old_job = await post_status(client, sid, {"status": "dispatched", "job_name": f"runner-{sid}"})
+    old_job = await post_status(client, sid, {"status": "dispatched", "job_name": job_name(sid)})
     assert old_job == {"id": sid, "status": "queued", "attempt": 2, "applied": False}
     old_query = await post_status(client, sid, {"status": "running"}, "?attempt=1")
     assert old_query["applied"] is False
-    new_job = await post_status(client, sid, {"status": "dispatched", "job_name": f"runner-{sid}-2"})
+    new_job = await post_status(client, sid, {"status": "dispatched", "job_name": job_name(sid, 2)})
     assert new_job == {"id": sid, "status": "dispatched", "attempt": 2, "applied": True}
 
 

@@ -8,6 +8,7 @@ import pytest
 from backend_api import ADMIN_PASSWORD, MASTER_TOKEN, Actor, graded_result, serve
 
 from cloudemy_backend.core.config import ConfigError, Settings, load_settings
+from cloudemy_common.keys import DEFAULT_PAYLOAD_TTL_SECONDS, DEFAULT_QUEUE
 from cloudemy_common.logs import JsonFormatter
 from cloudemy_common.tokens import submission_token
 
@@ -106,7 +107,7 @@ def test_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTERNAL_RESULT_TOKEN", "t")
     settings = load_settings()
     assert (settings.max_code_bytes, settings.allow_signup, settings.port) == (65536, True, 8000)
-    assert (settings.queue_submissions, settings.submission_payload_ttl) == ("queue:submissions", 604800)
+    assert (settings.queue_submissions, settings.submission_payload_ttl) == (DEFAULT_QUEUE, DEFAULT_PAYLOAD_TTL_SECONDS)
     assert (settings.job_deadline_seconds, settings.stuck_grace_seconds, settings.sweep_interval_seconds) == (
         120,
         60,

@@ -14,10 +14,10 @@ from backend_api import MASTER_TOKEN, Actor
 from cloudemy_backend.queue import SubmissionQueue, connect_redis
 from cloudemy_backend.storage import utcnow
 from cloudemy_backend.sweep import Sweeper
-from cloudemy_common.keys import submission_key
+from cloudemy_common.keys import DEFAULT_QUEUE, processing_queue, submission_key
 from cloudemy_common.models import SubmissionPayload
 
-QUEUE = "queue:submissions"
+QUEUE = DEFAULT_QUEUE
 SWEEP_INTERVAL = 0.3
 QUIET_INTERVAL = 3600
 
@@ -123,9 +123,9 @@ async def test_sweep_leaves_waiting_and_claimed_submissions_alone(
     sweeper = sweeper_of(app)
     later = after_one_interval()
     assert await sweeper.sweep_once(later) == (0, 0)  # in the queue
-    check.lmove(QUEUE, QUEUE + ":processing", "LEFT", "RIGHT")  # a scheduler is creating its Job
+    check.lmove(QUEUE, processing_queue(QUEUE), "LEFT", "RIGHT")  # a scheduler is creating its Job
     assert await sweeper.sweep_once(later) == (0, 0)
-    check.delete(QUEUE + ":processing")  # Job created, message removed, "dispatched" not yet reported
+    check.delete(processing_queue(QUEUE))  # Job created, message removed, "dispatched" not yet reported
     assert await sweeper.sweep_once(utcnow()) == (0, 0)  # pushed less than one interval ago
     assert await sweeper.sweep_once(later) == (1, 0)  # still queued after an interval: pushed again
     assert check.llen(QUEUE) == 1

@@ -4,7 +4,17 @@ import pytest
 from pydantic import ValidationError
 
 from cloudemy_common.jobs import job_name
-from cloudemy_common.keys import dead_queue, processing_queue, submission_key
+from cloudemy_common.keys import (
+    DEFAULT_PAYLOAD_TTL_SECONDS,
+    DEFAULT_QUEUE,
+    active_jobs,
+    dead_queue,
+    processing_owners,
+    processing_queue,
+    processing_unowned,
+    schedulers,
+    submission_key,
+)
 from cloudemy_common.models import (
     AssignmentSpec,
     QueueMessage,
@@ -30,7 +40,14 @@ ASSIGNMENT = {
 
 
 def test_key_names():
+    """The Redis contract, spelled out once: every other test uses these functions."""
+    assert DEFAULT_QUEUE == "queue:submissions"
+    assert DEFAULT_PAYLOAD_TTL_SECONDS == 7 * 24 * 3600
     assert processing_queue() == "queue:submissions:processing"
+    assert processing_owners("q") == "q:processing:owners"
+    assert processing_unowned("q") == "q:processing:unowned"
+    assert schedulers("q") == "q:schedulers"
+    assert active_jobs("q") == "q:active-jobs"
     assert dead_queue("q") == "q:dead"
     assert submission_key(SID) == f"submission:{SID}"
     assert job_name(SID) == f"runner-{SID}"

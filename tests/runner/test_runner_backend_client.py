@@ -6,12 +6,13 @@ import time
 import pytest
 from runner_support import MASTER_TOKEN, SUBMISSION_ID, RecordingBackend
 
+from cloudemy_common.jobs import RunnerJob, job_name
 from cloudemy_common.models import ResultBody
 from cloudemy_common.tokens import submission_token
 from cloudemy_runner import __version__
 from cloudemy_runner.backend_client import BackendClient, PostOutcome
 from cloudemy_runner.config import Budget
-from cloudemy_runner.grading import attempt_of_job, job_name_from_hostname
+from cloudemy_runner.grading import own_job
 
 TOKEN = submission_token(MASTER_TOKEN, SUBMISSION_ID)
 RESULT = ResultBody(status="needs_review", max_score=10, feedback="An instructor will grade it.", grader="offline")
@@ -78,12 +79,11 @@ def test_result_5xx_retried_until_posting_phase_ends():
 
 
 @pytest.mark.parametrize(
-    ("hostname", "job_name", "attempt"),
-    [(f"runner-{SUBMISSION_ID}-abcde", f"runner-{SUBMISSION_ID}", 1),
-     (f"runner-{SUBMISSION_ID}-2-abcde", f"runner-{SUBMISSION_ID}-2", 2),
-     (f"runner-{'0' * 24}-abcde", None, None),  # another submission's Job
-     ("laptop.local", None, None), (None, None, None), (f"runner-{SUBMISSION_ID}", None, None)],
+    ("hostname", "job"),
+    [(f"{job_name(SUBMISSION_ID)}-abcde", RunnerJob(SUBMISSION_ID, 1)),
+     (f"{job_name(SUBMISSION_ID, 2)}-abcde", RunnerJob(SUBMISSION_ID, 2)),
+     (f"{job_name('0' * 24)}-abcde", None),  # another submission's Job
+     ("laptop.local", None), (None, None), (job_name(SUBMISSION_ID), None)],
 )  # fmt: skip
-def test_job_name_from_hostname(hostname, job_name, attempt):
-    assert job_name_from_hostname(SUBMISSION_ID, hostname) == job_name
-    assert attempt_of_job(job_name) == attempt
+def test_own_job_from_the_pod_hostname(hostname, job):
+    assert own_job(SUBMISSION_ID, hostname) == job

@@ -19,6 +19,8 @@ from runner_support import (
     split_metrics,
 )
 
+from cloudemy_common.jobs import job_name
+from cloudemy_common.keys import submission_key
 from cloudemy_common.models import ResultBody
 from cloudemy_common.tokens import submission_token
 from cloudemy_runner import __version__
@@ -315,7 +317,7 @@ def test_payload_missing_is_an_error_result(runner_env, backend, fake_llm):
 
 
 def test_malformed_payload_is_an_error_result(runner_env, redis_client, backend, fake_llm):
-    redis_client.hset(f"submission:{SUBMISSION_ID}", mapping={"submission_id": SUBMISSION_ID, "code": "x = 1"})
+    redis_client.hset(submission_key(SUBMISSION_ID), mapping={"submission_id": SUBMISSION_ID, "code": "x = 1"})
     run = run_runner(runner_env())
     assert run.exit_code == 0
     result = the_result(backend)
@@ -445,9 +447,9 @@ def test_concurrent_runners_for_one_submission_store_one_result(runner_env, stor
 
 def test_pod_hostname_gives_job_name_and_attempt(runner_env, backend, fake_llm):
     """A Job's pod is named after its Job: status carries the Job name, a payload-less result its attempt."""
-    run = run_runner(runner_env(HOSTNAME=f"runner-{SUBMISSION_ID}-3-x7k2p"))
+    run = run_runner(runner_env(HOSTNAME=f"{job_name(SUBMISSION_ID, 3)}-x7k2p"))
     assert run.exit_code == 0
-    assert backend.statuses()[0].body == {"status": "running", "job_name": f"runner-{SUBMISSION_ID}-3"}
+    assert backend.statuses()[0].body == {"status": "running", "job_name": job_name(SUBMISSION_ID, 3)}
     assert backend.results()[0].query == {"attempt": "3"}
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from runner_support import GOOD_CODE, clean_env, run_runner
 
+from cloudemy_common.keys import submission_key
 from cloudemy_common.tokens import submission_token
 from fakes.ports import free_port
 
@@ -85,7 +86,7 @@ def test_real_backend_stores_the_runner_result(backend_url, redis_client, runner
         )
         assert submitted.status_code == 202, submitted.text
         submission_id = submitted.json()["id"]
-        assert redis_client.exists(f"submission:{submission_id}")
+        assert redis_client.exists(submission_key(submission_id))
 
         fake_llm.set_mode("good", fraction=0.5)
         env = runner_env(
@@ -102,7 +103,7 @@ def test_real_backend_stores_the_runner_result(backend_url, redis_client, runner
         assert (result["score"], result["max_score"], result["fail_tags"]) == (5.0, 10.0, [])
         assert [(c["id"], c["score"]) for c in result["criteria"]] == [("correctness", 3.0), ("style", 2.0)]
         assert result["feedback"] == "Overall assessment from the fake model."
-        assert not redis_client.exists(f"submission:{submission_id}"), "the backend deletes the payload"
+        assert not redis_client.exists(submission_key(submission_id)), "the backend deletes the payload"
 
         # A second runner (a Job retried after the first one already posted): the payload is gone, its
         # payload-missing result differs from the stored one, the backend answers 409, the runner exits 0.

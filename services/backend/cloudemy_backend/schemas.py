@@ -39,7 +39,6 @@ Description = Annotated[str, StringConstraints(max_length=20_000)]
 Languages = Annotated[list[Language], Field(min_length=1, max_length=8)]
 Rubric = Annotated[list[RubricCriterion], Field(min_length=1, max_length=MAX_CRITERIA)]
 FailTags = Annotated[list[Slug], Field(max_length=MAX_FAIL_TAGS)]
-ObjectIdQuery = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{24}$")]
 
 
 def reject_invalid_text(value: Any) -> Any:

@@ -10,7 +10,6 @@ wins and the others see ``None``.
 """
 
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,12 +19,12 @@ from pymongo.errors import DuplicateKeyError
 
 from cloudemy_backend.core.config import Settings
 from cloudemy_common.lifecycle import TERMINAL_STATUSES, SubmissionStatus, can_transition
+from cloudemy_common.models import is_object_id
 
 log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 
-_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 TERMINAL = sorted(TERMINAL_STATUSES)
 IN_FLIGHT = [SubmissionStatus.DISPATCHED.value, SubmissionStatus.RUNNING.value]
 NON_TERMINAL = [s.value for s in SubmissionStatus if s not in TERMINAL_STATUSES]
@@ -37,7 +36,7 @@ class DuplicateEmailError(Exception):
 
 def parse_object_id(value: str) -> ObjectId | None:
     """The ObjectId spelled by ``value``, or None for anything else (callers answer 404)."""
-    return ObjectId(value) if _OBJECT_ID.fullmatch(value) else None
+    return ObjectId(value) if is_object_id(value) else None
 
 
 def utcnow() -> datetime:

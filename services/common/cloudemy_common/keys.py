@@ -1,20 +1,48 @@
-"""Redis key and queue names of the Redis contract."""
+"""Every Redis key of the Redis contract, as functions of the queue name (``QUEUE_SUBMISSIONS``).
+
+- ``{queue}`` — pending queue messages; the backend RPUSHes, schedulers BLMOVE from the left.
+- ``{queue}:processing`` — messages a scheduler is turning into a Job (the reliable dequeue).
+- ``{queue}:processing:owners`` — hash raw message -> id of the scheduler that holds it.
+- ``{queue}:processing:unowned`` — hash raw message -> when recovery first saw it without an owner.
+- ``{queue}:schedulers`` — sorted set scheduler id -> heartbeat expiry.
+- ``{queue}:active-jobs`` — sorted set Job name -> when its slot was taken (the MAX_ACTIVE_JOBS slots).
+- ``{queue}:dead`` — malformed or rejected messages with the reason they were rejected.
+- ``submission:{id}`` — the hash holding one submission's payload for its runner, with a TTL.
+"""
 
 DEFAULT_QUEUE = "queue:submissions"
-PROCESSING_SUFFIX = ":processing"
-DEAD_SUFFIX = ":dead"
-SUBMISSION_KEY_PREFIX = "submission:"
 DEFAULT_PAYLOAD_TTL_SECONDS = 7 * 24 * 3600
+SUBMISSION_KEY_PREFIX = "submission:"
 
 
 def processing_queue(queue: str = DEFAULT_QUEUE) -> str:
     """The list a scheduler moves a message to while it creates the message's Job."""
-    return queue + PROCESSING_SUFFIX
+    return f"{queue}:processing"
+
+
+def processing_owners(queue: str = DEFAULT_QUEUE) -> str:
+    """The hash naming the scheduler that holds each message in ``processing_queue``."""
+    return f"{processing_queue(queue)}:owners"
+
+
+def processing_unowned(queue: str = DEFAULT_QUEUE) -> str:
+    """The hash of messages in ``processing_queue`` that no live scheduler holds, with when that was seen."""
+    return f"{processing_queue(queue)}:unowned"
+
+
+def schedulers(queue: str = DEFAULT_QUEUE) -> str:
+    """The sorted set of live schedulers, scored by their heartbeat's expiry."""
+    return f"{queue}:schedulers"
+
+
+def active_jobs(queue: str = DEFAULT_QUEUE) -> str:
+    """The sorted set of runner Jobs holding an active-Job slot, scored by when the slot was taken."""
+    return f"{queue}:active-jobs"
 
 
 def dead_queue(queue: str = DEFAULT_QUEUE) -> str:
-    """The list that keeps malformed messages, with the reason they were rejected."""
-    return queue + DEAD_SUFFIX
+    """The list that keeps malformed or rejected messages, with the reason they were rejected."""
+    return f"{queue}:dead"
 
 
 def submission_key(submission_id: str) -> str:

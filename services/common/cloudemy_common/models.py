@@ -1,14 +1,24 @@
 """Pydantic models of the wire contracts: queue message, Redis payload, internal API bodies."""
 
 import json
+import re
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from cloudemy_common.jobs import DNS_LABEL_PATTERN
 from cloudemy_common.languages import Language
 
-ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
+OBJECT_ID_PATTERN = r"^[0-9a-f]{24}$"
+ObjectIdStr = Annotated[str, StringConstraints(pattern=OBJECT_ID_PATTERN)]
 """A MongoDB ObjectId in its 24 lowercase hex characters: every submission, user and assignment id."""
+_OBJECT_ID = re.compile(OBJECT_ID_PATTERN)
+
+
+def is_object_id(value: str) -> bool:
+    """Whether ``value`` is an ``ObjectIdStr``."""
+    return _OBJECT_ID.fullmatch(value) is not None
+
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 """A short identifier: rubric criterion ids and fail tags."""
@@ -103,7 +113,7 @@ class StatusUpdate(_Contract):
     """Body of ``POST /internal/submissions/{id}/status``."""
 
     status: Literal["dispatched", "running"]
-    job_name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")] | None = None
+    job_name: Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN)] | None = None
 
 
 class CriterionResult(_Contract):

@@ -11,8 +11,8 @@ from cloudemy_backend.core.config import Settings
 from cloudemy_backend.core.security import InvalidTokenError, decode_access_token
 from cloudemy_backend.metrics import Metrics
 from cloudemy_backend.queue import SubmissionQueue
-from cloudemy_backend.schemas import ObjectIdQuery
 from cloudemy_backend.storage import Document, Storage, parse_object_id
+from cloudemy_common.models import ObjectIdStr
 
 
 @dataclass
@@ -84,7 +84,7 @@ class Page:
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=100, description="items per page")] = 20,
-    cursor: Annotated[ObjectIdQuery | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[ObjectIdStr | None, Query(description="next_cursor of the previous page")] = None,
 ) -> Page:
     return Page(limit=limit, before_id=parse_object_id(cursor) if cursor else None)
 

@@ -12,7 +12,6 @@ that can mix attempts only when a runner re-sends after the regrade — callers 
 """
 
 import logging
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, status
@@ -21,13 +20,12 @@ from cloudemy_backend.api.deps import BackendDep, not_found
 from cloudemy_backend.schemas import ErrorOut, ResultOut, StatusAck, reject_invalid_text
 from cloudemy_backend.storage import Document
 from cloudemy_backend.submitting import delete_payload_quietly, result_document, same_result
+from cloudemy_common.jobs import parse_job_name
 from cloudemy_common.lifecycle import is_terminal
 from cloudemy_common.models import MAX_ATTEMPT, ResultBody, StatusUpdate
 from cloudemy_common.tokens import verify_result_token
 
 log = logging.getLogger(__name__)
-
-_JOB_ATTEMPT = re.compile(r"^runner-(?P<id>[0-9a-f]{24})(?:-(?P<attempt>[0-9]+))?$")
 
 
 async def result_token_guard(
@@ -57,10 +55,8 @@ AttemptQuery = Annotated[
 
 def attempt_of_job(job_name: str | None, submission_id: str) -> int | None:
     """The attempt a Job name encodes (``runner-{id}`` is 1, ``runner-{id}-{n}`` is n), if it is this submission's."""
-    match = _JOB_ATTEMPT.fullmatch(job_name or "")
-    if match is None or match["id"] != submission_id:
-        return None
-    return int(match["attempt"] or 1)
+    job = parse_job_name(job_name)
+    return job.attempt if job is not None and job.submission_id == submission_id else None
 
 
 async def existing_submission(backend: BackendDep, submission_id: str) -> Document:

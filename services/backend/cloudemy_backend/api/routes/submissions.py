@@ -19,7 +19,6 @@ from cloudemy_backend.api.routes.assignments import visible_to
 from cloudemy_backend.schemas import (
     ErrorOut,
     ManualGrade,
-    ObjectIdQuery,
     SubmissionCreate,
     SubmissionOut,
     SubmissionPage,
@@ -29,7 +28,7 @@ from cloudemy_backend.schemas import (
 from cloudemy_backend.storage import Document
 from cloudemy_backend.submitting import enqueue_submission, manual_result
 from cloudemy_common.lifecycle import is_terminal
-from cloudemy_common.models import MAX_ATTEMPT
+from cloudemy_common.models import MAX_ATTEMPT, ObjectIdStr
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +86,8 @@ async def list_submissions(
     backend: BackendDep,
     user: CurrentUser,
     page: PageDep,
-    assignment_id: Annotated[ObjectIdQuery | None, Query()] = None,
-    user_id: Annotated[ObjectIdQuery | None, Query(description="students always get their own only")] = None,
+    assignment_id: Annotated[ObjectIdStr | None, Query()] = None,
+    user_id: Annotated[ObjectIdStr | None, Query(description="students always get their own only")] = None,
 ) -> SubmissionPage:
     """Newest first, without the code. Students see only their own submissions."""
     if not is_staff(user):

@@ -1,0 +1,33 @@
+"""Runner Job names: the scheduler formats them, the backend and the runner parse them back."""
+
+import pytest
+
+from cloudemy_common.jobs import RunnerJob, job_name, job_name_of_pod, parse_job_name
+from cloudemy_common.models import StatusUpdate
+
+SID = "507f1f77bcf86cd799439011"
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 17, 1000])
+def test_parse_is_the_inverse_of_format(attempt: int) -> None:
+    name = job_name(SID, attempt)
+    assert parse_job_name(name) == RunnerJob(SID, attempt)
+    assert StatusUpdate(status="dispatched", job_name=name).job_name == name  # a valid Kubernetes name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [None, "", "runner-", f"runner-{SID.upper()}", f"runner-{SID}-", f"runner-{SID}-0", f"runner-{SID}-x",
+     f"worker-{SID}", f"runner-{SID}-2-abcde", f"runner-{SID[:-1]}", f" runner-{SID}"],
+)  # fmt: skip
+def test_other_names_are_no_runner_job(name: str | None) -> None:
+    assert parse_job_name(name) is None
+
+
+@pytest.mark.parametrize(
+    ("pod", "job"),
+    [(f"{job_name(SID)}-x7k2p", job_name(SID)), (f"{job_name(SID, 3)}-x7k2p", job_name(SID, 3)),
+     (job_name(SID), None), (f"{job_name(SID)}-x7k2", None), ("laptop.local", None), (None, None)],
+)  # fmt: skip
+def test_a_pod_name_gives_its_runner_job(pod: str | None, job: str | None) -> None:
+    assert job_name_of_pod(pod) == job
