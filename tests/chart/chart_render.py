@@ -149,7 +149,7 @@ def _run_helm(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False, cwd=ROOT)
 
 
-def _values_args(values: Mapping[str, Any] | None, values_files: Iterable[str], workdir: str) -> list[str]:
+def values_args(values: Mapping[str, Any] | None, values_files: Iterable[str], workdir: str) -> list[str]:
     args: list[str] = []
     for name in values_files:
         args += ["-f", str(ROOT / name)]
@@ -165,7 +165,7 @@ def _render_cached(values_json: str, values_files: tuple[str, ...], helm: str, r
     values = json.loads(values_json)
     with tempfile.TemporaryDirectory() as workdir:
         args = [helm_binary(helm), "template", release, str(CHART), "--namespace", NAMESPACE]
-        args += _values_args(values, values_files, workdir)
+        args += values_args(values, values_files, workdir)
         done = _run_helm(args)
     if done.returncode != 0:
         raise RenderError(done.stderr.strip())
@@ -223,7 +223,7 @@ def lint(values_files: Iterable[str], values: Mapping[str, Any] | None, helm: st
     """``helm lint --strict`` with the given values."""
     with tempfile.TemporaryDirectory() as workdir:
         args = [helm_binary(helm), "lint", "--strict", str(CHART), "--namespace", NAMESPACE]
-        args += _values_args(values, values_files, workdir)
+        args += values_args(values, values_files, workdir)
         return _run_helm(args)
 
 

@@ -21,11 +21,11 @@ LEASE_RULE = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "ve
 
 def test_scheduler_role_grants_exactly_what_it_needs() -> None:
     render = render_scenario("default")
-    (role,) = render.of_kind("Role")
+    role = render.component("Role", "scheduler")
     assert role["rules"] == SCHEDULER_RULES
     assert render.of_kind("ClusterRole") == []
     assert render.of_kind("ClusterRoleBinding") == []
-    (binding,) = render.of_kind("RoleBinding")
+    binding = render.component("RoleBinding", "scheduler")
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "Role",
@@ -35,7 +35,7 @@ def test_scheduler_role_grants_exactly_what_it_needs() -> None:
 
 
 def test_leases_only_with_leader_election() -> None:
-    (role,) = render_scenario("leader-election").of_kind("Role")
+    role = render_scenario("leader-election").component("Role", "scheduler")
     assert role["rules"] == [*SCHEDULER_RULES, LEASE_RULE]
     scheduler = render_scenario("leader-election").component("Deployment", "scheduler")
     env = {e["name"]: e.get("value") for e in scheduler["spec"]["template"]["spec"]["containers"][0]["env"]}
@@ -51,17 +51,18 @@ def test_no_rbac_wildcards(scenario: str) -> None:
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_only_the_scheduler_gets_a_service_account_token(scenario: str) -> None:
+def test_only_the_scheduler_and_the_secret_hook_get_a_service_account_token(scenario: str) -> None:
+    """The scheduler drives runner Jobs; the short-lived secret-init hook creates the generated Secret."""
     render = render_scenario(scenario)
     accounts = {sa["metadata"]["name"]: sa for sa in render.of_kind("ServiceAccount")}
     with_token = {name for name, sa in accounts.items() if sa.get("automountServiceAccountToken") is not False}
     assert with_token == {"cloudemy-scheduler"}
     for where, pod in render.workloads():
         account = pod.get("serviceAccountName")
-        is_scheduler = account == "cloudemy-scheduler"
+        needs_token = account in ("cloudemy-scheduler", "cloudemy-secret-init")
         if account is not None:
             assert account in accounts, f"{where} uses a ServiceAccount the release does not render"
-        assert pod.get("automountServiceAccountToken") is is_scheduler, where
+        assert pod.get("automountServiceAccountToken") is needs_token, where
 
 
 RESTRICTED_CONTAINER = {

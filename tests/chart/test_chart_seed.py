@@ -86,7 +86,7 @@ def test_scheduler_env_and_replicas() -> None:
     assert env["MAX_ACTIVE_JOBS"]["value"] == "50"
     assert env["METRICS_PORT"]["value"] == "9090"
     assert env["RUNNER_JOB_TEMPLATE"]["value"] == "/etc/cloudemy/runner/job.yaml"
-    assert env["RUNNER_IMAGE"]["value"] == "withya61/cloudemy-runner:0.1.0"
+    assert env["RUNNER_IMAGE"]["value"] == "ghcr.io/cloudemy/cloudemy-runner:0.1.0"
     assert env["INTERNAL_RESULT_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "INTERNAL_RESULT_TOKEN"
     assert "LLM_API_KEY" not in env, "the scheduler only passes a secretKeyRef into the Job template"
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
@@ -183,7 +183,7 @@ def test_mongodb_image_is_a_supported_release() -> None:
         "containers"
     ][0]
     repository, tag = container["image"].split(":")
-    assert repository == "mongo"
+    assert repository == "docker.io/library/mongo"
     major = int(tag.split(".")[0])
     assert major >= 8, f"mongo:{tag} is past end of life"
     assert tag.count(".") == 2, "pinned to a patch release"
@@ -228,4 +228,4 @@ def test_containers_use_values_images() -> None:
     digest = "sha256:" + "a" * 64
     pinned = render_chart({"backend": {"image": {"digest": digest}}})
     container = pinned.component("Deployment", "backend")["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == f"withya61/cloudemy-backend@{digest}"
+    assert container["image"] == f"ghcr.io/cloudemy/cloudemy-backend@{digest}"

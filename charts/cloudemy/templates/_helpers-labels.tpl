@@ -46,3 +46,18 @@ Usage: {{ include "cloudemy.podLabels" (dict "root" $ "component" "backend" "ext
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/*
+Metadata annotations of one object: commonAnnotations plus the given extra annotations (the extra ones win).
+Renders nothing when both are empty.
+Usage: {{- with (include "cloudemy.annotations" (dict "root" $ "extra" .Values.ingress.annotations) | trim) }}
+       annotations:
+         {{- . | nindent 4 }}
+       {{- end }}
+*/}}
+{{- define "cloudemy.annotations" -}}
+{{- $all := merge (dict) (.extra | default dict) (.root.Values.commonAnnotations | default dict) -}}
+{{- with $all }}
+{{- toYaml . }}
+{{- end }}
+{{- end -}}

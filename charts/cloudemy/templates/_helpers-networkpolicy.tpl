@@ -53,3 +53,20 @@ Usage: {{ include "cloudemy.netpol.metricsFrom" . | nindent 8 }}
     {{- toYaml . | nindent 4 }}
 {{- end }}
 {{- end -}}
+
+{{/*
+Egress rule to the Kubernetes API server (networkPolicy.kubeApi), for the scheduler and the secret-init hook.
+Usage: {{ include "cloudemy.netpol.kubeApiEgress" . | nindent 4 }}
+*/}}
+{{- define "cloudemy.netpol.kubeApiEgress" -}}
+- to:
+    {{- range .Values.networkPolicy.kubeApi.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    {{- range .Values.networkPolicy.kubeApi.ports }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+{{- end -}}

@@ -1,4 +1,5 @@
-{{/* ---- Secrets: one Secret per release, or the user's existingSecret instead. ---- */}}
+{{/* ---- Secrets: the chart's own Secret (values given, deterministic: two renders are byte-identical) plus the
+     generated Secret the secret-init hook creates once; or the user's existingSecret instead of both. ---- */}}
 
 {{/*
 Name of the Secret every secretKeyRef points to: secrets.existingSecret when set, else the chart's own.
@@ -21,20 +22,57 @@ Usage: {{ if include "cloudemy.createSecret" . }}...{{ end }}
 {{- end -}}
 
 {{/*
-One value of the chart's Secret: the given value, else the one already in the cluster (so upgrades keep it),
-else a new random URL-safe string. Returns the plain value (the caller base64-encodes it).
-Usage: {{ include "cloudemy.secretValue" (dict "root" $ "key" "JWT_SECRET" "value" .Values.secrets.jwtSecret) }}
+Name of the Secret the secret-init hook Job creates once and never changes: the generated credentials.
+Usage: {{ include "cloudemy.generatedSecretName" . }}
 */}}
-{{- define "cloudemy.secretValue" -}}
-{{- if .value -}}
-{{- .value -}}
-{{- else -}}
-{{- $existing := lookup "v1" "Secret" .root.Release.Namespace (include "cloudemy.fullname" .root) -}}
-{{- $stored := "" -}}
-{{- if and $existing $existing.data -}}
-{{- $stored = index $existing.data .key | default "" | b64dec -}}
+{{- define "cloudemy.generatedSecretName" -}}
+{{- printf "%s-generated" (include "cloudemy.fullname" . | trunc 53 | trimSuffix "-") -}}
 {{- end -}}
-{{- $stored | default (randAlphaNum 32) -}}
+
+{{/*
+The credentials the chart can generate, as a YAML map of Secret key to the value given in values (empty: generate).
+The database passwords are listed only with the bundled database that uses them.
+Usage: {{ include "cloudemy.credentialValues" . | fromYaml }}
+*/}}
+{{- define "cloudemy.credentialValues" -}}
+INTERNAL_RESULT_TOKEN: {{ .Values.secrets.internalResultToken | quote }}
+JWT_SECRET: {{ .Values.secrets.jwtSecret | quote }}
+CLOUDEMY_ADMIN_PASSWORD: {{ .Values.secrets.adminPassword | quote }}
+{{- if .Values.mongodb.enabled }}
+MONGODB_ROOT_PASSWORD: {{ .Values.secrets.mongodbRootPassword | quote }}
+{{- end }}
+{{- if .Values.redis.enabled }}
+REDIS_PASSWORD: {{ .Values.secrets.redisPassword | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The keys the secret-init hook generates (sorted, comma-separated): credentials left empty in values, when the
+chart manages the credentials (no secrets.existingSecret). Empty when there is nothing to generate.
+Usage: {{ include "cloudemy.generatedKeys" . }}
+*/}}
+{{- define "cloudemy.generatedKeys" -}}
+{{- if include "cloudemy.createSecret" . -}}
+{{- $keys := list -}}
+{{- range $key, $value := (include "cloudemy.credentialValues" . | fromYaml) -}}
+{{- if not $value -}}{{- $keys = append $keys $key -}}{{- end -}}
+{{- end -}}
+{{- join "," (sortAlpha $keys) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Name of the Secret that holds one key: secrets.existingSecret when set; else the generated Secret for a
+credential left empty in values; else the chart's own Secret (given values, LLM key, external URLs).
+Usage: {{ include "cloudemy.secretNameFor" (dict "root" $ "key" "JWT_SECRET") }}
+*/}}
+{{- define "cloudemy.secretNameFor" -}}
+{{- if .root.Values.secrets.existingSecret -}}
+{{- .root.Values.secrets.existingSecret -}}
+{{- else if has .key (splitList "," (include "cloudemy.generatedKeys" .root)) -}}
+{{- include "cloudemy.generatedSecretName" .root -}}
+{{- else -}}
+{{- include "cloudemy.fullname" .root -}}
 {{- end -}}
 {{- end -}}
 
@@ -47,7 +85,7 @@ Usage: {{ include "cloudemy.secretEnv" (dict "root" $ "name" "JWT_SECRET") }}
 - name: {{ .name }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "cloudemy.secretName" .root }}
+      name: {{ include "cloudemy.secretNameFor" (dict "root" .root "key" (.key | default .name)) }}
       key: {{ .key | default .name }}
 {{- end -}}
 

@@ -43,7 +43,7 @@ spec:
       {{- end }}
       {{- with (include "cloudemy.imagePullSecrets" . | trim) }}{{ . | nindent 6 }}{{- end }}
       securityContext:
-        {{- toYaml .Values.podSecurityContext | nindent 8 }}
+        {{- include "cloudemy.podSecurityContext" (dict "root" . "context" .Values.podSecurityContext) | nindent 8 }}
       {{- with (include "cloudemy.podScheduling" .Values.runner | trim) }}{{ . | nindent 6 }}{{- end }}
       containers:
         - name: runner
@@ -70,7 +70,7 @@ spec:
           resources:
             {{- toYaml .Values.runner.resources | nindent 12 }}
           securityContext:
-            {{- toYaml .Values.containerSecurityContext | nindent 12 }}
+            {{- include "cloudemy.containerSecurityContext" (dict "root" . "context" .Values.containerSecurityContext) | nindent 12 }}
           volumeMounts:
             - name: tmp
               mountPath: /tmp
