@@ -26,11 +26,12 @@ def test_default_serves_python_from_the_runner_image(helm: str) -> None:
 def test_a_language_image_overrides_the_runner_image_field_by_field() -> None:
     values = {
         "runner": {
-            "image": {"repository": "registry.example/runner", "tag": "2.0"},
+            "image": {"registry": "registry.example", "repository": "runner", "tag": "2.0"},
             "languages": {
                 "python": {},
                 "c": {"image": {"tag": "2.0-polyglot"}},
-                "java": {"image": {"repository": "registry.example/jdk-runner", "digest": DIGEST_B}},
+                "java": {"image": {"repository": "jdk-runner", "digest": DIGEST_B}},
+                "javascript": {"image": {"registry": "mirror.example", "tag": "2.0-polyglot"}},
             },
         }
     }
@@ -38,13 +39,14 @@ def test_a_language_image_overrides_the_runner_image_field_by_field() -> None:
         "python": "registry.example/runner:2.0",
         "c": "registry.example/runner:2.0-polyglot",
         "java": f"registry.example/jdk-runner@{DIGEST_B}",
+        "javascript": "mirror.example/runner:2.0-polyglot",
     }
 
 
 def test_a_language_with_its_own_tag_does_not_inherit_the_runner_digest() -> None:
     values = {
         "runner": {
-            "image": {"repository": "r/runner", "digest": DIGEST_A},
+            "image": {"registry": "", "repository": "r/runner", "digest": DIGEST_A},
             "languages": {"python": {}, "cpp": {"image": {"tag": "polyglot"}}},
         }
     }
@@ -61,7 +63,7 @@ def test_no_languages_means_every_submission_is_reported_unavailable() -> None:
     "languages",
     [
         pytest.param({"cobol": {}}, id="unknown-language"),
-        pytest.param({"c": {"image": {"registry": "x"}}}, id="unknown-image-field"),
+        pytest.param({"c": {"image": {"pullPolicy": "Always"}}}, id="unknown-image-field"),
         pytest.param({"c": {"image": {"digest": "latest"}}}, id="bad-digest"),
         pytest.param({"c": {"toolchain": "gcc"}}, id="unknown-language-field"),
     ],
