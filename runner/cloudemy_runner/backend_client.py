@@ -84,7 +84,7 @@ class BackendClient:
 
         from cloudemy_common.retry import backoff
 
-        body = result.model_dump(mode="json")
+        body = result.to_wire()
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientPostError),
             wait=backoff(initial=0.25, maximum=4.0),

@@ -30,7 +30,7 @@ def test_status_and_result_requests(backend):
     assert status.path == f"/internal/submissions/{SUBMISSION_ID}/status"
     assert status.body == {"status": "running"}
     assert result.path == f"/internal/submissions/{SUBMISSION_ID}/result"
-    assert result.body == RESULT.model_dump(mode="json")
+    assert result.body == RESULT.to_wire()
     for request in (status, result):
         assert request.headers["x-result-token"] == TOKEN
         assert request.headers["content-type"] == "application/json"

@@ -2,12 +2,21 @@
 
 import json
 import re
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from cloudemy_common.jobs import DNS_LABEL_PATTERN
 from cloudemy_common.languages import Language
+from cloudemy_common.program_tests import (
+    MAX_TESTS,
+    CompileOutput,
+    Limits,
+    ProgramTest,
+    TestOutcome,
+    total_test_points,
+    validate_tests,
+)
 
 OBJECT_ID_PATTERN = r"^[0-9a-f]{24}$"
 ObjectIdStr = Annotated[str, StringConstraints(pattern=OBJECT_ID_PATTERN)]
@@ -64,17 +73,22 @@ class AssignmentSpec(_Contract):
 
     title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     description: Annotated[str, StringConstraints(max_length=20_000)] = ""
-    rubric: Annotated[list[RubricCriterion], Field(min_length=1, max_length=MAX_CRITERIA)]
+    rubric: Annotated[list[RubricCriterion], Field(max_length=MAX_CRITERIA)] = []
     max_score: Score
     fail_tags: Annotated[list[Slug], Field(max_length=MAX_FAIL_TAGS)] = []
+    tests: Annotated[list[ProgramTest], Field(max_length=MAX_TESTS)] = []
+    limits: Limits = Limits()
 
     @model_validator(mode="after")
     def _rubric_consistent(self) -> Self:
+        if not self.rubric and not self.tests:
+            raise ValueError("an assignment needs a rubric criterion or a test")
         ids = [c.id for c in self.rubric]
         if len(set(ids)) != len(ids):
             raise ValueError("rubric criterion ids must be unique")
-        if abs(sum(c.points for c in self.rubric) - self.max_score) > 1e-6:
-            raise ValueError("max_score must equal the sum of the rubric's points")
+        validate_tests(self.tests, ids)
+        if abs(sum(c.points for c in self.rubric) + total_test_points(self.tests) - self.max_score) > 1e-6:
+            raise ValueError("max_score must equal the sum of the rubric's and the tests' points")
         return self
 
 
@@ -142,7 +156,14 @@ class ResultBody(_Contract):
         Field(max_length=MAX_METRICS),
     ] = {}
     criteria: Annotated[list[CriterionResult], Field(max_length=MAX_CRITERIA)] | None = None
-    grader: Literal["llm", "offline"] | None = None
+    grader: Literal["llm", "offline", "tests"] | None = None
+    tests: Annotated[list[TestOutcome], Field(max_length=MAX_TESTS)] | None = None
+    compile_output: CompileOutput | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON body a runner posts; a result without tests keeps its old shape (no test keys)."""
+        absent = {key for key in ("tests", "compile_output") if getattr(self, key) is None}
+        return self.model_dump(mode="json", exclude=absent)
 
     @model_validator(mode="after")
     def _score_within_max(self) -> Self:
