@@ -1,6 +1,14 @@
 import pytest
 
-from cloudemy_common.lifecycle import TERMINAL_STATUSES, SubmissionStatus, can_transition, is_terminal
+from cloudemy_common.lifecycle import (
+    IN_FLIGHT_STATUSES,
+    TERMINAL_STATUSES,
+    SubmissionStatus,
+    can_override,
+    can_regrade,
+    can_transition,
+    is_terminal,
+)
 
 S = SubmissionStatus
 
@@ -20,7 +28,6 @@ def test_terminal_set():
         (S.QUEUED, S.ERROR),
         (S.RUNNING, S.GRADED),
         (S.DISPATCHED, S.TIMEOUT),
-        (S.NEEDS_REVIEW, S.GRADED),
     ],
 )
 def test_allowed(cur, new):
@@ -38,10 +45,30 @@ def test_allowed(cur, new):
         (S.TIMEOUT, S.GRADED),
         (S.ERROR, S.QUEUED),
         (S.NEEDS_REVIEW, S.ERROR),
+        (S.NEEDS_REVIEW, S.GRADED),  # only through the instructor's override
     ],
 )
 def test_illegal(cur, new):
     assert not can_transition(cur, new)
+
+
+@pytest.mark.parametrize("cur", sorted(TERMINAL_STATUSES))
+def test_an_instructor_grade_overrides_any_terminal_result_with_graded(cur):
+    assert can_override(cur, S.GRADED)
+    assert can_override(cur)
+    assert can_regrade(cur)
+    for other in TERMINAL_STATUSES - {S.GRADED}:
+        assert not can_override(cur, other)
+
+
+@pytest.mark.parametrize("cur", [S.QUEUED, S.DISPATCHED, S.RUNNING])
+def test_no_override_or_regrade_before_a_result(cur):
+    assert not can_override(cur, S.GRADED)
+    assert not can_regrade(cur)
+
+
+def test_in_flight_set():
+    assert {s.value for s in IN_FLIGHT_STATUSES} == {"dispatched", "running"}
 
 
 def test_unknown_status_rejected():

@@ -160,3 +160,20 @@ def test_result_round_trip():
 def test_result_rejects(raw):
     with pytest.raises(ValidationError):
         ResultBody.model_validate(raw)
+
+
+def test_a_stored_result_is_the_posted_body_plus_attempt_and_arrival():
+    from datetime import UTC, datetime
+
+    from cloudemy_common.models import StoredResult
+
+    body = ResultBody(status="graded", score=7, max_score=10, criteria=[], grader="llm", metrics={"tokens": 3})
+    arrived = datetime(2026, 1, 2, tzinfo=UTC)
+    stored = StoredResult.from_body(body, attempt=2, received_at=arrived)
+    document = stored.to_document()
+    assert document == {**body.model_dump(), "attempt": 2, "received_at": arrived, "graded_by": None}
+    assert StoredResult.model_validate(document) == stored
+    with pytest.raises(ValidationError):
+        StoredResult(status="graded", score=11, max_score=10, attempt=1, received_at=arrived)
+    with pytest.raises(ValidationError):
+        StoredResult(status="graded", attempt=1, received_at=arrived, grader="someone")

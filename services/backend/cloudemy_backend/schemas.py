@@ -11,11 +11,10 @@ from cloudemy_common.models import (
     MAX_CRITERIA,
     MAX_FAIL_TAGS,
     MAX_FEEDBACK_CHARS,
-    CriterionResult,
-    MetricValue,
     RubricCriterion,
     Score,
     Slug,
+    StoredResult,
 )
 
 
@@ -166,20 +165,9 @@ class ManualGrade(Request):
     feedback: Annotated[str, StringConstraints(max_length=MAX_FEEDBACK_CHARS)] = ""
 
 
-class ResultOut(BaseModel):
-    """The result embedded in a submission: the runner's (or scheduler's, sweep's, instructor's) verdict."""
-
-    status: Literal["graded", "needs_review", "error", "timeout"]
-    score: float | None
-    max_score: float | None
-    fail_tags: list[str]
-    feedback: str
-    metrics: dict[str, MetricValue]
-    criteria: list[CriterionResult] | None = None
-    grader: Literal["llm", "offline", "manual", "sweep"] | None = None
-    attempt: int
-    received_at: datetime
-    graded_by: str | None = Field(default=None, description="the instructor's user id for a manual grade")
+class ResultOut(StoredResult):
+    """The result embedded in a submission: the stored result (the runner's, scheduler's, sweep's or an
+    instructor's verdict) as it was written."""
 
 
 class SubmissionSummary(BaseModel):

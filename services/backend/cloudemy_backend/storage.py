@@ -18,16 +18,16 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from cloudemy_backend.core.config import Settings
-from cloudemy_common.lifecycle import TERMINAL_STATUSES, SubmissionStatus, can_transition
-from cloudemy_common.models import is_object_id
+from cloudemy_common.lifecycle import IN_FLIGHT_STATUSES, SubmissionStatus, can_override, can_regrade, can_transition
+from cloudemy_common.models import StoredResult, is_object_id
 
 log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 
-TERMINAL = sorted(TERMINAL_STATUSES)
-IN_FLIGHT = [SubmissionStatus.DISPATCHED.value, SubmissionStatus.RUNNING.value]
-NON_TERMINAL = [s.value for s in SubmissionStatus if s not in TERMINAL_STATUSES]
+# The status each conditional update may start from, derived from the lifecycle's rules.
+IN_FLIGHT = sorted(IN_FLIGHT_STATUSES)
+REGRADABLE = [s.value for s in SubmissionStatus if can_regrade(s)]
 
 
 class DuplicateEmailError(Exception):
@@ -46,8 +46,17 @@ def utcnow() -> datetime:
 
 
 def statuses_that_may_become(new_status: str) -> list[str]:
-    """Every status from which the lifecycle allows a move to ``new_status``."""
+    """Every status from which a report may move a submission to ``new_status`` (lifecycle rule 1)."""
     return [s.value for s in SubmissionStatus if can_transition(s, new_status)]
+
+
+def statuses_an_override_replaces(new_status: str) -> list[str]:
+    """Every status whose result an instructor's grade in ``new_status`` may replace (lifecycle rule 2)."""
+    return [s.value for s in SubmissionStatus if can_override(s, new_status)]
+
+
+def _set_result(result: StoredResult, now: datetime) -> Document:
+    return {"status": result.status, "result": result.to_document(), "updated_at": now, "status_changed_at": now}
 
 
 class Storage:
@@ -212,21 +221,23 @@ class Storage:
             return_document=ReturnDocument.AFTER,
         )
 
-    async def store_first_result(self, submission_id: ObjectId, *, attempt: int, result: Document) -> Document | None:
+    async def store_first_result(
+        self, submission_id: ObjectId, *, attempt: int, result: StoredResult
+    ) -> Document | None:
         """Store a terminal result unless one is already stored (or the attempt moved on); atomic."""
-        now = utcnow()
         return await self.submissions.find_one_and_update(
-            {"_id": submission_id, "attempt": attempt, "status": {"$in": NON_TERMINAL}},
-            {"$set": {"status": result["status"], "result": result, "updated_at": now, "status_changed_at": now}},
+            {"_id": submission_id, "attempt": attempt, "status": {"$in": statuses_that_may_become(result.status)}},
+            {"$set": _set_result(result, utcnow())},
             return_document=ReturnDocument.AFTER,
         )
 
     async def replace_terminal_result(
-        self, submission_id: ObjectId, *, attempt: int, result: Document
+        self, submission_id: ObjectId, *, attempt: int, result: StoredResult
     ) -> Document | None:
-        """An instructor's grade over a terminal result of this attempt; the replaced one is kept in history."""
+        """An instructor's grade over a terminal result of this attempt (the lifecycle's override); the replaced
+        one is kept in history. None when the override does not apply or the submission changed meanwhile."""
         current = await self.submissions.find_one(
-            {"_id": submission_id, "attempt": attempt, "status": {"$in": TERMINAL}}
+            {"_id": submission_id, "attempt": attempt, "status": {"$in": statuses_an_override_replaces(result.status)}}
         )
         if current is None:
             return None
@@ -238,17 +249,14 @@ class Storage:
                 "status": current["status"],
                 "status_changed_at": current["status_changed_at"],
             },
-            {
-                "$set": {"status": result["status"], "result": result, "updated_at": now, "status_changed_at": now},
-                "$push": {"previous_results": current["result"]},
-            },
+            {"$set": _set_result(result, now), "$push": {"previous_results": current["result"]}},
             return_document=ReturnDocument.AFTER,
         )
 
     async def start_next_attempt(self, submission_id: ObjectId, *, current_attempt: int) -> Document | None:
         """Regrade: a terminal submission goes back to queued as attempt + 1, its result kept in history."""
         current = await self.submissions.find_one(
-            {"_id": submission_id, "attempt": current_attempt, "status": {"$in": TERMINAL}}
+            {"_id": submission_id, "attempt": current_attempt, "status": {"$in": REGRADABLE}}
         )
         if current is None:
             return None
@@ -289,7 +297,7 @@ class Storage:
         )
         return await cursor.limit(limit).to_list(limit)
 
-    async def mark_lost(self, doc: Document, result: Document) -> Document | None:
+    async def mark_lost(self, doc: Document, result: StoredResult) -> Document | None:
         """Terminal ``error`` for an in-flight submission, only if nothing changed since the sweep read it."""
         now = utcnow()
         return await self.submissions.find_one_and_update(
@@ -299,6 +307,6 @@ class Storage:
                 "status": doc["status"],
                 "status_changed_at": doc["status_changed_at"],
             },
-            {"$set": {"status": result["status"], "result": result, "updated_at": now, "status_changed_at": now}},
+            {"$set": _set_result(result, now)},
             return_document=ReturnDocument.AFTER,
         )

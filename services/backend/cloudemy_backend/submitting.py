@@ -7,8 +7,8 @@ from redis.exceptions import RedisError
 from cloudemy_backend.metrics import Metrics
 from cloudemy_backend.queue import SubmissionQueue
 from cloudemy_backend.storage import Document, Storage, utcnow
-from cloudemy_common.lifecycle import SubmissionStatus
-from cloudemy_common.models import AssignmentSpec, ResultBody, SubmissionPayload
+from cloudemy_common.lifecycle import OVERRIDE_STATUS, SubmissionStatus
+from cloudemy_common.models import AssignmentSpec, ResultBody, StoredResult, SubmissionPayload
 
 log = logging.getLogger(__name__)
 
@@ -66,49 +66,44 @@ async def delete_payload_quietly(queue: SubmissionQueue, submission_id: str) -> 
         )
 
 
-def result_document(body: ResultBody, attempt: int) -> Document:
-    """A result as stored: the contract body plus the attempt it belongs to and when it arrived."""
-    return {**body.model_dump(mode="json"), "attempt": attempt, "received_at": utcnow(), "graded_by": None}
-
-
 def same_result(stored: Document, body: ResultBody) -> bool:
     """Whether a posted result repeats the stored one (compares the contract fields only)."""
     fields = ResultBody.model_fields.keys()
     return {name: stored.get(name) for name in fields} == body.model_dump(mode="json")
 
 
-def lost_result(submission: Document, stuck_after_seconds: int) -> Document:
-    return {
-        "status": SubmissionStatus.ERROR.value,
-        "score": None,
-        "max_score": None,
-        "fail_tags": [LOST_FAIL_TAG],
-        "feedback": (
+def posted_result(body: ResultBody, attempt: int) -> StoredResult:
+    """A result posted to the internal API (by a runner or the scheduler), as stored for ``attempt``."""
+    return StoredResult.from_body(body, attempt=attempt, received_at=utcnow())
+
+
+def lost_result(submission: Document, stuck_after_seconds: int) -> StoredResult:
+    """The sweep's verdict on a submission whose Job never reported: ``error`` with fail tag ``lost``."""
+    return StoredResult(
+        status=SubmissionStatus.ERROR.value,
+        fail_tags=[LOST_FAIL_TAG],
+        feedback=(
             f"Grading did not finish: the submission stayed {submission['status']} for more than "
             f"{stuck_after_seconds} seconds. An instructor can regrade it."
         ),
-        "metrics": {},
-        "criteria": None,
-        "grader": "sweep",
-        "attempt": submission["attempt"],
-        "received_at": utcnow(),
-        "graded_by": None,
-    }
+        grader="sweep",
+        attempt=submission["attempt"],
+        received_at=utcnow(),
+    )
 
 
-def manual_result(submission: Document, assignment: Document, score: float, feedback: str, grader_id: str) -> Document:
-    """An instructor's grade: terminal ``graded``, their score and feedback only (the replaced result is kept
-    in the submission's history)."""
-    return {
-        "status": SubmissionStatus.GRADED.value,
-        "score": score,
-        "max_score": assignment["max_score"],
-        "fail_tags": [],
-        "feedback": feedback,
-        "metrics": {},
-        "criteria": None,
-        "grader": "manual",
-        "attempt": submission["attempt"],
-        "received_at": utcnow(),
-        "graded_by": grader_id,
-    }
+def manual_result(
+    submission: Document, assignment: Document, score: float, feedback: str, grader_id: str
+) -> StoredResult:
+    """An instructor's grade: ``graded`` (the override status), their score and feedback only (the replaced
+    result is kept in the submission's history)."""
+    return StoredResult(
+        status=OVERRIDE_STATUS.value,
+        score=score,
+        max_score=assignment["max_score"],
+        feedback=feedback,
+        grader="manual",
+        attempt=submission["attempt"],
+        received_at=utcnow(),
+        graded_by=grader_id,
+    )

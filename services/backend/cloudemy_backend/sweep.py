@@ -110,7 +110,7 @@ class Sweeper:
             if await self.storage.mark_lost(doc, result) is None:
                 continue  # a result or status update arrived since the read: it wins
             marked += 1
-            self.metrics.results.labels(result["status"]).inc()
+            self.metrics.results.labels(result.status).inc()
             await delete_payload_quietly(self.queue, str(doc["_id"]))
             log.warning(
                 "submission lost in flight", extra={"submission_id": str(doc["_id"]), "attempt": doc["attempt"]}

@@ -1,7 +1,8 @@
-"""Pydantic models of the wire contracts: queue message, Redis payload, internal API bodies."""
+"""Pydantic models of the wire contracts: queue message, Redis payload, internal API bodies, stored result."""
 
 import json
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -170,3 +171,25 @@ class ResultBody(_Contract):
         if self.score is not None and self.max_score is not None and self.score > self.max_score + 1e-9:
             raise ValueError("score exceeds max_score")
         return self
+
+
+class StoredResult(ResultBody):
+    """A terminal result as stored in its submission, and as the public API shows it.
+
+    Every writer builds one: the internal result API from the posted ``ResultBody`` (the runner's grading or
+    the scheduler's failure report), the sweep for a submission lost in flight (``grader`` ``sweep``), and an
+    instructor's manual grade (``grader`` ``manual``, ``graded_by`` their user id).
+    """
+
+    grader: Literal["llm", "offline", "tests", "manual", "sweep"] | None = None
+    attempt: Attempt
+    received_at: datetime
+    graded_by: Annotated[str | None, Field(description="the instructor's user id for a manual grade")] = None
+
+    @classmethod
+    def from_body(cls, body: ResultBody, *, attempt: int, received_at: datetime) -> "StoredResult":
+        return cls(**body.model_dump(), attempt=attempt, received_at=received_at)
+
+    def to_document(self) -> dict[str, Any]:
+        """The sub-document written to MongoDB (dates stay dates)."""
+        return self.model_dump(mode="python")

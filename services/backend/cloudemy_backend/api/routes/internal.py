@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, stat
 from cloudemy_backend.api.deps import BackendDep, not_found
 from cloudemy_backend.schemas import ErrorOut, ResultOut, StatusAck, reject_invalid_text
 from cloudemy_backend.storage import Document
-from cloudemy_backend.submitting import delete_payload_quietly, result_document, same_result
+from cloudemy_backend.submitting import delete_payload_quietly, posted_result, same_result
 from cloudemy_common.jobs import parse_job_name
 from cloudemy_common.lifecycle import is_terminal
 from cloudemy_common.models import MAX_ATTEMPT, ResultBody, StatusUpdate
@@ -115,13 +115,13 @@ async def report_result(
                     status.HTTP_409_CONFLICT, detail=f"a different {doc['status']} result is already stored"
                 )
             await delete_payload_quietly(backend.queue, sid)
-            return ResultOut(**doc["result"])
+            return ResultOut.model_validate(doc["result"])
         stored = await backend.storage.store_first_result(
-            doc["_id"], attempt=reported, result=result_document(body, reported)
+            doc["_id"], attempt=reported, result=posted_result(body, reported)
         )
         if stored is not None:
             backend.metrics.results.labels(body.status).inc()
             await delete_payload_quietly(backend.queue, sid)
             log.info("result stored", extra={"submission_id": sid, "status": body.status, "attempt": reported})
-            return ResultOut(**stored["result"])
+            return ResultOut.model_validate(stored["result"])
     raise HTTPException(status.HTTP_409_CONFLICT, detail="the submission kept changing; post the result again")

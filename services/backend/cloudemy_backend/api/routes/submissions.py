@@ -27,7 +27,7 @@ from cloudemy_backend.schemas import (
 )
 from cloudemy_backend.storage import Document
 from cloudemy_backend.submitting import enqueue_submission, manual_result
-from cloudemy_common.lifecycle import is_terminal
+from cloudemy_common.lifecycle import can_override, can_regrade
 from cloudemy_common.models import MAX_ATTEMPT, ObjectIdStr
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ async def regrade(submission_id: str, backend: BackendDep, user: StaffUser) -> S
     so two attempts never run at once.
     """
     doc = await readable_submission(backend, user, submission_id)
-    if not is_terminal(doc["status"]):
+    if not can_regrade(doc["status"]):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"submission is still {doc['status']}; regrade it later")
     if doc["attempt"] >= MAX_ATTEMPT:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"submission already has {MAX_ATTEMPT} attempts")
@@ -146,7 +146,7 @@ async def grade(submission_id: str, body: ManualGrade, backend: BackendDep, user
     """An instructor's grade: turns ``needs_review`` into ``graded``, and overrides any other terminal result
     (graded, error, timeout) the same way. 409 while the submission is queued or in flight."""
     doc = await readable_submission(backend, user, submission_id)
-    if not is_terminal(doc["status"]):
+    if not can_override(doc["status"]):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"submission is still {doc['status']}; grade it later")
     assignment = await backend.storage.assignment_by_id(doc["assignment_id"])
     if assignment is None:
@@ -160,6 +160,6 @@ async def grade(submission_id: str, body: ManualGrade, backend: BackendDep, user
     updated = await backend.storage.replace_terminal_result(doc["_id"], attempt=doc["attempt"], result=result)
     if updated is None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="submission changed meanwhile; reload and retry")
-    backend.metrics.results.labels(result["status"]).inc()
+    backend.metrics.results.labels(result.status).inc()
     log.info("manual grade", extra={"submission_id": submission_id, "by": str(user["_id"])})
     return submission_out(updated)
