@@ -25,9 +25,11 @@ from cloudemy_backend.api.headers import DefaultHeadersMiddleware
 from cloudemy_backend.api.routes import assignments, auth, grades, health, internal, submissions, users
 from cloudemy_backend.core.config import Settings, load_settings_or_exit
 from cloudemy_backend.core.security import hash_password
+from cloudemy_backend.hashing import HashingPool
 from cloudemy_backend.limits import BodySizeLimitMiddleware
 from cloudemy_backend.metrics import Metrics, ObserveRequestsMiddleware
 from cloudemy_backend.queue import SubmissionQueue, connect_redis
+from cloudemy_backend.ratelimit import RateLimiter
 from cloudemy_backend.storage import DuplicateEmailError, Storage
 from cloudemy_backend.sweep import Sweeper
 from cloudemy_backend.web import router as web_ui_router
@@ -141,7 +143,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             connect_redis(settings.redis_url), settings.queue_submissions, settings.submission_payload_ttl
         )
         await prepare_storage(settings, storage)
-        app.state.backend = Backend(settings=settings, storage=storage, queue=queue, metrics=metrics)
+        app.state.backend = Backend(
+            settings=settings,
+            storage=storage,
+            queue=queue,
+            metrics=metrics,
+            limiter=RateLimiter(queue.redis, metrics),
+            hashing=HashingPool(
+                settings.password_hashing_memory_mib * 1024, settings.password_hashing_wait_seconds, metrics
+            ),
+        )
         sweeper, stopping = Sweeper(settings, storage, queue, metrics), asyncio.Event()
         sweep_task = asyncio.create_task(sweeper.run_forever(stopping), name="cloudemy-sweep")
         log.info("backend started", extra={"version": __version__, "store": "memory" if storage.ephemeral else "mongo"})

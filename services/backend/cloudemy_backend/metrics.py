@@ -53,6 +53,22 @@ class Metrics:
         self.results = Counter(
             "cloudemy_results", "Terminal results stored, by status", ["status"], registry=self.registry
         )
+        self.rate_limited = Counter(
+            "cloudemy_rate_limited",
+            "Requests refused with 429 by a rate limit (login, submission, signup)",
+            ["limit"],
+            registry=self.registry,
+        )
+        self.rate_limit_unavailable = Counter(
+            "cloudemy_rate_limit_unavailable",
+            "Rate-limit checks skipped because Redis was unreachable (the limits fail open)",
+            registry=self.registry,
+        )
+        self.password_hash_wait = Histogram(
+            "cloudemy_password_hash_wait_seconds",
+            "Time a login or sign-up waited for the bounded password-hashing pool",
+            registry=self.registry,
+        )
         self.queue_length = Gauge(
             "cloudemy_queue_length", "Messages waiting in the submissions queue (read at scrape time)",
             registry=self.registry,

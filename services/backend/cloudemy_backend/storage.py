@@ -116,6 +116,9 @@ class Storage:
         doc["_id"] = result.inserted_id
         return doc
 
+    async def set_password_hash(self, user_id: ObjectId, password_hash: str) -> None:
+        await self.users.update_one({"_id": user_id}, {"$set": {"password_hash": password_hash}})
+
     async def user_by_email(self, email: str) -> Document | None:
         return await self.users.find_one({"email": email.lower()})
 

@@ -8,11 +8,14 @@
 - ``{queue}:active-jobs`` — sorted set Job name -> when its slot was taken (the MAX_ACTIVE_JOBS slots).
 - ``{queue}:dead`` — malformed or rejected messages with the reason they were rejected.
 - ``submission:{id}`` — the hash holding one submission's payload for its runner, with a TTL.
+- ``ratelimit:{limit}:{digest}`` — the backend's rate limits (login failures, submissions, sign-ups): sorted
+  sets of event times, each expiring with its window. Only the backend reads or writes them.
 """
 
 DEFAULT_QUEUE = "queue:submissions"
 DEFAULT_PAYLOAD_TTL_SECONDS = 7 * 24 * 3600
 SUBMISSION_KEY_PREFIX = "submission:"
+RATE_LIMIT_KEY_PREFIX = "ratelimit:"
 
 
 def processing_queue(queue: str = DEFAULT_QUEUE) -> str:

@@ -9,8 +9,10 @@ from fastapi.security import OAuth2PasswordBearer
 
 from cloudemy_backend.core.config import Settings
 from cloudemy_backend.core.security import InvalidTokenError, decode_access_token
+from cloudemy_backend.hashing import HashingPool
 from cloudemy_backend.metrics import Metrics
 from cloudemy_backend.queue import SubmissionQueue
+from cloudemy_backend.ratelimit import RateLimiter
 from cloudemy_backend.storage import Document, Storage, parse_object_id
 from cloudemy_common.models import ObjectIdStr
 
@@ -23,6 +25,8 @@ class Backend:
     storage: Storage
     queue: SubmissionQueue
     metrics: Metrics
+    limiter: RateLimiter
+    hashing: HashingPool
 
 
 def get_backend(request: Request) -> Backend:
@@ -95,6 +99,16 @@ PageDep = Annotated[Page, Depends(page_params)]
 def next_cursor(items: list[Any], limit: int) -> str | None:
     """A full page may have a successor: its last id is the cursor (lists are ordered by descending id)."""
     return str(items[-1]["_id"]) if len(items) == limit else None
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server saw it: behind an Ingress, the one the proxy headers name (uvicorn
+    and gunicorn trust them from FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client else "unknown"
+
+
+def too_many_requests(detail: str, retry_after: int) -> HTTPException:
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail=detail, headers={"Retry-After": str(retry_after)})
 
 
 def not_found(what: str) -> HTTPException:

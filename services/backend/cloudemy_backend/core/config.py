@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     stuck_grace_seconds: Annotated[int, Field(ge=0)] = 60
     sweep_interval_seconds: Annotated[float, Field(gt=0)] = 15
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Limits (docs/security.md). 0 turns a limit off.
+    login_max_failures: Annotated[int, Field(ge=0)] = 10
+    login_failure_window_seconds: Annotated[int, Field(ge=1)] = 15 * 60
+    submission_rate_per_minute: Annotated[int, Field(ge=0)] = 6
+    signup_rate_per_hour: Annotated[int, Field(ge=0)] = 60
+    password_hashing_memory_mib: Annotated[int, Field(ge=1, le=4096)] = 64
+    password_hashing_wait_seconds: Annotated[float, Field(gt=0)] = 30
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -3,10 +3,8 @@
 import logging
 
 from fastapi import APIRouter, HTTPException, status
-from starlette.concurrency import run_in_threadpool
 
 from cloudemy_backend.api.deps import AdminUser, BackendDep, CurrentUser
-from cloudemy_backend.core.security import hash_password
 from cloudemy_backend.schemas import ErrorOut, UserCreate, UserOut, user_out
 from cloudemy_backend.storage import DuplicateEmailError
 
@@ -23,7 +21,7 @@ async def me(user: CurrentUser) -> UserOut:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses={409: {"model": ErrorOut}})
 async def create_user(body: UserCreate, backend: BackendDep, admin: AdminUser) -> UserOut:
     """Admins create students, instructors and other admins (works whatever ALLOW_SIGNUP says)."""
-    password_hash = await run_in_threadpool(hash_password, body.password)
+    password_hash = await backend.hashing.hash(body.password)
     try:
         user = await backend.storage.insert_user(
             email=body.email, name=body.name, role=body.role, password_hash=password_hash
