@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from http.client import HTTPException
 
-from cloudemy_common.models import ResultBody, StatusUpdate
+from cloudemy_common.models import RequeueAnswer, RequeueRequest, ResultBody, StatusUpdate
 from cloudemy_runner import __version__
 from cloudemy_runner.config import Budget
 
@@ -28,6 +28,7 @@ STATUS_ATTEMPTS = 3
 
 class PostOutcome(StrEnum):
     POSTED = "posted"
+    REQUEUED = "requeued"
     ALREADY_FINAL = "already-final"
     UNAUTHORIZED = "unauthorized"
     REJECTED = "rejected"
@@ -38,6 +39,7 @@ class PostOutcome(StrEnum):
 class HttpAnswer:
     status: int
     detail: str
+    body: bytes = b""
 
 
 class TransientPostError(Exception):
@@ -74,6 +76,32 @@ class BackendClient:
         if outcome is not PostOutcome.POSTED:
             log.warning("status running answered http=%d", answer.status)
         return outcome
+
+    def request_requeue(self, request: RequeueRequest, attempt: int) -> PostOutcome:
+        """Hand this attempt back to the queue; REQUEUED when the backend took it (200), anything else
+        (409: the attempt may not go back again, or moved on; unreachable) means: post the result instead."""
+        import tenacity
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientPostError),
+            wait=tenacity.wait_exponential(multiplier=0.25, max=2.0) + tenacity.wait_random(0, 0.25),
+            stop=tenacity.stop_after_attempt(STATUS_ATTEMPTS),
+            reraise=True,
+        )
+        try:
+            answer = retrying(self._post, f"requeue?attempt={attempt}", request.model_dump(mode="json"))
+        except TransientPostError as exc:
+            log.warning("requeue not possible, backend unreachable error=%s", exc)
+            return PostOutcome.UNREACHABLE
+        if 200 <= answer.status < 300:
+            try:
+                taken = RequeueAnswer.model_validate_json(answer.body)
+            except ValueError:
+                return PostOutcome.REJECTED
+            log.info("attempt handed back to the queue requeue=%d delay=%.1fs", taken.requeue, taken.delay_seconds)
+            return PostOutcome.REQUEUED
+        log.warning("requeue refused http=%d detail=%s", answer.status, answer.detail)
+        return _classify(answer)
 
     def post_result(self, result: ResultBody, attempt: int | None = None) -> PostOutcome:
         """POST the result until the backend answers, or the posting phase of the budget runs out.
@@ -125,7 +153,7 @@ class BackendClient:
         timeout = max(min(timeout, self.budget.post_remaining()), 1.0)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                answer = HttpAnswer(response.status, "")
+                answer = HttpAnswer(response.status, "", response.read(20_000))
         except urllib.error.HTTPError as exc:
             answer = HttpAnswer(exc.code, _detail(exc))
             exc.close()

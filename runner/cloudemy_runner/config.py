@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cloudemy_common.models import ObjectIdStr
+from cloudemy_common.models import MAX_REQUEUES, ObjectIdStr
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -34,6 +34,13 @@ class RunnerSettings(BaseSettings):
     llm_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     job_deadline_seconds: Annotated[float, Field(gt=0, le=86_400)] = 120.0
     log_level: str = "INFO"
+    # The LLM budget shared by every runner (0: no limit) and the breaker's thresholds (docs/scheduler.md).
+    llm_requests_per_minute: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    llm_tokens_per_minute: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
+    llm_requeue_limit: Annotated[int, Field(ge=0, le=MAX_REQUEUES)] = 3
+    """0: never hand an attempt back to the queue (the backend enforces the count with its own copy)."""
+    llm_breaker_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    llm_breaker_open_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
 
     @property
     def llm_configured(self) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from cloudemy_common.jobs import RunnerJob, job_name, job_name_of_pod, parse_job_name
-from cloudemy_common.models import ResultBody, SubmissionPayload
+from cloudemy_common.models import RequeueRequest, ResultBody, SubmissionPayload
 from cloudemy_runner.backend_client import BackendClient, PostOutcome
 from cloudemy_runner.config import Budget, RunnerSettings
 from cloudemy_runner.payload import load_payload
@@ -31,6 +31,8 @@ class Outcome:
 
     result: ResultBody
     attempt: int | None
+    requeue: RequeueRequest | None = None
+    """Set when the LLM was unavailable: ask the backend to hand the attempt back to the queue first."""
 
 
 def own_job(submission_id: str, hostname: str | None) -> RunnerJob | None:
@@ -52,8 +54,15 @@ def run(settings: RunnerSettings, budget: Budget) -> ExitCode:
         return ExitCode.CONFIG_ERROR
     outcome = produce_result(settings, budget)
     result = outcome.result
+    attempt = outcome.attempt or (job.attempt if job else None)
+    if outcome.requeue is not None and settings.llm_requeue_limit > 0 and attempt is not None:
+        answer = backend.request_requeue(outcome.requeue, attempt)
+        if answer is PostOutcome.REQUEUED:
+            return ExitCode.POSTED
+        if answer is PostOutcome.UNAUTHORIZED:
+            return exit_code_for(answer)
     log.info("result ready status=%s score=%s tags=%s", result.status, result.score, ",".join(result.fail_tags))
-    return exit_code_for(backend.post_result(result, outcome.attempt or (job.attempt if job else None)))
+    return exit_code_for(backend.post_result(result, attempt))
 
 
 def produce_result(settings: RunnerSettings, budget: Budget) -> Outcome:
@@ -68,7 +77,8 @@ def produce_result(settings: RunnerSettings, budget: Budget) -> Outcome:
             failure = results.payload_failure(loaded.failure_tag or "payload-missing", grader=grader, budget=budget)
             return Outcome(failure, None)
         payload = loaded.payload
-        return Outcome(grade_payload(settings, budget, payload), payload.attempt)
+        result, requeue = grade_payload(settings, budget, payload)
+        return Outcome(result, payload.attempt, requeue)
     except Exception as exc:  # a bug must still end in a final answer for the student
         log.error("internal error while grading error=%s at=%s", type(exc).__name__, where(exc))
         max_score = payload.assignment.max_score if payload else None
@@ -76,7 +86,10 @@ def produce_result(settings: RunnerSettings, budget: Budget) -> Outcome:
         return Outcome(internal, payload.attempt if payload else None)
 
 
-def grade_payload(settings: RunnerSettings, budget: Budget, payload: SubmissionPayload) -> ResultBody:
+def grade_payload(
+    settings: RunnerSettings, budget: Budget, payload: SubmissionPayload
+) -> tuple[ResultBody, RequeueRequest | None]:
+    """The result, and a requeue request when the LLM's availability (not the submission) made it fail."""
     findings = run_static_checks(payload.language, payload.code)
     log.info(
         "payload loaded language=%s attempt=%d code_bytes=%d static_findings=%d",
@@ -88,7 +101,7 @@ def grade_payload(settings: RunnerSettings, budget: Budget, payload: SubmissionP
     if not settings.llm_configured:
         from cloudemy_runner.offline import offline_result
 
-        return offline_result(payload.assignment, findings, budget)
+        return offline_result(payload.assignment, findings, budget), None
 
     from cloudemy_runner import results
     from cloudemy_runner.llm import LlmGrader
@@ -98,9 +111,15 @@ def grade_payload(settings: RunnerSettings, budget: Budget, payload: SubmissionP
     prompt = build_prompt(payload, findings)
     outcome = LlmGrader(settings, budget).grade(prompt)
     if outcome.answer is not None:
-        return graded_result(payload.assignment, outcome.answer, findings, outcome.stats, budget)
-    assert outcome.failure is not None  # an LlmResult holds either an answer or a failure
-    return results.llm_failure(payload.assignment, findings, outcome.failure, outcome.stats, budget)
+        return graded_result(payload.assignment, outcome.answer, findings, outcome.stats, budget), None
+    failure = outcome.failure
+    assert failure is not None  # an LlmResult holds either an answer or a failure
+    requeue = (
+        RequeueRequest(reason=failure.outcome, retry_after_seconds=min(failure.retry_after_seconds, 3600.0))  # type: ignore[arg-type]
+        if failure.requeueable
+        else None
+    )
+    return results.llm_failure(payload.assignment, findings, failure, outcome.stats, budget), requeue
 
 
 def where(exc: BaseException) -> str:

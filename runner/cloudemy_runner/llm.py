@@ -3,9 +3,18 @@
 One loop with explicit states:
 - ``json_schema`` (strict structured output) first; a 400/422 rejecting it switches once to
   ``json_object`` (JSON mode), whose answer is validated the same way;
-- transient failures (429 honouring Retry-After, 408, 5xx, timeouts, connection errors) are retried
-  by tenacity until the LLM phase of the budget would be overrun; other 4xx are final;
+- every request first reserves its turn in the LLM budget all runners share (``LLM_REQUESTS_PER_MINUTE``,
+  ``LLM_TOKENS_PER_MINUTE``) and waits for it; a turn that would come after the LLM phase ends is not taken
+  (outcome ``llm-busy``);
+- transient failures (429, 408, 5xx, timeouts, connection errors) are retried by tenacity with full jitter
+  (a Retry-After is the floor, never obeyed to the millisecond by every runner at once) until the LLM phase
+  of the budget would be overrun; other 4xx are final;
+- every transient failure counts towards the shared circuit breaker, every answer closes it; while it is
+  open no request is sent (outcome ``breaker-open``);
 - an answer that is not a usable grading answer is asked for once more, then given up on.
+
+Failures whose cause is the provider's availability (``LlmFailure.requeueable``) are not the student's
+business: the runner hands the attempt back to the queue with a delay instead of posting an ``error``.
 
 ``openai`` is imported here, on first use, so that the offline grader and the runner's start never pay for it.
 """
@@ -16,8 +25,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from cloudemy_common.models import REQUEUE_REASONS
+from cloudemy_common.retry import full_jitter
 from cloudemy_runner.answer import InvalidAnswer, ModelAnswer, parse_answer
 from cloudemy_runner.config import Budget, RunnerSettings
+from cloudemy_runner.llm_limits import SharedLimits
 from cloudemy_runner.prompt import JSON_OBJECT_FORMAT, GradingPrompt
 
 if TYPE_CHECKING:
@@ -37,6 +49,11 @@ MIN_REQUEST_SECONDS = 1.0
 BACKOFF_INITIAL_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 8.0
 RETRYABLE_STATUS = frozenset({408, 429})
+REQUEST_RESERVE_SECONDS = 10.0
+"""A budget turn is only taken if at least this much (or LLM_TIMEOUT_SECONDS, if shorter) of the LLM phase is
+left after it for the request itself."""
+REQUEUEABLE_OUTCOMES = REQUEUE_REASONS
+"""Outcomes caused by the provider's availability, not by the submission: the attempt goes back to the queue."""
 
 JSON_SCHEMA = "json_schema"
 JSON_OBJECT = "json_object"
@@ -48,6 +65,7 @@ class LlmStats:
 
     model: str
     attempts: int = 0
+    budget_wait_ms: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: int = 0
@@ -61,6 +79,12 @@ class LlmFailure:
 
     outcome: str
     detail: str
+    retry_after_seconds: float = 0.0
+    """The earliest useful retry, when the server or the breaker said one."""
+
+    @property
+    def requeueable(self) -> bool:
+        return self.outcome in REQUEUEABLE_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -72,6 +96,22 @@ class LlmResult:
 
 class BudgetExhausted(Exception):
     """Too little of the LLM phase is left to start another request."""
+
+
+class BudgetBusy(Exception):
+    """The shared LLM budget has no turn for this runner before its LLM phase ends."""
+
+    def __init__(self, wait_seconds: float) -> None:
+        super().__init__(f"next turn in {wait_seconds:.1f}s")
+        self.wait_seconds = wait_seconds
+
+
+class BreakerOpen(Exception):
+    """The shared circuit breaker is open: the provider kept failing for every runner."""
+
+    def __init__(self, retry_in_seconds: float) -> None:
+        super().__init__(f"open for {retry_in_seconds:.1f}s more")
+        self.retry_in_seconds = retry_in_seconds
 
 
 def make_client(settings: RunnerSettings) -> "openai.OpenAI":
@@ -118,16 +158,29 @@ def retry_after_seconds(exc: BaseException) -> float | None:
 class LlmGrader:
     """Asks the model for a grade; ``grade`` never raises for anything the server or network does."""
 
-    def __init__(self, settings: RunnerSettings, budget: Budget, client: "openai.OpenAI | None" = None) -> None:
+    def __init__(
+        self,
+        settings: RunnerSettings,
+        budget: Budget,
+        client: "openai.OpenAI | None" = None,
+        limits: SharedLimits | None = None,
+    ) -> None:
         self.settings = settings
         self.budget = budget
         self.client = client or make_client(settings)
+        self.limits = limits or SharedLimits(settings)
         self.stats = LlmStats(model=settings.llm_model)
+        self._last_retry_after = 0.0
 
     def grade(self, prompt: GradingPrompt) -> LlmResult:
         import openai
 
         invalid_answers = 0
+        breaker = self.limits.breaker("state")
+        if breaker.is_open:
+            return self._failed(
+                "breaker-open", "the model server kept failing for every grader", breaker.retry_in_seconds
+            )
         while True:
             try:
                 completion = self._request_with_retries(prompt)
@@ -137,8 +190,16 @@ class LlmGrader:
                     self.stats.response_format = JSON_OBJECT
                     continue
                 return self._failed("rejected", f"the model server rejected the request (HTTP {exc.status_code})")
+            except BreakerOpen as exc:
+                return self._failed(
+                    "breaker-open", "the model server kept failing for every grader", exc.retry_in_seconds
+                )
+            except BudgetBusy as exc:
+                return self._failed("llm-busy", "the shared model budget had no room in time", exc.wait_seconds)
             except openai.RateLimitError:
-                return self._failed("rate-limited", "the model server kept answering 429 Too Many Requests")
+                return self._failed(
+                    "rate-limited", "the model server kept answering 429 Too Many Requests", self._last_retry_after
+                )
             except openai.APITimeoutError:
                 return self._failed("timeout", "the model did not answer within the time limit")
             except openai.APIConnectionError:
@@ -163,17 +224,17 @@ class LlmGrader:
             self.stats.outcome = "ok"
             return LlmResult(answer=answer, failure=None, stats=self.stats)
 
-    def _failed(self, outcome: str, detail: str) -> LlmResult:
+    def _failed(self, outcome: str, detail: str, retry_after: float = 0.0) -> LlmResult:
         self.stats.outcome = outcome
         log.warning("llm grading failed outcome=%s attempts=%d", outcome, self.stats.attempts)
-        return LlmResult(answer=None, failure=LlmFailure(outcome, detail), stats=self.stats)
+        return LlmResult(answer=None, failure=LlmFailure(outcome, detail, retry_after), stats=self.stats)
 
     def _request_with_retries(self, prompt: GradingPrompt) -> Any:
         import tenacity
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_is_transient),
-            wait=_wait_for_retry,
+            wait=self._wait_for_retry,
             stop=tenacity.stop_after_attempt(MAX_REQUESTS - self.stats.attempts) | self._stop_before_budget_end,
             before_sleep=_log_retry,
             reraise=True,
@@ -189,6 +250,10 @@ class LlmGrader:
         if remaining < MIN_REQUEST_SECONDS or self.stats.attempts >= MAX_REQUESTS:
             raise BudgetExhausted
         response_format = prompt.json_schema_format if self.stats.response_format == JSON_SCHEMA else JSON_OBJECT_FORMAT
+        estimate = self._wait_for_turn(prompt, remaining)
+        remaining = self.budget.llm_remaining()
+        if remaining < MIN_REQUEST_SECONDS:
+            raise BudgetExhausted
         self.stats.attempts += 1
         started = time.monotonic()
         try:
@@ -200,13 +265,48 @@ class LlmGrader:
                 response_format=response_format,  # type: ignore[arg-type]
                 timeout=min(self.settings.llm_timeout_seconds, remaining),
             )
+        except Exception as exc:
+            if _is_transient(exc):
+                self._last_retry_after = retry_after_seconds(exc) or 0.0
+                state = self.limits.breaker("failure")
+                if state.is_open:
+                    raise BreakerOpen(state.retry_in_seconds) from exc
+            raise
         finally:
             self.stats.latency_ms += int((time.monotonic() - started) * 1000)
+        self.limits.breaker("success")
+        used = 0
         usage = getattr(completion, "usage", None)
         if usage is not None:
-            self.stats.prompt_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
-            self.stats.completion_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
+            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            self.stats.prompt_tokens += prompt_tokens
+            self.stats.completion_tokens += completion_tokens
+            used = prompt_tokens + completion_tokens
+        if used:
+            self.limits.correct(estimate, used)
         return completion
+
+    def _wait_for_turn(self, prompt: GradingPrompt, remaining: float) -> int:
+        """Reserve this request's turn in the shared budget and sleep until it; returns the tokens charged."""
+        estimate = self.limits.estimate_tokens(sum(len(str(m.get("content", ""))) for m in prompt.messages))
+        request_reserve = min(self.settings.llm_timeout_seconds, REQUEST_RESERVE_SECONDS)
+        reservation = self.limits.reserve(estimate, remaining - request_reserve)
+        if not reservation.reserved:
+            log.warning("llm budget full next_turn_in=%.1fs", reservation.wait_seconds)
+            raise BudgetBusy(reservation.wait_seconds)
+        if reservation.wait_seconds > 0:
+            self.stats.budget_wait_ms += int(reservation.wait_seconds * 1000)
+            time.sleep(reservation.wait_seconds)
+        return estimate
+
+    def _wait_for_retry(self, retry_state: "tenacity.RetryCallState") -> float:
+        """Full jitter over exponential backoff, with the server's Retry-After as the floor."""
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        server_says = retry_after_seconds(exc) if exc is not None else None
+        return full_jitter(
+            retry_state.attempt_number, base=BACKOFF_INITIAL_SECONDS, cap=BACKOFF_MAX_SECONDS, floor=server_says or 0.0
+        )
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -217,16 +317,6 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code >= 500 or exc.status_code in RETRYABLE_STATUS
     return False
-
-
-def _wait_for_retry(retry_state: "tenacity.RetryCallState") -> float:
-    exc = retry_state.outcome.exception() if retry_state.outcome else None
-    server_says = retry_after_seconds(exc) if exc is not None else None
-    if server_says is not None:
-        return server_says
-    from cloudemy_common.retry import backoff
-
-    return backoff(initial=BACKOFF_INITIAL_SECONDS, maximum=BACKOFF_MAX_SECONDS)(retry_state)
 
 
 def _log_retry(retry_state: "tenacity.RetryCallState") -> None:

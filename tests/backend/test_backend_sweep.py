@@ -122,12 +122,18 @@ async def test_sweep_leaves_waiting_and_claimed_submissions_alone(
     check: redis.Redis = own_redis.client()
     sweeper = sweeper_of(app)
     later = after_one_interval()
-    assert await sweeper.sweep_once(later) == (0, 0)  # in the queue
+    assert await sweeper.sweep_once(later) == (0, 0, 0)  # in the queue
     check.lmove(QUEUE, processing_queue(QUEUE), "LEFT", "RIGHT")  # a scheduler is creating its Job
-    assert await sweeper.sweep_once(later) == (0, 0)
+    assert await sweeper.sweep_once(later) == (0, 0, 0)
     check.delete(processing_queue(QUEUE))  # Job created, message removed, "dispatched" not yet reported
-    assert await sweeper.sweep_once(utcnow()) == (0, 0)  # pushed less than one interval ago
-    assert await sweeper.sweep_once(later) == (1, 0)  # still queued after an interval: pushed again
+    assert await sweeper.sweep_once(utcnow()) == (0, 0, 0)
+    # However long the backlog keeps "dispatched" from arriving, the payload hash says the message was taken:
+    # a second push would become a second Job (and a second LLM call) once the first Job's TTL ran out.
+    for minutes in (30, 60, 119):  # the Job TTL (1 h by default) passes, the queue time limit (2 h) does not
+        assert await sweeper.sweep_once(utcnow() + timedelta(minutes=minutes)) == (0, 0, 0)
+    assert check.llen(QUEUE) == 0
+    check.delete(submission_key(submission["id"]))  # Redis lost its data: now the sweep writes both again
+    assert (await sweeper.sweep_once(later)).enqueued == 1
     assert check.llen(QUEUE) == 1
 
 
@@ -169,3 +175,39 @@ async def test_in_flight_past_deadline_and_grace_becomes_lost(
 async def test_lost_marking_is_configurable(make_settings: Any, own_redis: Any) -> None:
     settings = make_settings(redis_url=own_redis.url, job_deadline_seconds=10, stuck_grace_seconds=5)
     assert settings.stuck_after_seconds == 15
+
+
+async def test_queued_too_long_ends_as_error_and_leaves_the_queue(
+    app: Any, client: httpx.AsyncClient, actors: dict[str, Actor], submission: dict, own_redis: Any
+) -> None:
+    check: redis.Redis = own_redis.client()
+    sweeper = sweeper_of(app)
+    limit = app.state.backend.settings.queued_timeout_seconds
+    assert (await sweeper.sweep_once(utcnow() + timedelta(seconds=limit - 5))).expired == 0
+    assert (await sweeper.sweep_once(utcnow() + timedelta(seconds=limit + 1))).expired == 1
+    doc = (await client.get(f"/api/submissions/{submission['id']}", headers=actors["admin"].headers)).json()
+    assert (doc["status"], doc["result"]["fail_tags"]) == ("error", ["queue-timeout"])
+    assert check.llen(QUEUE) == 0, "its message is withdrawn: no Job for a submission that already ended"
+    assert check.exists(submission_key(submission["id"])) == 0
+    assert "cloudemy_queue_timeouts_total 1.0" in (await client.get("/metrics")).text
+
+
+async def test_one_sweep_per_deployment_holds_the_lease(app: Any, own_redis: Any) -> None:
+    backend = app.state.backend
+    replicas = [
+        Sweeper(
+            backend.settings,
+            backend.storage,
+            SubmissionQueue(connect_redis(own_redis.url), QUEUE, 3600),
+            backend.metrics,
+        )
+        for _ in range(4)
+    ]
+    holders = [await replica.hold_lease() for replica in replicas]
+    assert holders == [True, False, False, False]
+    assert [await replica.hold_lease() for replica in replicas] == [True, False, False, False], "renewed, kept"
+    own_redis.client().pexpire("sweep:lease", 1)  # the holder died: its lease runs out
+    await asyncio.sleep(0.05)
+    assert [await replica.hold_lease() for replica in replicas[1:]] == [True, False, False]
+    for replica in replicas:
+        await replica.queue.close()

@@ -15,10 +15,20 @@ def test_parse_is_the_inverse_of_format(attempt: int) -> None:
     assert StatusUpdate(status="dispatched", job_name=name).job_name == name  # a valid Kubernetes name
 
 
+@pytest.mark.parametrize(("attempt", "requeue"), [(1, 1), (1, 3), (4, 2), (1000, 100)])
+def test_a_requeued_attempt_gets_a_job_of_its_own(attempt: int, requeue: int) -> None:
+    name = job_name(SID, attempt, requeue)
+    assert name not in {job_name(SID, attempt), job_name(SID, attempt, requeue - 1)}
+    assert parse_job_name(name) == RunnerJob(SID, attempt, requeue)
+    assert job_name_of_pod(f"{name}-x7k2p") == name
+    assert StatusUpdate(status="dispatched", job_name=name).job_name == name
+
+
 @pytest.mark.parametrize(
     "name",
     [None, "", "runner-", f"runner-{SID.upper()}", f"runner-{SID}-", f"runner-{SID}-0", f"runner-{SID}-x",
-     f"worker-{SID}", f"runner-{SID}-2-abcde", f"runner-{SID[:-1]}", f" runner-{SID}"],
+     f"worker-{SID}", f"runner-{SID}-2-abcde", f"runner-{SID[:-1]}", f" runner-{SID}",
+     f"runner-{SID}-2-0", f"runner-{SID}-2-1-1"],
 )  # fmt: skip
 def test_other_names_are_no_runner_job(name: str | None) -> None:
     assert parse_job_name(name) is None

@@ -50,6 +50,28 @@ class Metrics:
             "Queued submissions the sweep pushed onto the queue again",
             registry=self.registry,
         )
+        self.requeued = Counter(
+            "cloudemy_requeued",
+            "Attempts handed back to the queue with a delay because the LLM was unavailable, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.requeue_refused = Counter(
+            "cloudemy_requeue_refused",
+            "Requeue requests refused (the attempt went back LLM_REQUEUE_LIMIT times, or moved on)",
+            registry=self.registry,
+        )
+        self.requeue_promoted = Counter(
+            "cloudemy_requeue_promoted", "Delayed messages moved back onto the queue", registry=self.registry
+        )
+        self.queue_timeouts = Counter(
+            "cloudemy_queue_timeouts",
+            "Submissions that stayed queued longer than QUEUED_TIMEOUT_SECONDS",
+            registry=self.registry,
+        )
+        self.sweep_leader = Gauge(
+            "cloudemy_sweep_leader", "1 while this process holds the sweep lease", registry=self.registry
+        )
         self.results = Counter(
             "cloudemy_results", "Terminal results stored, by status", ["status"], registry=self.registry
         )

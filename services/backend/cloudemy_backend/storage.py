@@ -168,6 +168,7 @@ class Storage:
             "result": None,
             "previous_results": [],
             "enqueued_at": None,
+            "requeues": 0,
             "created_at": now,
             "updated_at": now,
             "status_changed_at": now,
@@ -278,6 +279,7 @@ class Storage:
                     "job_name": None,
                     "result": None,
                     "enqueued_at": None,
+                    "requeues": 0,
                     "updated_at": now,
                     "status_changed_at": now,
                 },
@@ -299,6 +301,24 @@ class Storage:
             {"status": {"$in": IN_FLIGHT}, "status_changed_at": {"$lt": cutoff}}, {"code": False}
         )
         return await cursor.limit(limit).to_list(limit)
+
+    async def requeue_attempt(self, submission_id: ObjectId, *, attempt: int, limit: int) -> Document | None:
+        """Hand an in-flight attempt back to ``queued`` (the LLM was unavailable), counting it in ``requeues``;
+        None when the attempt moved on, the submission ended, or it went back ``limit`` times already."""
+        now = utcnow()
+        return await self.submissions.find_one_and_update(
+            {
+                "_id": submission_id,
+                "attempt": attempt,
+                "status": {"$in": IN_FLIGHT},
+                "$or": [{"requeues": {"$exists": False}}, {"requeues": {"$lt": limit}}],
+            },
+            {
+                "$set": {"status": SubmissionStatus.QUEUED.value, "updated_at": now, "status_changed_at": now},
+                "$inc": {"requeues": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
 
     async def mark_lost(self, doc: Document, result: StoredResult) -> Document | None:
         """Terminal ``error`` for an in-flight submission, only if nothing changed since the sweep read it."""

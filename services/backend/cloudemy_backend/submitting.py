@@ -13,6 +13,7 @@ from cloudemy_common.models import AssignmentSpec, ResultBody, StoredResult, Sub
 log = logging.getLogger(__name__)
 
 LOST_FAIL_TAG = "lost"
+QUEUE_TIMEOUT_FAIL_TAG = "queue-timeout"
 
 
 def build_payload(submission: Document, assignment: Document) -> SubmissionPayload:
@@ -89,6 +90,19 @@ def lost_result(submission: Document, stuck_after_seconds: int) -> StoredResult:
         grader="sweep",
         attempt=submission["attempt"],
         received_at=utcnow(),
+    )
+
+
+def queue_timeout_result(submission: Document, queued_timeout_seconds: int) -> StoredResult:
+    """The sweep's verdict on a submission that never left the queue: ``error`` with fail tag ``queue-timeout``."""
+    return lost_result(submission, queued_timeout_seconds).model_copy(
+        update={
+            "fail_tags": [QUEUE_TIMEOUT_FAIL_TAG],
+            "feedback": (
+                f"Grading did not start: the submission waited in the queue for more than {queued_timeout_seconds} "
+                "seconds. An instructor can regrade it."
+            ),
+        }
     )
 
 

@@ -16,7 +16,9 @@ JOB_NAME_PREFIX = "runner-"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 """What Kubernetes accepts as a Job name (an RFC 1123 label), and so what a status update may name."""
 
-_JOB_NAME = re.compile(rf"{JOB_NAME_PREFIX}(?P<id>[0-9a-f]{{24}})(?:-(?P<attempt>[1-9][0-9]{{0,5}}))?")
+_JOB_NAME = re.compile(
+    rf"{JOB_NAME_PREFIX}(?P<id>[0-9a-f]{{24}})(?:-(?P<attempt>[1-9][0-9]{{0,5}})(?:-(?P<requeue>[1-9][0-9]{{0,2}}))?)?"
+)
 _POD_NAME = re.compile(r"(?P<job>.+)-[a-z0-9]{5}")
 
 
@@ -26,10 +28,15 @@ class RunnerJob:
 
     submission_id: str
     attempt: int
+    requeue: int = 0
 
 
-def job_name(submission_id: str, attempt: int = 1) -> str:
-    """``runner-{id}`` for the first attempt, ``runner-{id}-{attempt}`` after."""
+def job_name(submission_id: str, attempt: int = 1, requeue: int = 0) -> str:
+    """``runner-{id}`` for the first attempt, ``runner-{id}-{attempt}`` after; ``runner-{id}-{attempt}-{requeue}``
+    once the attempt was handed back to the queue ``requeue`` times (the LLM was unavailable), so that the next
+    try of the same attempt gets a Job of its own whatever the retained Jobs of the earlier tries."""
+    if requeue > 0:
+        return f"{JOB_NAME_PREFIX}{submission_id}-{attempt}-{requeue}"
     return f"{JOB_NAME_PREFIX}{submission_id}" if attempt <= 1 else f"{JOB_NAME_PREFIX}{submission_id}-{attempt}"
 
 
@@ -38,7 +45,7 @@ def parse_job_name(name: str | None) -> RunnerJob | None:
     match = _JOB_NAME.fullmatch(name or "")
     if match is None:
         return None
-    return RunnerJob(match["id"], int(match["attempt"] or 1))
+    return RunnerJob(match["id"], int(match["attempt"] or 1), int(match["requeue"] or 0))
 
 
 def job_name_of_pod(pod_name: str | None) -> str | None:

@@ -7,6 +7,7 @@
 - ``{queue}:schedulers`` — sorted set scheduler id -> heartbeat expiry.
 - ``{queue}:active-jobs`` — sorted set Job name -> when its slot was taken (the MAX_ACTIVE_JOBS slots).
 - ``{queue}:dead`` — malformed or rejected messages with the reason they were rejected.
+- ``{queue}:delayed`` — sorted set raw message -> when it is due (attempts handed back while the LLM was down).
 - ``submission:{id}`` — the hash holding one submission's payload for its runner, with a TTL.
 - ``ratelimit:{limit}:{digest}`` — the backend's rate limits (login failures, submissions, sign-ups): sorted
   sets of event times, each expiring with its window. Only the backend reads or writes them.
@@ -46,6 +47,11 @@ def active_jobs(queue: str = DEFAULT_QUEUE) -> str:
 def dead_queue(queue: str = DEFAULT_QUEUE) -> str:
     """The list that keeps malformed or rejected messages, with the reason they were rejected."""
     return f"{queue}:dead"
+
+
+def delayed_queue(queue: str = DEFAULT_QUEUE) -> str:
+    """The sorted set of messages handed back for later (score: when they are due, Unix milliseconds)."""
+    return f"{queue}:delayed"
 
 
 def submission_key(submission_id: str) -> str:

@@ -34,6 +34,9 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,
 """A short identifier: rubric criterion ids and fail tags."""
 
 MAX_ATTEMPT = 1000
+MAX_REQUEUES = 100
+"""Hard ceiling of ``LLM_REQUEUE_LIMIT``: how often one attempt may go back to the queue."""
+MAX_REQUEUE_DELAY_SECONDS = 3600.0
 MAX_CODE_CHARS = 1_048_576  # hard contract ceiling; the backend's MAX_CODE_BYTES is the real limit
 MAX_CRITERIA = 50
 MAX_FAIL_TAGS = 50
@@ -42,6 +45,7 @@ MAX_CRITERION_FEEDBACK_CHARS = 4_000
 MAX_METRICS = 50
 
 Attempt = Annotated[int, Field(ge=1, le=MAX_ATTEMPT)]
+Requeues = Annotated[int, Field(ge=0, le=MAX_REQUEUES)]
 Points = Annotated[float, Field(gt=0, le=10_000)]
 Score = Annotated[float, Field(ge=0, le=1_000_000)]
 MetricValue = Annotated[str, StringConstraints(max_length=200)] | int | float | bool | None
@@ -57,9 +61,12 @@ class QueueMessage(_Contract):
     submission_id: ObjectIdStr
     language: Language
     attempt: Attempt = 1
+    requeue: Requeues = 0
+    """How often this attempt went back to the queue (the LLM was unavailable); names its Job."""
 
     def to_json(self) -> str:
-        return self.model_dump_json()
+        """The seed's three fields; ``requeue`` only once the attempt was handed back."""
+        return self.model_dump_json(exclude={"requeue"} if self.requeue == 0 else None)
 
 
 class RubricCriterion(_Contract):
@@ -129,6 +136,30 @@ class StatusUpdate(_Contract):
 
     status: Literal["dispatched", "running"]
     job_name: Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN)] | None = None
+
+
+RequeueReason = Literal[
+    "rate-limited", "server-error", "connection-error", "timeout", "budget-exhausted", "llm-busy", "breaker-open"
+]
+"""Why an attempt went back to the queue: the LLM's availability, never the submission itself."""
+REQUEUE_REASONS: frozenset[str] = frozenset(RequeueReason.__args__)  # type: ignore[attr-defined]
+
+
+class RequeueRequest(_Contract):
+    """Body of ``POST /internal/submissions/{id}/requeue``: a runner hands its attempt back to the queue
+    because the LLM provider is unavailable (an outage, 429s, the shared budget full, the breaker open)."""
+
+    reason: RequeueReason
+    retry_after_seconds: Annotated[float, Field(ge=0, le=MAX_REQUEUE_DELAY_SECONDS)] = 0.0
+    """The earliest useful retry (the provider's Retry-After, the breaker's open time): the delay's floor."""
+
+
+class RequeueAnswer(_Contract):
+    """What the backend did with a requeue request (200); 409 when the attempt may not go back again."""
+
+    requeued: bool
+    requeue: Requeues
+    delay_seconds: float
 
 
 class CriterionResult(_Contract):

@@ -6,6 +6,7 @@ for a while (Redis restarting, the Kubernetes API unreachable): call, and after 
 kinds wait and call again, until the call succeeds or ``stop`` is set; the wait ends early when it is.
 """
 
+import random
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -22,6 +23,15 @@ class Stopped(Exception):
 def backoff(initial: float = 0.1, maximum: float = 5.0) -> tenacity.wait.wait_base:
     """Waits of ``initial``, doubling up to ``maximum`` seconds, each plus up to ``initial`` of jitter."""
     return tenacity.wait_exponential(multiplier=initial, max=maximum) + tenacity.wait_random(0, initial)
+
+
+def full_jitter(retry_number: int, *, base: float, cap: float, floor: float = 0.0) -> float:
+    """Seconds before retry number ``retry_number`` (1 for the first) when the other side may be overloaded (the
+    LLM provider, a requeue): ``floor + uniform(0, min(cap, base * 2**(n-1)))``. ``floor`` is what the other side
+    asked for (a ``Retry-After``, a breaker's remaining open time): never retried earlier, and spread out after
+    it, so that clients throttled together do not come back together."""
+    ceiling = min(cap, base * 2 ** max(retry_number - 1, 0))
+    return max(floor, 0.0) + random.uniform(0.0, max(ceiling, 0.0))  # noqa: S311 - jitter, not crypto
 
 
 def retry_until_stopped(

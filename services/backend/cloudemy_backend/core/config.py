@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloudemy_common.keys import DEFAULT_PAYLOAD_TTL_SECONDS, DEFAULT_QUEUE
-from cloudemy_common.models import MAX_CODE_CHARS
+from cloudemy_common.models import MAX_CODE_CHARS, MAX_REQUEUE_DELAY_SECONDS, MAX_REQUEUES
 
 MEMORY_MONGO_URI = "memory://"
 
@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     job_deadline_seconds: Annotated[int, Field(ge=1)] = 120
     stuck_grace_seconds: Annotated[int, Field(ge=0)] = 60
     sweep_interval_seconds: Annotated[float, Field(gt=0)] = 15
+    queued_timeout_seconds: Annotated[int, Field(ge=60)] = 7200
+    """A submission still ``queued`` after this long ends as ``error`` (fail tag ``queue-timeout``)."""
+    llm_requeue_limit: Annotated[int, Field(ge=0, le=MAX_REQUEUES)] = 3
+    """How often one attempt may go back to the queue because the LLM was unavailable (0: never)."""
+    llm_requeue_delay_seconds: Annotated[float, Field(gt=0, le=MAX_REQUEUE_DELAY_SECONDS)] = 30.0
+    """Backoff base of a requeue: the n-th waits its floor plus uniform(0, base * 2**(n-1)), capped below."""
+    llm_requeue_max_delay_seconds: Annotated[float, Field(gt=0, le=MAX_REQUEUE_DELAY_SECONDS)] = 600.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # Limits (docs/security.md). 0 turns a limit off.
     login_max_failures: Annotated[int, Field(ge=0)] = 10

@@ -15,6 +15,7 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, status
+from redis.exceptions import RedisError
 
 from cloudemy_backend.api.deps import BackendDep, not_found
 from cloudemy_backend.schemas import ErrorOut, ResultOut, StatusAck, reject_invalid_text
@@ -22,7 +23,8 @@ from cloudemy_backend.storage import Document
 from cloudemy_backend.submitting import delete_payload_quietly, posted_result, same_result
 from cloudemy_common.jobs import parse_job_name
 from cloudemy_common.lifecycle import is_terminal
-from cloudemy_common.models import MAX_ATTEMPT, ResultBody, StatusUpdate
+from cloudemy_common.models import MAX_ATTEMPT, QueueMessage, RequeueAnswer, RequeueRequest, ResultBody, StatusUpdate
+from cloudemy_common.retry import full_jitter
 from cloudemy_common.tokens import verify_result_token
 
 log = logging.getLogger(__name__)
@@ -125,3 +127,61 @@ async def report_result(
             log.info("result stored", extra={"submission_id": sid, "status": body.status, "attempt": reported})
             return ResultOut.model_validate(stored["result"])
     raise HTTPException(status.HTTP_409_CONFLICT, detail="the submission kept changing; post the result again")
+
+
+@router.post("/{submission_id}/requeue", response_model=RequeueAnswer, responses={409: {"model": ErrorOut}})
+async def requeue_attempt(
+    submission_id: str, body: RequeueRequest, backend: BackendDep, attempt: AttemptQuery = None
+) -> RequeueAnswer:
+    """Hand the current attempt back to the queue with a delay (the runner could not reach a usable LLM).
+
+    The same attempt, at most ``LLM_REQUEUE_LIMIT`` times; the delay is full jitter over an exponential
+    backoff with the runner's ``retry_after_seconds`` as its floor. 409 when the attempt is not the current
+    one, the submission ended, or the limit is reached: the runner then posts its result. 503 when Redis is
+    unreachable (nothing changed). The message goes to the delayed set first, so a submission is never
+    ``queued`` without a message on its way.
+    """
+    settings = backend.settings
+    doc = await existing_submission(backend, submission_id)
+    sid, reported = str(doc["_id"]), attempt or doc["attempt"]
+    done = doc.get("requeues", 0)
+    if reported != doc["attempt"] or is_terminal(doc["status"]) or done >= settings.llm_requeue_limit:
+        backend.metrics.requeue_refused.inc()
+        detail = (
+            f"attempt {reported} has gone back to the queue {done} times (limit {settings.llm_requeue_limit})"
+            if reported == doc["attempt"] and not is_terminal(doc["status"])
+            else f"attempt {reported} is not in flight (the submission is {doc['status']} on attempt {doc['attempt']})"
+        )
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=detail)
+    delay = min(
+        full_jitter(
+            done + 1,
+            base=settings.llm_requeue_delay_seconds,
+            cap=settings.llm_requeue_max_delay_seconds,
+            floor=body.retry_after_seconds,
+        ),
+        settings.llm_requeue_max_delay_seconds + body.retry_after_seconds,
+    )
+    message = QueueMessage(submission_id=sid, language=doc["language"], attempt=reported, requeue=done + 1)
+    try:
+        await backend.queue.enqueue_later(message, delay)
+    except RedisError as exc:
+        log.warning("requeue impossible, redis unreachable", extra={"submission_id": sid, "reason": type(exc).__name__})
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="queue unavailable, try again") from None
+    updated = await backend.storage.requeue_attempt(doc["_id"], attempt=reported, limit=settings.llm_requeue_limit)
+    if updated is None:  # a result or another requeue won the race: take the message back
+        await backend.queue.withdraw_delayed(message)
+        backend.metrics.requeue_refused.inc()
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="the submission changed meanwhile")
+    backend.metrics.requeued.labels(body.reason).inc()
+    log.warning(
+        "attempt handed back to the queue",
+        extra={
+            "submission_id": sid,
+            "attempt": reported,
+            "requeue": message.requeue,
+            "reason": body.reason,
+            "delay_seconds": round(delay, 1),
+        },
+    )
+    return RequeueAnswer(requeued=True, requeue=message.requeue, delay_seconds=round(delay, 3))
