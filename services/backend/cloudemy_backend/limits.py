@@ -1,10 +1,16 @@
 """Request body bound, enforced before anything parses the body."""
 
 import json
+import re
 
 from fastapi import HTTPException
 
 from cloudemy_backend.metrics import ASGIApp, Message, Receive, Scope, Send
+
+MAX_TESTS_TOTAL_BYTES = 4 * 1024 * 1024
+"""Ceiling of all of an assignment's tests' ``stdin`` plus ``expected_stdout`` together (UTF-8): every queued
+submission's payload carries the tests, so this bounds Redis memory per queued submission (and keeps an assignment
+document far below MongoDB's 16 MB)."""
 
 
 class BodyTooLargeError(HTTPException):
@@ -12,23 +18,38 @@ class BodyTooLargeError(HTTPException):
         super().__init__(status_code=413, detail=f"request body larger than {limit} bytes")
 
 
-class BodySizeLimitMiddleware:
-    """413 for a body over ``max_bytes``: at once from Content-Length, or while a chunked body streams in."""
+ASSIGNMENT_WRITE = re.compile(r"^/api/(?:courses/[^/]+/)?assignments(?:/[^/]+)?/?$")
+"""Where an assignment is created or changed: its tests' inputs and expected outputs make the body larger."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodySizeLimitMiddleware:
+    """413 for a body over the bound: at once from Content-Length, or while a chunked body streams in.
+
+    ``max_bytes`` bounds every request except assignment writes (POST/PATCH/PUT of an assignment), which may carry
+    up to ``assignment_max_bytes`` (their tests)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, assignment_max_bytes: int | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.assignment_max_bytes = max(assignment_max_bytes or max_bytes, max_bytes)
+
+    def bound(self, scope: Scope) -> int:
+        writes = scope.get("method") in ("POST", "PATCH", "PUT")
+        if writes and ASSIGNMENT_WRITE.fullmatch(scope.get("path", "")):
+            return self.assignment_max_bytes
+        return self.default_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.bound(scope)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and not declared.isdigit():
             await self._reject(send, 400, "invalid Content-Length header")
             return
-        if declared is not None and int(declared) > self.max_bytes:
-            await self._reject(send, 413, f"request body larger than {self.max_bytes} bytes")
+        if declared is not None and int(declared) > max_bytes:
+            await self._reject(send, 413, f"request body larger than {max_bytes} bytes")
             return
         received = 0
 
@@ -37,8 +58,8 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLargeError(self.max_bytes)  # FastAPI's exception handlers answer 413
+                if received > max_bytes:
+                    raise BodyTooLargeError(max_bytes)  # FastAPI's exception handlers answer 413
             return message
 
         await self.app(scope, counting_receive, send)

@@ -178,7 +178,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     # Added last = runs first: observe everything, then CORS, then the default headers on every answer (the
     # body bound's 413 included), then the body bound before any parsing.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        assignment_max_bytes=settings.max_assignment_request_bytes,
+    )
     app.add_middleware(DefaultHeadersMiddleware)
     if settings.cors_origin_list:
         app.add_middleware(

@@ -6,8 +6,11 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
+from cloudemy_backend.limits import MAX_TESTS_TOTAL_BYTES
+from cloudemy_backend.visibility import HIDDEN_TEST_NAME, TestCatalog, assignment_tests_for, result_for
 from cloudemy_common.languages import Language
 from cloudemy_common.models import (
+    MAX_CODE_CHARS,
     MAX_CRITERIA,
     MAX_FAIL_TAGS,
     MAX_FEEDBACK_CHARS,
@@ -16,6 +19,7 @@ from cloudemy_common.models import (
     Slug,
     StoredResult,
 )
+from cloudemy_common.program_tests import MAX_TESTS, Limits, ProgramTest, TestOutcome, Verdict, validate_tests
 
 
 def single_line_text(value: str) -> str:
@@ -36,7 +40,8 @@ Title = Annotated[
 ]
 Description = Annotated[str, StringConstraints(max_length=20_000)]
 Languages = Annotated[list[Language], Field(min_length=1, max_length=8)]
-Rubric = Annotated[list[RubricCriterion], Field(min_length=1, max_length=MAX_CRITERIA)]
+Rubric = Annotated[list[RubricCriterion], Field(max_length=MAX_CRITERIA)]
+Tests = Annotated[list[ProgramTest], Field(max_length=MAX_TESTS)]
 FailTags = Annotated[list[Slug], Field(max_length=MAX_FAIL_TAGS)]
 
 
@@ -74,6 +79,26 @@ def _unique_rubric_ids(rubric: list[RubricCriterion] | None) -> None:
         raise ValueError("rubric criterion ids must be unique")
 
 
+def _bounded_tests(tests: list[ProgramTest] | None) -> None:
+    """Ids unique among the tests; all their input and expected output together within MAX_TESTS_TOTAL_BYTES."""
+    if tests is None:
+        return
+    validate_tests(tests, [])
+    total = sum(len(t.stdin.encode("utf-8")) + len(t.expected_stdout.encode("utf-8")) for t in tests)
+    if total > MAX_TESTS_TOTAL_BYTES:
+        raise ValueError(
+            f"the tests' stdin and expected_stdout total {total} bytes; at most {MAX_TESTS_TOTAL_BYTES} together"
+        )
+
+
+def check_grading(rubric: list[RubricCriterion], tests: list[ProgramTest]) -> None:
+    """What an assignment as a whole must satisfy: something to grade (a rubric criterion or a test), and test ids
+    distinct from the rubric's ids. Raises ValueError naming the problem."""
+    if not rubric and not tests:
+        raise ValueError("an assignment needs at least one rubric criterion or one test")
+    validate_tests(tests, [c.id for c in rubric])
+
+
 # --- users ---------------------------------------------------------------------------------------------------
 
 
@@ -103,34 +128,67 @@ class TokenOut(BaseModel):
 # --- assignments ---------------------------------------------------------------------------------------------
 
 
+class ReferenceSolution(Request):
+    """The instructor's own solution: what "run against the reference solution" grades. Staff-only."""
+
+    language: Language
+    code: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CODE_CHARS)] = Field(
+        description="at most MAX_CODE_BYTES UTF-8 bytes (413 beyond)"
+    )
+
+
 class AssignmentCreate(Request):
+    """``max_score`` is computed: the rubric's points plus the tests' points. The rubric may be empty when there are
+    tests (graded by the tests alone, no LLM)."""
+
     title: Title
     description: Description = ""
     languages: Languages
-    rubric: Rubric
+    rubric: Rubric = []
+    tests: Tests = Field(default=[], description="instructor tests run against every submission, in this order")
+    limits: Limits = Field(default=Limits(), description="each test's default time, memory and output limits")
     fail_tags: FailTags = []
     published: bool = False
+    reference_solution: ReferenceSolution | None = None
 
     @model_validator(mode="after")
-    def _check_rubric(self) -> Self:
+    def _check_grading(self) -> Self:
         _unique_rubric_ids(self.rubric)
+        _bounded_tests(self.tests)
+        check_grading(self.rubric, self.tests)
         return self
 
 
 class AssignmentUpdate(Request):
-    """Only the fields present change; ``max_score`` follows the rubric."""
+    """Only the fields present change; ``max_score`` follows the rubric and the tests. ``reference_solution: null``
+    removes the stored one."""
 
     title: Title | None = None
     description: Description | None = None
     languages: Languages | None = None
     rubric: Rubric | None = None
+    tests: Tests | None = None
+    limits: Limits | None = None
     fail_tags: FailTags | None = None
     published: bool | None = None
+    reference_solution: ReferenceSolution | None = None
 
     @model_validator(mode="after")
     def _check_rubric(self) -> Self:
         _unique_rubric_ids(self.rubric)
+        _bounded_tests(self.tests)
         return self
+
+
+class HiddenTestOut(BaseModel):
+    """A hidden test as students see it on the assignment: that it exists and what it is worth, nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: Literal["Hidden test"] = HIDDEN_TEST_NAME
+    hidden: Literal[True] = True
+    points: float
 
 
 class AssignmentOut(BaseModel):
@@ -139,12 +197,17 @@ class AssignmentOut(BaseModel):
     description: str
     languages: list[str]
     rubric: list[RubricCriterion]
+    tests: list[Annotated[HiddenTestOut | ProgramTest, Field(union_mode="left_to_right")]] = Field(
+        default=[], description="staff see every field; students see hidden tests as id, name, hidden and points"
+    )
+    limits: Limits = Limits()
     fail_tags: list[str]
     published: bool
     max_score: float
     owner_id: str
     created_at: datetime
     updated_at: datetime
+    reference_solution: ReferenceSolution | None = Field(default=None, description="staff only")
 
 
 class AssignmentPage(BaseModel):
@@ -160,14 +223,53 @@ class SubmissionCreate(Request):
     code: str = Field(description="the source code; at most MAX_CODE_BYTES UTF-8 bytes (413 beyond)")
 
 
+class TestRunCreate(Request):
+    """A staff test run: the given code, or (both fields omitted) the assignment's stored reference solution."""
+
+    __test__ = False  # not a pytest class, despite the name
+
+    language: Language | None = None
+    code: str | None = Field(default=None, description="at most MAX_CODE_BYTES UTF-8 bytes (413 beyond)")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Self:
+        if (self.language is None) != (self.code is None):
+            raise ValueError("give both language and code, or neither to run the stored reference solution")
+        return self
+
+
 class ManualGrade(Request):
     score: Score = Field(description="0 to the assignment's max_score")
     feedback: Annotated[str, StringConstraints(max_length=MAX_FEEDBACK_CHARS)] = ""
 
 
+class TestResultOut(TestOutcome):
+    """One test's outcome as staff see it (every field), and as its student sees a visible test."""
+
+    name: str = Field(default="", description="the test's name on the assignment")
+    hidden: bool = False
+
+
+class HiddenTestResultOut(BaseModel):
+    """A hidden test's outcome as students see it: the verdict and points only (no input, output or timing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: Literal["Hidden test"] = HIDDEN_TEST_NAME
+    hidden: Literal[True] = True
+    verdict: Verdict
+    points: float
+    max_points: float
+
+
 class ResultOut(StoredResult):
     """The result embedded in a submission: the stored result (the runner's, scheduler's, sweep's or an
-    instructor's verdict) as it was written."""
+    instructor's verdict) as it was written, its test outcomes as this viewer may see them."""
+
+    tests: list[Annotated[HiddenTestResultOut | TestResultOut, Field(union_mode="left_to_right")]] | None = Field(
+        default=None, description="per-test outcomes, in the assignment's order; absent without tests"
+    )
 
 
 class SubmissionSummary(BaseModel):
@@ -180,6 +282,7 @@ class SubmissionSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     result: ResultOut | None
+    test_run: bool = Field(default=False, description="a staff run (reference solution): never counted as a grade")
 
 
 class SubmissionOut(SubmissionSummary):
@@ -224,19 +327,31 @@ def user_out(doc: dict[str, Any]) -> UserOut:
     )
 
 
-def assignment_out(doc: dict[str, Any]) -> AssignmentOut:
-    fields = {k: v for k, v in doc.items() if k != "_id"}
+def assignment_out(doc: dict[str, Any], *, staff: bool = False) -> AssignmentOut:
+    """The assignment as this viewer may see it: students get hidden tests cut down and no reference solution
+    (``staff=False``, the default, is the student view)."""
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "tests", "reference_solution")}
+    fields["tests"] = assignment_tests_for(doc.get("tests") or [], staff=staff)
+    if staff:
+        fields["reference_solution"] = doc.get("reference_solution")
     return AssignmentOut(id=str(doc["_id"]), **fields)
 
 
-def submission_summary(doc: dict[str, Any]) -> SubmissionSummary:
-    return SubmissionSummary(id=str(doc["_id"]), **_submission_fields(doc))
+def submission_summary(
+    doc: dict[str, Any], catalog: TestCatalog | None = None, *, staff: bool = False
+) -> SubmissionSummary:
+    """A submission without its code; ``catalog`` (its assignment's tests) labels the test outcomes, which a
+    student sees filtered (without a catalog every test counts as hidden)."""
+    return SubmissionSummary(id=str(doc["_id"]), **_submission_fields(doc, catalog, staff))
 
 
-def submission_out(doc: dict[str, Any]) -> SubmissionOut:
-    return SubmissionOut(id=str(doc["_id"]), code=doc["code"], **_submission_fields(doc))
+def submission_out(doc: dict[str, Any], catalog: TestCatalog | None = None, *, staff: bool = False) -> SubmissionOut:
+    return SubmissionOut(id=str(doc["_id"]), code=doc["code"], **_submission_fields(doc, catalog, staff))
 
 
-def _submission_fields(doc: dict[str, Any]) -> dict[str, Any]:
-    names = ("assignment_id", "user_id", "language", "status", "attempt", "created_at", "updated_at", "result")
-    return {name: doc[name] for name in names}
+def _submission_fields(doc: dict[str, Any], catalog: TestCatalog | None, staff: bool) -> dict[str, Any]:
+    names = ("assignment_id", "user_id", "language", "status", "attempt", "created_at", "updated_at")
+    fields = {name: doc[name] for name in names}
+    fields["result"] = result_for(doc["result"], catalog, staff=staff)
+    fields["test_run"] = bool(doc.get("test_run"))
+    return fields

@@ -147,6 +147,16 @@ class Storage:
             {"_id": oid}, {"$set": {**changes, "updated_at": utcnow()}}, return_document=ReturnDocument.AFTER
         )
 
+    async def assignment_tests(self, assignment_ids: list[str]) -> dict[str, Document]:
+        """The tests (id, name, hidden) of each of these assignments, by assignment id: what labels and filters the
+        test outcomes of a page of submissions."""
+        oids = [oid for oid in (parse_object_id(value) for value in set(assignment_ids)) if oid is not None]
+        if not oids:
+            return {}
+        projection = {"tests.id": True, "tests.name": True, "tests.hidden": True}
+        docs = await self.assignments.find({"_id": {"$in": oids}}, projection).to_list(len(oids))
+        return {str(doc["_id"]): doc for doc in docs}
+
     async def list_assignments(self, *, published_only: bool, limit: int, before_id: ObjectId | None) -> list[Document]:
         query: Document = {"published": True} if published_only else {}
         if before_id is not None:
@@ -155,13 +165,17 @@ class Storage:
 
     # --- submissions -------------------------------------------------------------------------------------
 
-    async def insert_submission(self, *, assignment_id: str, user_id: str, language: str, code: str) -> Document:
+    async def insert_submission(
+        self, *, assignment_id: str, user_id: str, language: str, code: str, test_run: bool = False
+    ) -> Document:
+        """A new queued submission; ``test_run`` marks a staff run (a reference solution) that never counts."""
         now = utcnow()
         doc: Document = {
             "assignment_id": assignment_id,
             "user_id": user_id,
             "language": language,
             "code": code,
+            "test_run": test_run,
             "status": SubmissionStatus.QUEUED.value,
             "attempt": 1,
             "job_name": None,
@@ -182,9 +196,16 @@ class Storage:
         return await self.submissions.find_one({"_id": oid}) if oid else None
 
     async def list_submissions(
-        self, *, assignment_id: str | None, user_id: str | None, limit: int, before_id: ObjectId | None
+        self,
+        *,
+        assignment_id: str | None,
+        user_id: str | None,
+        limit: int,
+        before_id: ObjectId | None,
+        test_runs: bool = False,
     ) -> list[Document]:
-        query: Document = {}
+        """Newest first; students' submissions, or (``test_runs``) only the staff's test runs."""
+        query: Document = {"test_run": True} if test_runs else {"test_run": {"$ne": True}}
         if assignment_id is not None:
             query["assignment_id"] = assignment_id
         if user_id is not None:

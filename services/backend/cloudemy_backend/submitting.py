@@ -2,8 +2,10 @@
 
 import logging
 
+from fastapi import HTTPException, status
 from redis.exceptions import RedisError
 
+from cloudemy_backend.core.config import Settings
 from cloudemy_backend.metrics import Metrics
 from cloudemy_backend.queue import SubmissionQueue
 from cloudemy_backend.storage import Document, Storage, utcnow
@@ -16,14 +18,28 @@ LOST_FAIL_TAG = "lost"
 QUEUE_TIMEOUT_FAIL_TAG = "queue-timeout"
 
 
+def code_bytes_within_limit(settings: Settings, code: str) -> int:
+    """The code's size in UTF-8 bytes; 413 over MAX_CODE_BYTES."""
+    size = len(code.encode("utf-8", errors="surrogatepass"))
+    if size > settings.max_code_bytes:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"code is {size} bytes; the limit is {settings.max_code_bytes} (MAX_CODE_BYTES)",
+        )
+    return size
+
+
 def build_payload(submission: Document, assignment: Document) -> SubmissionPayload:
-    """The runner's view of one attempt: the seed's fields plus the assignment and attempt."""
+    """The runner's view of one attempt: the seed's fields plus the assignment (rubric, tests, limits) and attempt.
+    The reference solution never goes to a runner."""
     spec = AssignmentSpec(
         title=assignment["title"],
         description=assignment["description"],
         rubric=assignment["rubric"],
         max_score=assignment["max_score"],
         fail_tags=assignment["fail_tags"],
+        tests=assignment.get("tests") or [],
+        limits=assignment.get("limits") or {},
     )
     return SubmissionPayload(
         submission_id=str(submission["_id"]),
@@ -68,9 +84,10 @@ async def delete_payload_quietly(queue: SubmissionQueue, submission_id: str) -> 
 
 
 def same_result(stored: Document, body: ResultBody) -> bool:
-    """Whether a posted result repeats the stored one (compares the contract fields only)."""
-    fields = ResultBody.model_fields.keys()
-    return {name: stored.get(name) for name in fields} == body.model_dump(mode="json")
+    """Whether a posted result repeats the stored one (compares the contract fields only; a field absent from
+    either side counts as null)."""
+    posted = body.model_dump(mode="json")
+    return all(stored.get(name) == posted.get(name) for name in ResultBody.model_fields)
 
 
 def posted_result(body: ResultBody, attempt: int) -> StoredResult:
@@ -109,8 +126,10 @@ def queue_timeout_result(submission: Document, queued_timeout_seconds: int) -> S
 def manual_result(
     submission: Document, assignment: Document, score: float, feedback: str, grader_id: str
 ) -> StoredResult:
-    """An instructor's grade: ``graded`` (the override status), their score and feedback only (the replaced
-    result is kept in the submission's history)."""
+    """An instructor's grade: ``graded`` (the override status), their score and feedback (the replaced result is
+    kept in the submission's history). The test outcomes and compiler output of the replaced result stay on
+    show: they are what the program did, whoever gives the grade."""
+    replaced = submission.get("result") or {}
     return StoredResult(
         status=OVERRIDE_STATUS.value,
         score=score,
@@ -120,4 +139,6 @@ def manual_result(
         attempt=submission["attempt"],
         received_at=utcnow(),
         graded_by=grader_id,
+        tests=replaced.get("tests"),
+        compile_output=replaced.get("compile_output"),
     )

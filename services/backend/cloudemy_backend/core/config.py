@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloudemy_backend.limits import MAX_TESTS_TOTAL_BYTES
 from cloudemy_common.keys import DEFAULT_PAYLOAD_TTL_SECONDS, DEFAULT_QUEUE
 from cloudemy_common.models import MAX_CODE_CHARS, MAX_REQUEUE_DELAY_SECONDS, MAX_REQUEUES
 
@@ -70,6 +71,12 @@ class Settings(BaseSettings):
     def max_request_bytes(self) -> int:
         """Largest request body read: room for the code with every byte JSON-escaped, plus the rest."""
         return 6 * self.max_code_bytes + 256 * 1024
+
+    @property
+    def max_assignment_request_bytes(self) -> int:
+        """Largest body of an assignment write: the usual bound plus the tests' data (stdin and expected_stdout,
+        MAX_TESTS_TOTAL_BYTES together) with room for JSON escaping."""
+        return self.max_request_bytes + 2 * MAX_TESTS_TOTAL_BYTES
 
     @property
     def stuck_after_seconds(self) -> int:

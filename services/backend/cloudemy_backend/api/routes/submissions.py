@@ -22,11 +22,13 @@ from cloudemy_backend.schemas import (
     SubmissionCreate,
     SubmissionOut,
     SubmissionPage,
+    TestRunCreate,
     submission_out,
     submission_summary,
 )
 from cloudemy_backend.storage import Document
-from cloudemy_backend.submitting import enqueue_submission, manual_result
+from cloudemy_backend.submitting import code_bytes_within_limit, enqueue_submission, manual_result
+from cloudemy_backend.visibility import TestCatalog
 from cloudemy_common.lifecycle import can_override, can_regrade
 from cloudemy_common.models import MAX_ATTEMPT, ObjectIdStr
 
@@ -46,6 +48,41 @@ async def readable_submission(backend: Backend, user: Document, submission_id: s
     return doc
 
 
+async def shown(backend: Backend, user: Document, doc: Document) -> SubmissionOut:
+    """One submission as this user may see it (a student's hidden tests cut down to their verdicts)."""
+    tests = await backend.storage.assignment_tests([doc["assignment_id"]])
+    catalog = TestCatalog.of(tests.get(doc["assignment_id"]))
+    return submission_out(doc, catalog, staff=is_staff(user))
+
+
+def allowed_language(assignment: Document, language: str) -> None:
+    if language not in assignment["languages"]:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"language {language!r} is not allowed here; allowed: {', '.join(assignment['languages'])}",
+        )
+
+
+async def accept(
+    backend: Backend, user: Document, assignment: Document, language: str, code: str, *, test_run: bool
+) -> SubmissionOut:
+    """Store the code as ``queued``, then queue it for grading. Accepted even while Redis is down (the sweep
+    queues it once Redis is back)."""
+    code_bytes = code_bytes_within_limit(backend.settings, code)
+    allowed_language(assignment, language)
+    doc = await backend.storage.insert_submission(
+        assignment_id=str(assignment["_id"]), user_id=str(user["_id"]), language=language, code=code,
+        test_run=test_run,
+    )  # fmt: skip
+    backend.metrics.submissions_created.inc()
+    log.info(
+        "test run accepted" if test_run else "submission accepted",
+        extra={"submission_id": str(doc["_id"]), "assignment_id": str(assignment["_id"]), "code_bytes": code_bytes},
+    )
+    await enqueue_submission(backend.storage, backend.queue, backend.metrics, doc, assignment)
+    return submission_out(doc, TestCatalog.of(assignment), staff=is_staff(user))
+
+
 @router.post(
     "/assignments/{assignment_id}/submissions",
     status_code=status.HTTP_202_ACCEPTED,
@@ -55,30 +92,36 @@ async def readable_submission(backend: Backend, user: Document, submission_id: s
 async def submit(assignment_id: str, body: SubmissionCreate, backend: BackendDep, user: CurrentUser) -> SubmissionOut:
     """Store the code as ``queued``, then queue it for grading. Accepted even while Redis is down (the sweep
     queues it once Redis is back)."""
-    code_bytes = len(body.code.encode("utf-8", errors="surrogatepass"))
-    if code_bytes > backend.settings.max_code_bytes:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            detail=f"code is {code_bytes} bytes; the limit is {backend.settings.max_code_bytes} (MAX_CODE_BYTES)",
-        )
+    code_bytes_within_limit(backend.settings, body.code)
     assignment = await backend.storage.assignment_by_id(assignment_id)
     if assignment is None or not visible_to(user, assignment):
         raise not_found("assignment")
-    if body.language not in assignment["languages"]:
+    return await accept(backend, user, assignment, body.language, body.code, test_run=False)
+
+
+@router.post(
+    "/assignments/{assignment_id}/test-run",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SubmissionOut,
+    responses={**NOT_FOUND, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+async def test_run(assignment_id: str, body: TestRunCreate, backend: BackendDep, user: StaffUser) -> SubmissionOut:
+    """Grade the reference solution (the code given, or the assignment's stored ``reference_solution``) through
+    the normal queue and runner, published or not, so an instructor sees every test's verdict before students
+    do. The run is a submission marked ``test_run``: staff-only, never in a gradebook or a student's list."""
+    assignment = await backend.storage.assignment_by_id(assignment_id)
+    if assignment is None:
+        raise not_found("assignment")
+    if body.language is not None and body.code is not None:
+        language, code = body.language, body.code
+    elif assignment.get("reference_solution"):
+        language, code = assignment["reference_solution"]["language"], assignment["reference_solution"]["code"]
+    else:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"language {body.language!r} is not allowed here; allowed: {', '.join(assignment['languages'])}",
+            detail="this assignment has no reference_solution: give language and code",
         )
-    doc = await backend.storage.insert_submission(
-        assignment_id=str(assignment["_id"]), user_id=str(user["_id"]), language=body.language, code=body.code
-    )
-    backend.metrics.submissions_created.inc()
-    log.info(
-        "submission accepted",
-        extra={"submission_id": str(doc["_id"]), "assignment_id": assignment_id, "code_bytes": code_bytes},
-    )
-    await enqueue_submission(backend.storage, backend.queue, backend.metrics, doc, assignment)
-    return submission_out(doc)
+    return await accept(backend, user, assignment, language, code, test_run=True)
 
 
 @router.get("/submissions", response_model=SubmissionPage)
@@ -88,9 +131,12 @@ async def list_submissions(
     page: PageDep,
     assignment_id: Annotated[ObjectIdStr | None, Query()] = None,
     user_id: Annotated[ObjectIdStr | None, Query(description="students always get their own only")] = None,
+    test_runs: Annotated[bool, Query(description="staff: list the test runs (reference solution) instead")] = False,
 ) -> SubmissionPage:
-    """Newest first, without the code. Students see only their own submissions."""
-    if not is_staff(user):
+    """Newest first, without the code. Students see only their own submissions; test runs are listed only
+    when asked for (``test_runs=true``)."""
+    staff = is_staff(user)
+    if not staff:
         own_id = str(user["_id"])
         if user_id is not None and user_id.lower() != own_id:
             return SubmissionPage(items=[], next_cursor=None)
@@ -100,13 +146,16 @@ async def list_submissions(
         user_id=user_id.lower() if user_id else None,
         limit=page.limit,
         before_id=page.before_id,
+        test_runs=test_runs,
     )
-    return SubmissionPage(items=[submission_summary(d) for d in docs], next_cursor=next_cursor(docs, page.limit))
+    tests = await backend.storage.assignment_tests([d["assignment_id"] for d in docs])
+    items = [submission_summary(d, TestCatalog.of(tests.get(d["assignment_id"])), staff=staff) for d in docs]
+    return SubmissionPage(items=items, next_cursor=next_cursor(docs, page.limit))
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut, responses=NOT_FOUND)
 async def get_submission(submission_id: str, backend: BackendDep, user: CurrentUser) -> SubmissionOut:
-    return submission_out(await readable_submission(backend, user, submission_id))
+    return await shown(backend, user, await readable_submission(backend, user, submission_id))
 
 
 @router.post(
@@ -134,7 +183,7 @@ async def regrade(submission_id: str, backend: BackendDep, user: StaffUser) -> S
         raise HTTPException(status.HTTP_409_CONFLICT, detail="submission changed meanwhile; reload and retry")
     log.info("regrade", extra={"submission_id": submission_id, "attempt": updated["attempt"], "by": str(user["_id"])})
     await enqueue_submission(backend.storage, backend.queue, backend.metrics, updated, assignment)
-    return submission_out(updated)
+    return submission_out(updated, TestCatalog.of(assignment), staff=True)
 
 
 @router.post(
@@ -162,4 +211,4 @@ async def grade(submission_id: str, body: ManualGrade, backend: BackendDep, user
         raise HTTPException(status.HTTP_409_CONFLICT, detail="submission changed meanwhile; reload and retry")
     backend.metrics.results.labels(result.status).inc()
     log.info("manual grade", extra={"submission_id": submission_id, "by": str(user["_id"])})
-    return submission_out(updated)
+    return submission_out(updated, TestCatalog.of(assignment), staff=True)
