@@ -36,6 +36,45 @@ LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 RELEASE = "cloudemy"
 NAMESPACE = "cloudemy"
 
+RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+SMALL = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}}
+# Components whose Pods take every escape hatch (the runner Job takes all but sidecars and pdb).
+EXTENDED_COMPONENTS = ("backend", "scheduler", "frontend", "mongodb", "redis", "runner")
+
+
+def extended_component(component: str) -> dict[str, Any]:
+    """Every escape hatch of one component, with templated values that name the release."""
+    extra_container = {"image": "busybox:1.37", "resources": SMALL, "securityContext": RESTRICTED}
+    values: dict[str, Any] = {
+        "extraEnv": [{"name": "EXTRA_RELEASE", "value": "{{ .Release.Name }}"}],
+        "extraEnvFrom": [{"configMapRef": {"name": "{{ .Release.Name }}-settings"}}],
+        "extraVolumes": [{"name": "ca", "configMap": {"name": "{{ .Release.Name }}-ca"}}],
+        "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/ssl/private-ca", "readOnly": True}],
+        "initContainers": [{"name": "wait", "command": ["true"], **extra_container}],
+        "podAnnotations": {"vault.hashicorp.com/agent-inject": "true"},
+        "priorityClassName": "cloudemy-high",
+        "topologySpreadConstraints": [
+            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
+        ],
+        "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/cloudemy"}},
+    }
+    if component != "runner":
+        values["sidecars"] = [{"name": "agent", "command": ["sleep", "infinity"], **extra_container}]
+        values["podLabels"] = {"team": "edu", "app.kubernetes.io/component": "hijacked"}
+        values["pdb"] = {"enabled": True, "maxUnavailable": 1}
+    else:
+        values["extraLabels"] = {"team": "edu"}
+    if component == "frontend":
+        values.update({"enabled": True, "image": {"repository": "example/cloudemy-frontend"}})
+    return values
+
+
 # The toggles the issue asks for, each a values file list plus inline values; "prod" and "minikube" are the
 # shipped per-environment files. Every test that loops over scenarios loops over these.
 SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
@@ -76,6 +115,28 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "ci-default": (("charts/cloudemy/ci/default-values.yaml",), {}),
     "ci-persistence": (("charts/cloudemy/ci/persistence-values.yaml",), {}),
     "ci-networkpolicy": (("charts/cloudemy/ci/networkpolicy-values.yaml",), {}),
+    "extended": (
+        (),
+        {
+            **{component: extended_component(component) for component in EXTENDED_COMPONENTS},
+            "commonLabels": {"cost-center": "teaching"},
+            "commonAnnotations": {"example.org/owner": "platform-team"},
+            "tests": {
+                "nodeSelector": {"kubernetes.io/os": "linux"},
+                "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+            },
+            "extraObjects": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "{{ .Release.Name }}-settings"},
+                    "data": {"A": "1"},
+                },
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-ca\ndata:\n  ca.crt: x\n",
+            ],
+            "networkPolicy": {"enabled": True},
+        },
+    ),
     "runner-sandbox": (
         (),
         {

@@ -37,14 +37,13 @@ app.kubernetes.io/version: {{ . | quote }}
 {{- end -}}
 
 {{/*
-Labels of one component's Pod template: the selector labels plus the given extra labels.
+Labels of one component's Pod template: the selector labels, the given extra labels and commonLabels (the selector
+labels always win, so no value can detach Pods from their Services and controllers).
 Usage: {{ include "cloudemy.podLabels" (dict "root" $ "component" "backend" "extra" .Values.backend.podLabels) }}
 */}}
 {{- define "cloudemy.podLabels" -}}
-{{ include "cloudemy.selectorLabels" . }}
-{{- with .extra }}
-{{ toYaml . }}
-{{- end }}
+{{- $selector := include "cloudemy.selectorLabels" . | fromYaml -}}
+{{- toYaml (merge $selector (.extra | default dict) (.root.Values.commonLabels | default dict)) -}}
 {{- end -}}
 
 {{/*
@@ -59,5 +58,16 @@ Usage: {{- with (include "cloudemy.annotations" (dict "root" $ "extra" .Values.i
 {{- $all := merge (dict) (.extra | default dict) (.root.Values.commonAnnotations | default dict) -}}
 {{- with $all }}
 {{- toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The `annotations:` block of an object's metadata (commonAnnotations plus the given extra ones), or nothing.
+Usage: {{- with (include "cloudemy.metadataAnnotations" (dict "root" $) | trim) }}{{ . | nindent 2 }}{{- end }}
+*/}}
+{{- define "cloudemy.metadataAnnotations" -}}
+{{- with (include "cloudemy.annotations" . | trim) }}
+annotations:
+  {{- . | nindent 2 }}
 {{- end }}
 {{- end -}}

@@ -22,6 +22,7 @@ metadata:
   namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "cloudemy.labels" (dict "root" .root "component" .component) | nindent 4 }}
+  {{- with (include "cloudemy.metadataAnnotations" (dict "root" .root) | trim) }}{{ . | nindent 2 }}{{- end }}
 {{- end -}}
 
 {{/*

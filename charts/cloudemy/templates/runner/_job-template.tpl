@@ -18,24 +18,21 @@ metadata:
     {{- with .Values.runner.extraLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+    {{- with .Values.commonLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with (include "cloudemy.metadataAnnotations" (dict "root" .) | trim) }}{{ . | nindent 2 }}{{- end }}
 spec:
   backoffLimit: {{ .Values.runner.job.backoffLimit }}
   activeDeadlineSeconds: {{ .Values.runner.job.activeDeadlineSeconds }}
   ttlSecondsAfterFinished: {{ .Values.runner.job.ttlSecondsAfterFinished }}
   template:
     metadata:
-      labels:
-        {{- include "cloudemy.selectorLabels" (dict "root" . "component" $component) | nindent 8 }}
-        {{- with .Values.runner.extraLabels }}
-        {{- toYaml . | nindent 8 }}
-        {{- end }}
-      {{- with .Values.runner.podAnnotations }}
-      annotations:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
+      {{- $pod := dict "podLabels" .Values.runner.extraLabels "podAnnotations" .Values.runner.podAnnotations }}
+      {{- include "cloudemy.podMetadata" (dict "root" . "component" $component "values" $pod) | nindent 6 }}
     spec:
       restartPolicy: Never
-      serviceAccountName: {{ include "cloudemy.componentName" (dict "root" . "component" $component) }}
+      serviceAccountName: {{ include "cloudemy.serviceAccountName" (dict "root" . "component" $component "values" .Values.runner) }}
       automountServiceAccountToken: false
       enableServiceLinks: false
       {{- with .Values.runner.runtimeClassName }}
@@ -44,7 +41,8 @@ spec:
       {{- with (include "cloudemy.imagePullSecrets" . | trim) }}{{ . | nindent 6 }}{{- end }}
       securityContext:
         {{- include "cloudemy.podSecurityContext" (dict "root" . "context" .Values.podSecurityContext) | nindent 8 }}
-      {{- with (include "cloudemy.podScheduling" .Values.runner | trim) }}{{ . | nindent 6 }}{{- end }}
+      {{- with (include "cloudemy.podScheduling" (dict "root" . "component" $component "values" .Values.runner) | trim) }}{{ . | nindent 6 }}{{- end }}
+      {{- with (include "cloudemy.initContainers" (dict "root" . "values" .Values.runner) | trim) }}{{ . | nindent 6 }}{{- end }}
       containers:
         - name: runner
           image: {{ include "cloudemy.image" (dict "image" .Values.runner.image "root" .) }}
@@ -64,9 +62,8 @@ spec:
               value: {{ .Values.runner.job.activeDeadlineSeconds | quote }}
             - name: LOG_LEVEL
               value: {{ .Values.logLevel | quote }}
-            {{- with .Values.runner.extraEnv }}
-            {{- toYaml . | nindent 12 }}
-            {{- end }}
+            {{- with (include "cloudemy.extraEnv" (dict "root" . "values" .Values.runner) | trim) }}{{ . | nindent 12 }}{{- end }}
+          {{- with (include "cloudemy.envFrom" (dict "root" . "values" .Values.runner) | trim) }}{{ . | nindent 10 }}{{- end }}
           resources:
             {{- toYaml .Values.runner.resources | nindent 12 }}
           securityContext:
@@ -74,6 +71,8 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- with (include "cloudemy.extraList" (dict "root" . "value" .Values.runner.extraVolumeMounts) | trim) }}{{ . | nindent 12 }}{{- end }}
       volumes:
         {{- include "cloudemy.tmpVolume" . | nindent 8 }}
+        {{- with (include "cloudemy.extraList" (dict "root" . "value" .Values.runner.extraVolumes) | trim) }}{{ . | nindent 8 }}{{- end }}
 {{- end -}}
