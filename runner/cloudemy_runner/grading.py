@@ -8,9 +8,9 @@ from enum import IntEnum
 
 from cloudemy_common.jobs import RunnerJob, job_name, job_name_of_pod, parse_job_name
 from cloudemy_common.models import RequeueRequest, ResultBody, SubmissionPayload
-from cloudemy_runner.backend_client import BackendClient, PostOutcome
 from cloudemy_runner.config import Budget, RunnerSettings
 from cloudemy_runner.payload import load_payload
+from cloudemy_runner.reporter import Delivery, SubmissionReporter
 from cloudemy_runner.static_checks import run_static_checks
 
 log = logging.getLogger("cloudemy_runner")
@@ -26,7 +26,7 @@ class ExitCode(IntEnum):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ResultToPost:
     """The result to post and the attempt it is for (None when the payload could not be read)."""
 
     result: ResultBody
@@ -42,30 +42,30 @@ def own_job(submission_id: str, hostname: str | None) -> RunnerJob | None:
 
 
 def run(settings: RunnerSettings, budget: Budget) -> ExitCode:
-    backend = BackendClient(
+    reporter = SubmissionReporter(
         settings.backend_internal_url,
         settings.submission_id,
         settings.internal_result_token.get_secret_value(),
         budget,
     )
     job = own_job(settings.submission_id, os.environ.get("HOSTNAME"))
-    if backend.report_running(job_name(job.submission_id, job.attempt) if job else None) is PostOutcome.UNAUTHORIZED:
+    if reporter.report_running(job_name(job.submission_id, job.attempt) if job else None) is Delivery.UNAUTHORIZED:
         log.error("backend refused the result token (status update); check INTERNAL_RESULT_TOKEN")
         return ExitCode.CONFIG_ERROR
-    outcome = produce_result(settings, budget)
-    result = outcome.result
-    attempt = outcome.attempt or (job.attempt if job else None)
-    if outcome.requeue is not None and settings.llm_requeue_limit > 0 and attempt is not None:
-        answer = backend.request_requeue(outcome.requeue, attempt)
-        if answer is PostOutcome.REQUEUED:
+    to_post = produce_result(settings, budget)
+    result = to_post.result
+    attempt = to_post.attempt or (job.attempt if job else None)
+    if to_post.requeue is not None and settings.llm_requeue_limit > 0 and attempt is not None:
+        answer = reporter.request_requeue(to_post.requeue, attempt)
+        if answer is Delivery.REQUEUED:
             return ExitCode.POSTED
-        if answer is PostOutcome.UNAUTHORIZED:
+        if answer is Delivery.UNAUTHORIZED:
             return exit_code_for(answer)
     log.info("result ready status=%s score=%s tags=%s", result.status, result.score, ",".join(result.fail_tags))
-    return exit_code_for(backend.post_result(result, attempt))
+    return exit_code_for(reporter.post_result(result, attempt))
 
 
-def produce_result(settings: RunnerSettings, budget: Budget) -> Outcome:
+def produce_result(settings: RunnerSettings, budget: Budget) -> ResultToPost:
     """The result to post; every failure path, expected or not, ends in a result body."""
     from cloudemy_runner import results
 
@@ -75,15 +75,15 @@ def produce_result(settings: RunnerSettings, budget: Budget) -> Outcome:
         loaded = load_payload(settings.redis_url, settings.submission_id, budget)
         if loaded.payload is None:
             failure = results.payload_failure(loaded.failure_tag or "payload-missing", grader=grader, budget=budget)
-            return Outcome(failure, None)
+            return ResultToPost(failure, None)
         payload = loaded.payload
         result, requeue = grade_payload(settings, budget, payload)
-        return Outcome(result, payload.attempt, requeue)
+        return ResultToPost(result, payload.attempt, requeue)
     except Exception as exc:  # a bug must still end in a final answer for the student
         log.error("internal error while grading error=%s at=%s", type(exc).__name__, where(exc))
         max_score = payload.assignment.max_score if payload else None
         internal = results.internal_error(grader=grader, budget=budget, max_score=max_score)
-        return Outcome(internal, payload.attempt if payload else None)
+        return ResultToPost(internal, payload.attempt if payload else None)
 
 
 def grade_payload(
@@ -109,17 +109,17 @@ def grade_payload(
     from cloudemy_runner.scoring import graded_result
 
     prompt = build_prompt(payload, findings)
-    outcome = LlmGrader(settings, budget).grade(prompt)
-    if outcome.answer is not None:
-        return graded_result(payload.assignment, outcome.answer, findings, outcome.stats, budget), None
-    failure = outcome.failure
+    graded = LlmGrader(settings, budget).grade(prompt)
+    if graded.answer is not None:
+        return graded_result(payload.assignment, graded.answer, findings, graded.stats, budget), None
+    failure = graded.failure
     assert failure is not None  # an LlmResult holds either an answer or a failure
     requeue = (
         RequeueRequest(reason=failure.outcome, retry_after_seconds=min(failure.retry_after_seconds, 3600.0))  # type: ignore[arg-type]
         if failure.requeueable
         else None
     )
-    return results.llm_failure(payload.assignment, findings, failure, outcome.stats, budget), requeue
+    return results.llm_failure(payload.assignment, findings, failure, graded.stats, budget), requeue
 
 
 def where(exc: BaseException) -> str:
@@ -129,10 +129,10 @@ def where(exc: BaseException) -> str:
     return " < ".join(f"{os.path.basename(f.filename)}:{f.lineno} {f.name}" for f in reversed(frames))
 
 
-def exit_code_for(outcome: PostOutcome) -> ExitCode:
-    if outcome in (PostOutcome.POSTED, PostOutcome.ALREADY_FINAL):
+def exit_code_for(delivery: Delivery) -> ExitCode:
+    if delivery in (Delivery.POSTED, Delivery.ALREADY_FINAL):
         return ExitCode.POSTED
-    if outcome is PostOutcome.UNAUTHORIZED:
+    if delivery is Delivery.UNAUTHORIZED:
         log.error("backend refused the result token; check INTERNAL_RESULT_TOKEN")
         return ExitCode.CONFIG_ERROR
     return ExitCode.NOT_POSTED

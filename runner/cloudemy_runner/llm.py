@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cloudemy_common.models import REQUEUE_REASONS
-from cloudemy_common.retry import full_jitter
+from cloudemy_common.retry import RETRYABLE_HTTP_STATUS, full_jitter
 from cloudemy_runner.answer import InvalidAnswer, ModelAnswer, parse_answer
 from cloudemy_runner.config import Budget, RunnerSettings
 from cloudemy_runner.llm_limits import SharedLimits
@@ -48,7 +48,6 @@ MIN_REQUEST_SECONDS = 1.0
 """No request starts with less time than this left in the LLM phase."""
 BACKOFF_INITIAL_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 8.0
-RETRYABLE_STATUS = frozenset({408, 429})
 REQUEST_RESERVE_SECONDS = 10.0
 """A budget turn is only taken if at least this much (or LLM_TIMEOUT_SECONDS, if shorter) of the LLM phase is
 left after it for the request itself."""
@@ -207,7 +206,7 @@ class LlmGrader:
             except openai.APIStatusError as exc:
                 if exc.status_code >= 500:
                     return self._failed("server-error", f"the model server kept failing (HTTP {exc.status_code})")
-                if exc.status_code in RETRYABLE_STATUS:
+                if exc.status_code in RETRYABLE_HTTP_STATUS:
                     return self._failed("timeout", f"the model server kept answering HTTP {exc.status_code}")
                 return self._failed("rejected", f"the model server rejected the request (HTTP {exc.status_code})")
             except BudgetExhausted:
@@ -315,7 +314,7 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         return True
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code >= 500 or exc.status_code in RETRYABLE_STATUS
+        return exc.status_code in RETRYABLE_HTTP_STATUS
     return False
 
 

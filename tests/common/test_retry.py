@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from cloudemy_common.retry import Stopped, backoff, retry_until_stopped
+from cloudemy_common.retry import RETRYABLE_HTTP_STATUS, Stopped, backoff, retry_until_stopped
 
 
 class Flaky:
@@ -59,3 +59,9 @@ def test_backoff_doubles_up_to_its_maximum_with_bounded_jitter() -> None:
     for attempt, floor in ((1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (9, 4.0)):
         seconds = wait(State(attempt))  # type: ignore[arg-type]
         assert floor <= seconds <= floor + 0.5
+
+
+def test_one_set_of_retryable_http_statuses() -> None:
+    assert {408, 429, 500, 502, 503, 504} == RETRYABLE_HTTP_STATUS
+    for final in (200, 400, 401, 403, 404, 409, 413, 422, 501):
+        assert final not in RETRYABLE_HTTP_STATUS

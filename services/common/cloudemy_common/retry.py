@@ -1,9 +1,11 @@
-"""The one retry idiom of Cloudemy's services, on tenacity: one backoff policy, one "retry until stopped".
+"""The one retry idiom of Cloudemy's services, on tenacity: which answers to retry, one backoff, one loop.
 
-``backoff`` is the wait every retry uses (exponential, capped, with jitter so that replicas do not retry in
-step). ``retry_until_stopped`` is the loop a long-running worker needs around a dependency that may be down
-for a while (Redis restarting, the Kubernetes API unreachable): call, and after each failure of the named
-kinds wait and call again, until the call succeeds or ``stop`` is set; the wait ends early when it is.
+``RETRYABLE_HTTP_STATUS`` says which HTTP answers deserve another try. ``backoff`` is the wait every retry uses
+(exponential, capped, with jitter so that replicas do not retry in step); ``full_jitter`` the wait when the
+other side may be overloaded. ``retry_until_stopped`` is the loop a long-running worker needs around a
+dependency that may be down for a while (Redis restarting, the Kubernetes API unreachable): call, and after
+each failure of the named kinds wait and call again, until the call succeeds or ``stop`` is set; the wait
+ends early when it is.
 """
 
 import random
@@ -14,6 +16,10 @@ from typing import TypeVar
 import tenacity
 
 T = TypeVar("T")
+
+RETRYABLE_HTTP_STATUS: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+"""HTTP answers worth another try from any server Cloudemy's services call (the internal API, the LLM API, the
+Kubernetes API): a timeout, a rate limit, a server error or an unavailable gateway. Every other status is final."""
 
 
 class Stopped(Exception):

@@ -10,22 +10,22 @@ from cloudemy_common.jobs import RunnerJob, job_name
 from cloudemy_common.models import ResultBody
 from cloudemy_common.tokens import submission_token
 from cloudemy_runner import __version__
-from cloudemy_runner.backend_client import BackendClient, PostOutcome
 from cloudemy_runner.config import Budget
 from cloudemy_runner.grading import own_job
+from cloudemy_runner.reporter import Delivery, SubmissionReporter
 
 TOKEN = submission_token(MASTER_TOKEN, SUBMISSION_ID)
 RESULT = ResultBody(status="needs_review", max_score=10, feedback="An instructor will grade it.", grader="offline")
 
 
-def client_for(backend: RecordingBackend, budget: float = 30, token: str = TOKEN) -> BackendClient:
-    return BackendClient(backend.internal_url + "/", SUBMISSION_ID, token, Budget(budget))
+def client_for(backend: RecordingBackend, budget: float = 30, token: str = TOKEN) -> SubmissionReporter:
+    return SubmissionReporter(backend.internal_url + "/", SUBMISSION_ID, token, Budget(budget))
 
 
 def test_status_and_result_requests(backend):
     client = client_for(backend)
-    assert client.report_running() is PostOutcome.POSTED
-    assert client.post_result(RESULT) is PostOutcome.POSTED
+    assert client.report_running() is Delivery.POSTED
+    assert client.post_result(RESULT) is Delivery.POSTED
     status, result = backend.received
     assert status.path == f"/internal/submissions/{SUBMISSION_ID}/status"
     assert status.body == {"status": "running"}
@@ -40,25 +40,25 @@ def test_status_and_result_requests(backend):
 def test_status_failures_do_not_hold_up_grading(backend):
     backend.force_status_status = 500
     started = time.monotonic()
-    assert client_for(backend).report_running() is PostOutcome.UNREACHABLE
+    assert client_for(backend).report_running() is Delivery.UNREACHABLE
     assert len(backend.statuses()) == 3
     assert time.monotonic() - started < 5
 
 
 def test_status_on_closed_port_gives_up_quickly():
     started = time.monotonic()
-    assert client_for(RecordingBackend()).report_running() is PostOutcome.UNREACHABLE
+    assert client_for(RecordingBackend()).report_running() is Delivery.UNREACHABLE
     assert time.monotonic() - started < 5
 
 
 def test_status_401_is_reported(backend):
-    assert client_for(backend, token="wrong").report_running() is PostOutcome.UNAUTHORIZED
+    assert client_for(backend, token="wrong").report_running() is Delivery.UNAUTHORIZED
 
 
 def test_result_outcomes(backend):
-    for code, outcome in [(409, PostOutcome.ALREADY_FINAL), (401, PostOutcome.UNAUTHORIZED),
-                          (403, PostOutcome.UNAUTHORIZED), (404, PostOutcome.REJECTED),
-                          (422, PostOutcome.REJECTED)]:  # fmt: skip
+    for code, outcome in [(409, Delivery.ALREADY_FINAL), (401, Delivery.UNAUTHORIZED),
+                          (403, Delivery.UNAUTHORIZED), (404, Delivery.REJECTED),
+                          (422, Delivery.REJECTED)]:  # fmt: skip
         backend.force_result_status = code
         client = client_for(backend)
         assert client.post_result(RESULT) is outcome
@@ -71,7 +71,7 @@ def test_result_5xx_retried_until_posting_phase_ends():
         backend.force_result_status = 503
         client = client_for(backend, budget=3)  # posting phase: 2.7 s
         started = time.monotonic()
-        assert client.post_result(RESULT) is PostOutcome.UNREACHABLE
+        assert client.post_result(RESULT) is Delivery.UNREACHABLE
         assert time.monotonic() - started < 5
         assert client.result_attempts >= 3
     finally:

@@ -1,9 +1,10 @@
 """The runner's calls to the backend's internal API: status ``running`` first, the result last.
 
 Both send ``X-Result-Token`` (the per-submission token). The result POST is retried with tenacity on
-connection errors and 5xx until the posting phase of the budget ends; the answer decides the exit:
-200 posted, 409 already final (both fine), 401 a configuration error, anything else not postable.
-The standard library's HTTP client is enough for two small JSON POSTs and keeps start-up cheap.
+connection errors and retryable statuses (``RETRYABLE_HTTP_STATUS``) until the posting phase of the budget
+ends; the answer decides the exit: 200 posted, 409 already final (both fine), 401 a configuration error,
+anything else not postable. The standard library's HTTP client is enough for a few small JSON POSTs and
+keeps start-up cheap.
 """
 
 import json
@@ -15,6 +16,7 @@ from enum import StrEnum
 from http.client import HTTPException
 
 from cloudemy_common.models import RequeueAnswer, RequeueRequest, ResultBody, StatusUpdate
+from cloudemy_common.retry import RETRYABLE_HTTP_STATUS
 from cloudemy_runner import __version__
 from cloudemy_runner.config import Budget
 
@@ -26,7 +28,9 @@ STATUS_ATTEMPTS = 3
 """Reporting ``running`` is informative only: a few quick tries, then grading goes on."""
 
 
-class PostOutcome(StrEnum):
+class Delivery(StrEnum):
+    """What became of a POST to the internal API."""
+
     POSTED = "posted"
     REQUEUED = "requeued"
     ALREADY_FINAL = "already-final"
@@ -43,10 +47,12 @@ class HttpAnswer:
 
 
 class TransientPostError(Exception):
-    """A connection error or a 5xx: worth another try."""
+    """A connection error or a retryable status (``RETRYABLE_HTTP_STATUS``): worth another try."""
 
 
-class BackendClient:
+class SubmissionReporter:
+    """Reports one submission's progress and result (or a requeue) to the backend's internal API."""
+
     def __init__(self, base_url: str, submission_id: str, token: str, budget: Budget) -> None:
         self.base_url = base_url.rstrip("/")
         self.submission_id = submission_id
@@ -54,7 +60,7 @@ class BackendClient:
         self.budget = budget
         self.result_attempts = 0
 
-    def report_running(self, job_name: str | None = None) -> PostOutcome:
+    def report_running(self, job_name: str | None = None) -> Delivery:
         """POST status ``running``; only 401 matters to the caller (the token is wrong, nothing can be posted)."""
         import tenacity
 
@@ -71,13 +77,13 @@ class BackendClient:
             answer = retrying(self._post, "status", body, timeout=STATUS_TIMEOUT_SECONDS)
         except TransientPostError as exc:
             log.warning("status running not reported error=%s", exc)
-            return PostOutcome.UNREACHABLE
-        outcome = _classify(answer)
-        if outcome is not PostOutcome.POSTED:
+            return Delivery.UNREACHABLE
+        delivery = _classify(answer)
+        if delivery is not Delivery.POSTED:
             log.warning("status running answered http=%d", answer.status)
-        return outcome
+        return delivery
 
-    def request_requeue(self, request: RequeueRequest, attempt: int) -> PostOutcome:
+    def request_requeue(self, request: RequeueRequest, attempt: int) -> Delivery:
         """Hand this attempt back to the queue; REQUEUED when the backend took it (200), anything else
         (409: the attempt may not go back again, or moved on; unreachable) means: post the result instead."""
         import tenacity
@@ -92,18 +98,18 @@ class BackendClient:
             answer = retrying(self._post, f"requeue?attempt={attempt}", request.model_dump(mode="json"))
         except TransientPostError as exc:
             log.warning("requeue not possible, backend unreachable error=%s", exc)
-            return PostOutcome.UNREACHABLE
+            return Delivery.UNREACHABLE
         if 200 <= answer.status < 300:
             try:
                 taken = RequeueAnswer.model_validate_json(answer.body)
             except ValueError:
-                return PostOutcome.REJECTED
+                return Delivery.REJECTED
             log.info("attempt handed back to the queue requeue=%d delay=%.1fs", taken.requeue, taken.delay_seconds)
-            return PostOutcome.REQUEUED
+            return Delivery.REQUEUED
         log.warning("requeue refused http=%d detail=%s", answer.status, answer.detail)
         return _classify(answer)
 
-    def post_result(self, result: ResultBody, attempt: int | None = None) -> PostOutcome:
+    def post_result(self, result: ResultBody, attempt: int | None = None) -> Delivery:
         """POST the result until the backend answers, or the posting phase of the budget runs out.
 
         ``attempt`` (from the payload) lets the backend refuse a late result of an attempt a regrade replaced.
@@ -127,12 +133,12 @@ class BackendClient:
             answer = retrying(self._post, endpoint, body, counted=True)
         except TransientPostError as exc:
             log.error("result could not be posted attempts=%d error=%s", self.result_attempts, exc)
-            return PostOutcome.UNREACHABLE
-        outcome = _classify(answer)
-        log.info("result post answered http=%d outcome=%s attempts=%d", answer.status, outcome, self.result_attempts)
-        if outcome is PostOutcome.REJECTED:
+            return Delivery.UNREACHABLE
+        delivery = _classify(answer)
+        log.info("result post answered http=%d outcome=%s attempts=%d", answer.status, delivery, self.result_attempts)
+        if delivery is Delivery.REJECTED:
             log.error("result rejected http=%d detail=%s", answer.status, answer.detail)
-        return outcome
+        return delivery
 
     def _post(
         self, endpoint: str, body: dict[str, object], *, counted: bool = False, timeout: float = REQUEST_TIMEOUT_SECONDS
@@ -160,19 +166,19 @@ class BackendClient:
         except (urllib.error.URLError, OSError, HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise TransientPostError(f"{type(exc).__name__}: {reason}") from exc
-        if answer.status >= 500:
+        if answer.status in RETRYABLE_HTTP_STATUS:
             raise TransientPostError(f"HTTP {answer.status}")
         return answer
 
 
-def _classify(answer: HttpAnswer) -> PostOutcome:
+def _classify(answer: HttpAnswer) -> Delivery:
     if 200 <= answer.status < 300:
-        return PostOutcome.POSTED
+        return Delivery.POSTED
     if answer.status == 409:
-        return PostOutcome.ALREADY_FINAL
+        return Delivery.ALREADY_FINAL
     if answer.status in (401, 403):
-        return PostOutcome.UNAUTHORIZED
-    return PostOutcome.REJECTED
+        return Delivery.UNAUTHORIZED
+    return Delivery.REJECTED
 
 
 def _detail(exc: urllib.error.HTTPError) -> str:
