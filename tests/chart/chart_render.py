@@ -137,6 +137,23 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
             "networkPolicy": {"enabled": True},
         },
     ),
+    "openshift": (
+        (),
+        {
+            "global": {"compatibility": {"openshift": {"adaptSecurityContext": "force"}}},
+            "networkPolicy": {
+                "enabled": True,
+                "dns": {
+                    "port": 5353,
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openshift-dns"}},
+                    "podSelector": {
+                        "matchLabels": {"k8s-app": None, "dns.operator.openshift.io/daemonset-dns": "default"}
+                    },
+                },
+            },
+            "mongodb": {"persistence": {"enabled": True}},
+        },
+    ),
     "runner-sandbox": (
         (),
         {
@@ -222,11 +239,15 @@ def values_args(values: Mapping[str, Any] | None, values_files: Iterable[str], w
 
 
 @functools.lru_cache(maxsize=256)
-def _render_cached(values_json: str, values_files: tuple[str, ...], helm: str, release: str) -> Render:
+def _render_cached(
+    values_json: str, values_files: tuple[str, ...], helm: str, release: str, api_versions: tuple[str, ...]
+) -> Render:
     values = json.loads(values_json)
     with tempfile.TemporaryDirectory() as workdir:
         args = [helm_binary(helm), "template", release, str(CHART), "--namespace", NAMESPACE]
         args += values_args(values, values_files, workdir)
+        for api_version in api_versions:
+            args += ["--api-versions", api_version]
         done = _run_helm(args)
     if done.returncode != 0:
         raise RenderError(done.stderr.strip())
@@ -241,10 +262,12 @@ def render_chart(
     values_files: Iterable[str] = (),
     helm: str = "helm3",
     release: str = RELEASE,
+    api_versions: Iterable[str] = (),
 ) -> Render:
-    """``helm template`` the chart (release "cloudemy", namespace "cloudemy"); raises RenderError on failure."""
+    """``helm template`` the chart (release "cloudemy", namespace "cloudemy"); raises RenderError on failure.
+    ``api_versions`` are extra API group/versions the "cluster" serves (``.Capabilities.APIVersions``)."""
     values_json = json.dumps(values or {}, sort_keys=True)
-    return _render_cached(values_json, tuple(values_files), helm, release)
+    return _render_cached(values_json, tuple(values_files), helm, release, tuple(api_versions))
 
 
 def render_scenario(name: str, helm: str = "helm3") -> Render:
