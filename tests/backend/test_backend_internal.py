@@ -208,3 +208,18 @@ async def test_invalid_result_bodies_are_422_and_change_nothing(client: httpx.As
         response = await client.post(f"/internal/submissions/{sid}/result", content=raw, headers=headers)
         assert response.status_code == 422, (body, response.text)
     assert (await fetch(client, sid))["status"] == "queued"
+
+
+async def test_a_stored_result_counts_its_time_to_grade_and_llm_tokens(
+    client: httpx.AsyncClient, submission: dict
+) -> None:
+    """The dashboard's time-to-grade percentiles and token (cost) panels come from these series."""
+    sid = submission["id"]
+    headers = {"X-Result-Token": submission_token(MASTER_TOKEN, sid)}
+    body = graded_result(metrics={"model": "gpt-4o-mini", "prompt_tokens": 1200, "completion_tokens": 300})
+    for _ in range(2):  # an identical repeat is not counted twice
+        assert (await client.post(f"/internal/submissions/{sid}/result", json=body, headers=headers)).status_code == 200
+    metrics = (await client.get("/metrics")).text
+    assert 'cloudemy_time_to_grade_seconds_count{status="graded"} 1.0' in metrics
+    assert 'cloudemy_llm_tokens_total{kind="prompt",model="gpt-4o-mini"} 1200.0' in metrics
+    assert 'cloudemy_llm_tokens_total{kind="completion",model="gpt-4o-mini"} 300.0' in metrics

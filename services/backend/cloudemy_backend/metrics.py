@@ -6,7 +6,8 @@ a scrape reaches one worker, which is what the default (non-multiprocess) client
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -91,10 +92,35 @@ class Metrics:
             "Time a login or sign-up waited for the bounded password-hashing pool",
             registry=self.registry,
         )
+        self.time_to_grade = Histogram(
+            "cloudemy_time_to_grade_seconds",
+            "From a submission's creation to its terminal result posted by a runner, by status",
+            ["status"],
+            buckets=(5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 14400),
+            registry=self.registry,
+        )
+        self.llm_tokens = Counter(
+            "cloudemy_llm_tokens",
+            "LLM tokens the runners reported in stored results, by model and kind (prompt, completion)",
+            ["model", "kind"],
+            registry=self.registry,
+        )
         self.queue_length = Gauge(
             "cloudemy_queue_length", "Messages waiting in the submissions queue (read at scrape time)",
             registry=self.registry,
         )  # fmt: skip
+
+    def observe_result(self, status: str, created_at: datetime | None, metrics: Mapping[str, Any]) -> None:
+        """Count one stored runner result: its status, its time to grade, and the LLM tokens it reports."""
+        self.results.labels(status).inc()
+        if created_at is not None:
+            created = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
+            self.time_to_grade.labels(status).observe(max((datetime.now(UTC) - created).total_seconds(), 0.0))
+        model = str(metrics.get("model") or "none")[:64]
+        for kind in ("prompt", "completion"):
+            tokens = metrics.get(f"{kind}_tokens")
+            if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0:
+                self.llm_tokens.labels(model, kind).inc(tokens)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

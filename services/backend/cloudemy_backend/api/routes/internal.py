@@ -122,7 +122,7 @@ async def report_result(
             doc["_id"], attempt=reported, result=posted_result(body, reported)
         )
         if stored is not None:
-            backend.metrics.results.labels(body.status).inc()
+            backend.metrics.observe_result(body.status, doc.get("created_at"), body.metrics or {})
             await delete_payload_quietly(backend.queue, sid)
             log.info("result stored", extra={"submission_id": sid, "status": body.status, "attempt": reported})
             return ResultOut.model_validate(stored["result"])
