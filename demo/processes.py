@@ -58,7 +58,8 @@ def memory_backend_env(
 ) -> dict[str, str]:
     """The settings of `python -m cloudemy_backend` serving 127.0.0.1:``port`` with the in-memory store and the
     given Redis (sign-up on); ``settings`` adds or overrides variables. Merge it over a base env such as
-    ``image_env()``."""
+    ``image_env()``. The per-user submission rate and the per-address sign-up limit are off: locally one
+    address is every client, and demos and benchmarks drive hundreds of submissions from one account."""
     return {
         "HOST": "127.0.0.1",
         "PORT": str(port),
@@ -72,6 +73,8 @@ def memory_backend_env(
         "CLOUDEMY_ADMIN_EMAIL": admin_email,
         "CLOUDEMY_ADMIN_PASSWORD": admin_password,
         "ALLOW_SIGNUP": "true",
+        "SUBMISSION_RATE_PER_MINUTE": "0",
+        "SIGNUP_RATE_PER_HOUR": "0",
         **settings,
     }
 

@@ -23,6 +23,8 @@ from cloudemy_common.models import StoredResult, is_object_id
 
 log = logging.getLogger(__name__)
 
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
+
 Document = dict[str, Any]
 
 # The status each conditional update may start from, derived from the lifecycle's rules.
@@ -37,6 +39,11 @@ class DuplicateEmailError(Exception):
 def parse_object_id(value: str) -> ObjectId | None:
     """The ObjectId spelled by ``value``, or None for anything else (callers answer 404)."""
     return ObjectId(value) if is_object_id(value) else None
+
+
+def idempotency_id(user_id: str, key: str) -> str:
+    """One user's key (user ids are 24 hex digits, so the first colon separates the two)."""
+    return f"{user_id}:{key}"
 
 
 def utcnow() -> datetime:
@@ -69,6 +76,7 @@ class Storage:
         self.users = self.db["users"]
         self.assignments = self.db["assignments"]
         self.submissions = self.db["submissions"]
+        self.idempotency_keys = self.db["idempotency_keys"]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Storage":
@@ -95,6 +103,10 @@ class Storage:
         await self.submissions.create_index([("user_id", ASCENDING), ("_id", DESCENDING)], name="user_id")
         await self.submissions.create_index([("created_at", DESCENDING)], name="created_at")
         await self.submissions.create_index([("status", ASCENDING), ("status_changed_at", ASCENDING)], name="sweep")
+        # MongoDB's TTL monitor drops keys a while after IDEMPOTENCY_WINDOW; claims check the age themselves.
+        await self.idempotency_keys.create_index(
+            [("created_at", ASCENDING)], expireAfterSeconds=IDEMPOTENCY_WINDOW_SECONDS, name="expire"
+        )
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")
@@ -166,11 +178,20 @@ class Storage:
     # --- submissions -------------------------------------------------------------------------------------
 
     async def insert_submission(
-        self, *, assignment_id: str, user_id: str, language: str, code: str, test_run: bool = False
+        self,
+        *,
+        assignment_id: str,
+        user_id: str,
+        language: str,
+        code: str,
+        test_run: bool = False,
+        submission_id: ObjectId | None = None,
     ) -> Document:
-        """A new queued submission; ``test_run`` marks a staff run (a reference solution) that never counts."""
+        """A new queued submission; ``test_run`` marks a staff run (a reference solution) that never counts;
+        ``submission_id`` is the id reserved for it (by an Idempotency-Key), a new one otherwise."""
         now = utcnow()
         doc: Document = {
+            "_id": submission_id or ObjectId(),
             "assignment_id": assignment_id,
             "user_id": user_id,
             "language": language,
@@ -190,6 +211,34 @@ class Storage:
         result = await self.submissions.insert_one(doc)
         doc["_id"] = result.inserted_id
         return doc
+
+    # --- idempotency keys (Idempotency-Key of POST .../submissions) -------------------------------------
+
+    async def claim_idempotency_key(
+        self, *, user_id: str, key: str, fingerprint: str, submission_id: ObjectId
+    ) -> Document | None:
+        """Reserve ``key`` of this user for the submission about to be stored; None when reserved, else the
+        reservation made by an earlier request within IDEMPOTENCY_WINDOW_SECONDS (one whose time has passed
+        is taken over)."""
+        now = utcnow()
+        claim = {"submission_id": submission_id, "fingerprint": fingerprint, "created_at": now}
+        doc_id = idempotency_id(user_id, key)
+        try:
+            await self.idempotency_keys.insert_one({"_id": doc_id, "user_id": user_id, "key": key, **claim})
+            return None
+        except DuplicateKeyError:
+            pass
+        cutoff = datetime.fromtimestamp(now.timestamp() - IDEMPOTENCY_WINDOW_SECONDS, UTC)
+        expired = await self.idempotency_keys.find_one_and_update(
+            {"_id": doc_id, "created_at": {"$lt": cutoff}}, {"$set": claim}
+        )
+        if expired is not None:
+            return None
+        return await self.idempotency_keys.find_one({"_id": doc_id})
+
+    async def release_idempotency_key(self, *, user_id: str, key: str, submission_id: ObjectId) -> None:
+        """Give back a reservation whose submission was never stored."""
+        await self.idempotency_keys.delete_one({"_id": idempotency_id(user_id, key), "submission_id": submission_id})
 
     async def submission_by_id(self, submission_id: str) -> Document | None:
         oid = parse_object_id(submission_id)

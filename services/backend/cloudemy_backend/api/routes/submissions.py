@@ -1,9 +1,11 @@
 """Submissions: students submit and read their own; instructors and admins read all, regrade, grade."""
 
+import hashlib
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from bson import ObjectId
+from fastapi import APIRouter, Header, HTTPException, Query, status
 
 from cloudemy_backend.api.deps import (
     Backend,
@@ -14,8 +16,10 @@ from cloudemy_backend.api.deps import (
     is_staff,
     next_cursor,
     not_found,
+    too_many_requests,
 )
 from cloudemy_backend.api.routes.assignments import visible_to
+from cloudemy_backend.ratelimit import RateLimiter
 from cloudemy_backend.schemas import (
     ErrorOut,
     ManualGrade,
@@ -64,7 +68,14 @@ def allowed_language(assignment: Document, language: str) -> None:
 
 
 async def accept(
-    backend: Backend, user: Document, assignment: Document, language: str, code: str, *, test_run: bool
+    backend: Backend,
+    user: Document,
+    assignment: Document,
+    language: str,
+    code: str,
+    *,
+    test_run: bool,
+    submission_id: ObjectId | None = None,
 ) -> SubmissionOut:
     """Store the code as ``queued``, then queue it for grading. Accepted even while Redis is down (the sweep
     queues it once Redis is back)."""
@@ -72,7 +83,7 @@ async def accept(
     allowed_language(assignment, language)
     doc = await backend.storage.insert_submission(
         assignment_id=str(assignment["_id"]), user_id=str(user["_id"]), language=language, code=code,
-        test_run=test_run,
+        test_run=test_run, submission_id=submission_id,
     )  # fmt: skip
     backend.metrics.submissions_created.inc()
     log.info(
@@ -83,20 +94,102 @@ async def accept(
     return submission_out(doc, TestCatalog.of(assignment), staff=is_staff(user))
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="any unique string (a UUID): the same key within 24 hours returns the first submission",
+    ),
+]
+
+
+def submission_fingerprint(assignment_id: str, body: SubmissionCreate) -> str:
+    """What an Idempotency-Key stands for: the same key must come with the same submission."""
+    digest = hashlib.sha256()
+    for part in (assignment_id, body.language, body.code):
+        digest.update(part.encode("utf-8", errors="surrogatepass") + b"\x00")
+    return digest.hexdigest()
+
+
 @router.post(
     "/assignments/{assignment_id}/submissions",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SubmissionOut,
-    responses={**NOT_FOUND, 413: {"model": ErrorOut}},
+    responses={
+        **NOT_FOUND,
+        **CONFLICT,
+        413: {"model": ErrorOut},
+        429: {"model": ErrorOut, "description": "over SUBMISSION_RATE_PER_MINUTE; see Retry-After"},
+    },
 )
-async def submit(assignment_id: str, body: SubmissionCreate, backend: BackendDep, user: CurrentUser) -> SubmissionOut:
+async def submit(
+    assignment_id: str,
+    body: SubmissionCreate,
+    backend: BackendDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> SubmissionOut:
     """Store the code as ``queued``, then queue it for grading. Accepted even while Redis is down (the sweep
-    queues it once Redis is back)."""
+    queues it once Redis is back).
+
+    With an ``Idempotency-Key`` header, a repeat of the request (the same key from the same user within 24
+    hours, say a resubmit after a timeout) returns the first submission instead of storing a second one;
+    the same key with different code or language is 422. At most ``SUBMISSION_RATE_PER_MINUTE`` new
+    submissions per user in any minute (429 with ``Retry-After`` beyond; repeats are not counted)."""
     code_bytes_within_limit(backend.settings, body.code)
     assignment = await backend.storage.assignment_by_id(assignment_id)
     if assignment is None or not visible_to(user, assignment):
         raise not_found("assignment")
-    return await accept(backend, user, assignment, body.language, body.code, test_run=False)
+    allowed_language(assignment, body.language)
+    user_id, submission_id = str(user["_id"]), ObjectId()
+    if idempotency_key is not None:
+        fingerprint = submission_fingerprint(str(assignment["_id"]), body)
+        earlier = await backend.storage.claim_idempotency_key(
+            user_id=user_id, key=idempotency_key, fingerprint=fingerprint, submission_id=submission_id
+        )
+        if earlier is not None:
+            return await replayed_submission(backend, user, earlier, fingerprint)
+    try:
+        await reserve_submission_slot(backend, user_id)
+        return await accept(
+            backend, user, assignment, body.language, body.code, test_run=False, submission_id=submission_id
+        )
+    except BaseException:
+        if idempotency_key is not None:
+            await backend.storage.release_idempotency_key(
+                user_id=user_id, key=idempotency_key, submission_id=submission_id
+            )
+        raise
+
+
+async def reserve_submission_slot(backend: Backend, user_id: str) -> None:
+    """Count one new submission of this user; 429 with Retry-After past SUBMISSION_RATE_PER_MINUTE."""
+    limit = backend.settings.submission_rate_per_minute
+    decision = await backend.limiter.reserve([RateLimiter.key("submissions", user_id)], limit=limit, window_seconds=60)
+    if not decision.allowed:
+        backend.metrics.rate_limited.labels("submission").inc()
+        raise too_many_requests(
+            f"at most {limit} submissions a minute; try again in {decision.retry_after} s", decision.retry_after
+        )
+
+
+async def replayed_submission(backend: Backend, user: Document, earlier: Document, fingerprint: str) -> SubmissionOut:
+    """The answer to a repeated Idempotency-Key: the first submission as it is now."""
+    if earlier["fingerprint"] != fingerprint:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="this Idempotency-Key was used for a different submission; use a new key",
+        )
+    doc = await backend.storage.submission_by_id(str(earlier["submission_id"]))
+    if doc is None:  # the first request is still storing it
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail="a request with this Idempotency-Key is in progress; retry shortly"
+        )
+    log.info("idempotent repeat", extra={"submission_id": str(doc["_id"])})
+    return await shown(backend, user, doc)
 
 
 @router.post(

@@ -78,8 +78,8 @@ export function describeError(status, detail, messages = {}) {
  * Resolves to the parsed body (null for 204); rejects with ApiError.
  */
 export async function api(path, options = {}) {
-  const { method = "GET", json, form, auth = true, messages = {}, signal, accept = "json" } = options;
-  const headers = { Accept: accept === "json" ? "application/json" : "*/*" };
+  const { method = "GET", json, form, auth = true, messages = {}, signal, accept = "json", headers: extra = {} } = options;
+  const headers = { Accept: accept === "json" ? "application/json" : "*/*", ...extra };
   if (auth) {
     if (!hasLiveToken()) {
       endSession(getToken() ? "expired" : "missing");

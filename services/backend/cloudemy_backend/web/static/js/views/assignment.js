@@ -108,6 +108,9 @@ export async function assignmentView(ctx) {
     editor.element,
     h("div", { class: "actions" }, submit),
   );
+  // One Idempotency-Key per distinct submission: a retry of the same code after a failed or timed-out
+  // request reuses it, so the server stores the submission once whatever happened to the first answer.
+  let idempotency = { key: "", of: null };
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     setMessage(message, "", "");
@@ -118,17 +121,22 @@ export async function assignmentView(ctx) {
       return;
     }
     const bytes = new TextEncoder().encode(code).length;
+    const fingerprint = `${language.value}\u0000${code}`;
+    if (idempotency.of !== fingerprint) idempotency = { key: randomKey(), of: fingerprint };
     submit.disabled = true;
     submit.textContent = "Submitting…";
     try {
       const created = await api(`/assignments/${encodeURIComponent(id)}/submissions`, {
         method: "POST",
         json: { language: language.value, code },
+        headers: { "Idempotency-Key": idempotency.key },
         messages: {
+          429: "You are submitting too often. Wait a minute, then submit again.",
           413: `Your code is too large (${bytes.toLocaleString()} bytes): it is over this server's size limit. Shorten it and submit again.`,
           404: "This assignment is not open for submissions any more.",
         },
       });
+      idempotency = { key: "", of: null };
       sessionStorage.removeItem(draftKey);
       ctx.flash("success", "Submitted. Grading has started.", { afterNavigation: true });
       ctx.navigate(`/submissions/${created.id}`);
@@ -206,4 +214,10 @@ function submissionsListCompact(submissions) {
       ),
     ),
   );
+}
+
+/** 128 random bits as hex (crypto.randomUUID needs a secure context; plain-HTTP installs have none). */
+function randomKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
