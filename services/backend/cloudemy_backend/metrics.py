@@ -105,6 +105,12 @@ class Metrics:
             ["model", "kind"],
             registry=self.registry,
         )
+        self.dependency_up = Gauge(
+            "cloudemy_dependency_up",
+            "1 when the dependency answered the last readiness check, else 0 (mongo, redis)",
+            ["dependency"],
+            registry=self.registry,
+        )
         self.queue_length = Gauge(
             "cloudemy_queue_length", "Messages waiting in the submissions queue (read at scrape time)",
             registry=self.registry,
