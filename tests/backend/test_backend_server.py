@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from images import command
 
 from fakes.ports import free_port
 
@@ -92,19 +93,27 @@ def test_missing_jwt_secret_stops_start_up_with_one_line(redis_url: str) -> None
     assert lines == ["cloudemy-backend: configuration error: JWT_SECRET is required but not set"]
 
 
+def worker_count(master_pid: int) -> int:
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    return len(children)
+
+
 @pytest.mark.slow
 def test_image_command_gunicorn_serves_the_app(redis_url: str) -> None:
-    """The Dockerfile's CMD, with the memory store and one worker."""
+    """The backend image's CMD from the Dockerfile, with the memory store, bound to 127.0.0.1 here: it serves
+    the app with WEB_CONCURRENCY workers, and stops cleanly on SIGTERM."""
     port = free_port()
-    argv = [
-        str(BIN / "gunicorn"), "cloudemy_backend.main:app",
-        "--worker-class", "uvicorn.workers.UvicornWorker",
-        "--bind", f"127.0.0.1:{port}", "--workers", "1", "--graceful-timeout", "30", "--access-logfile", "-",
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        argv, env=server_env(redis_url, port), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    argv = command("backend")
+    assert argv[:2] == ["sh", "-c"]
+    argv[2] = argv[2].replace("0.0.0.0:", "127.0.0.1:")
+    env = server_env(redis_url, port, WEB_CONCURRENCY="2")
+    env["PATH"] = f"{BIN}:{env.get('PATH', '/usr/bin:/bin')}"
+    proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert wait_until_serving(proc, f"http://127.0.0.1:{port}/healthz").status_code == 200
+        deadline = time.monotonic() + 30
+        while worker_count(proc.pid) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert worker_count(proc.pid) == 2, "one gunicorn worker per WEB_CONCURRENCY"
     finally:
         assert stop(proc) == 0  # gunicorn's arbiter exits 0 after its workers stopped

@@ -4,8 +4,7 @@ import json
 import re
 
 from fastapi import HTTPException
-
-from cloudemy_backend.metrics import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_TESTS_TOTAL_BYTES = 4 * 1024 * 1024
 """Ceiling of all of an assignment's tests' ``stdin`` plus ``expected_stdout`` together (UTF-8): every queued

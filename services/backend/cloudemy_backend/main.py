@@ -1,8 +1,9 @@
-"""The ASGI app: ``create_app()`` builds one; ``cloudemy_backend.main:app`` is what gunicorn and uvicorn serve.
+"""The ASGI app factory: ``create_app()`` builds the backend app.
 
-``app`` is built on first access (PEP 562 module ``__getattr__``), so importing this module to call
-``create_app(settings)`` — as tests do — needs no environment; serving it reads the environment once and
-exits with one line when a required variable is missing.
+Servers call the factory themselves: the image runs ``gunicorn 'cloudemy_backend.main:create_app()'``, and
+``uvicorn --factory cloudemy_backend.main:create_app`` works the same way; ``python -m cloudemy_backend`` and the
+tests call ``create_app(settings)``. Importing this module needs no environment; building the app without
+settings reads the environment once and exits with one line when a required variable is missing.
 """
 
 import asyncio
@@ -27,9 +28,10 @@ from cloudemy_backend.core.config import Settings, load_settings_or_exit
 from cloudemy_backend.core.security import hash_password
 from cloudemy_backend.hashing import HashingPool
 from cloudemy_backend.limits import BodySizeLimitMiddleware
-from cloudemy_backend.metrics import Metrics, ObserveRequestsMiddleware
+from cloudemy_backend.metrics import Metrics
 from cloudemy_backend.queue import SubmissionQueue, connect_redis
 from cloudemy_backend.ratelimit import RateLimiter
+from cloudemy_backend.request_log import RequestLogMiddleware
 from cloudemy_backend.storage import DuplicateEmailError, Storage
 from cloudemy_backend.sweep import Sweeper
 from cloudemy_backend.web import router as web_ui_router
@@ -38,7 +40,7 @@ from cloudemy_common.retry import backoff
 
 log = logging.getLogger(__name__)
 
-# One line per router; issue 8 adds its grades router (and the web UI mount) here.
+# One line per router; the web UI's router comes last (it serves / and the static assets).
 ROUTERS = [
     health.router,
     auth.router,
@@ -191,18 +193,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(ObserveRequestsMiddleware, metrics=metrics)
+    app.add_middleware(RequestLogMiddleware, metrics=metrics)
     return app
-
-
-_app: FastAPI | None = None
-
-
-def __getattr__(name: str) -> FastAPI:
-    """``cloudemy_backend.main:app``: the app for the environment, built once on first access."""
-    global _app
-    if name != "app":
-        raise AttributeError(name)
-    if _app is None:
-        _app = create_app()
-    return _app

@@ -4,23 +4,11 @@ With several gunicorn workers each worker counts its own requests; Prometheus su
 a scrape reaches one worker, which is what the default (non-multiprocess) client supports.
 """
 
-import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-UNMATCHED_ROUTE = "<unmatched>"
-
-access_log = logging.getLogger("cloudemy_backend.access")
 
 
 class Metrics:
@@ -130,51 +118,3 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def route_template(scope: Scope) -> str:
-    """The matched route's path template (``/api/submissions/{submission_id}``), never the raw path.
-
-    API routes put themselves in the scope; other endpoints (``/openapi.json``, ``/docs``, static files)
-    are named by their endpoint, so the label's values stay few.
-    """
-    route = scope.get("route")
-    if route is not None and hasattr(route, "path"):
-        return str(route.path)
-    endpoint = scope.get("endpoint")
-    return getattr(endpoint, "__name__", type(endpoint).__name__) if endpoint is not None else UNMATCHED_ROUTE
-
-
-class ObserveRequestsMiddleware:
-    """Counts every HTTP request, records its latency and logs one access line (route template, no query)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            route, method, elapsed = route_template(scope), scope["method"], time.perf_counter() - started
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(elapsed)
-            access_log.info(
-                "%s %s %s",
-                method,
-                route,
-                status,
-                extra={"method": method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 1)},
-            )

@@ -63,7 +63,7 @@ def reject_invalid_text(value: Any) -> Any:
     return value
 
 
-class Request(BaseModel):
+class RequestBody(BaseModel):
     """Request bodies reject unknown fields and text that is not valid Unicode (422)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -102,7 +102,7 @@ def check_grading(rubric: list[RubricCriterion], tests: list[ProgramTest]) -> No
 # --- users ---------------------------------------------------------------------------------------------------
 
 
-class UserRegister(Request):
+class UserRegister(RequestBody):
     email: EmailStr
     password: Password
     name: Name
@@ -128,7 +128,7 @@ class TokenOut(BaseModel):
 # --- assignments ---------------------------------------------------------------------------------------------
 
 
-class ReferenceSolution(Request):
+class ReferenceSolution(RequestBody):
     """The instructor's own solution: what "run against the reference solution" grades. Staff-only."""
 
     language: Language
@@ -137,7 +137,7 @@ class ReferenceSolution(Request):
     )
 
 
-class AssignmentCreate(Request):
+class AssignmentCreate(RequestBody):
     """``max_score`` is computed: the rubric's points plus the tests' points. The rubric may be empty when there are
     tests (graded by the tests alone, no LLM)."""
 
@@ -159,7 +159,7 @@ class AssignmentCreate(Request):
         return self
 
 
-class AssignmentUpdate(Request):
+class AssignmentUpdate(RequestBody):
     """Only the fields present change; ``max_score`` follows the rubric and the tests. ``reference_solution: null``
     removes the stored one."""
 
@@ -218,12 +218,12 @@ class AssignmentPage(BaseModel):
 # --- submissions ---------------------------------------------------------------------------------------------
 
 
-class SubmissionCreate(Request):
+class SubmissionCreate(RequestBody):
     language: Language
     code: str = Field(description="the source code; at most MAX_CODE_BYTES UTF-8 bytes (413 beyond)")
 
 
-class TestRunCreate(Request):
+class TestRunCreate(RequestBody):
     """A staff test run: the given code, or (both fields omitted) the assignment's stored reference solution."""
 
     __test__ = False  # not a pytest class, despite the name
@@ -238,7 +238,7 @@ class TestRunCreate(Request):
         return self
 
 
-class ManualGrade(Request):
+class ManualGrade(RequestBody):
     score: Score = Field(description="0 to the assignment's max_score")
     feedback: Annotated[str, StringConstraints(max_length=MAX_FEEDBACK_CHARS)] = ""
 

@@ -5,7 +5,7 @@ The middleware fills in what a route did not set itself: ``Cache-Control: no-sto
 API docs' assets set their own, revalidating, policy) and ``X-Content-Type-Options: nosniff``.
 """
 
-from cloudemy_backend.metrics import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cache-control", b"no-store"),
