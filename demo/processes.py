@@ -40,9 +40,10 @@ def redis_binary() -> str:
 
 
 def image_env() -> dict[str, str]:
-    """What a container image would provide a process (PATH, locale, the virtualenv), never this
-    machine's secrets or proxies: the base env of a process that stands in for a pod."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV", "TMPDIR")
+    """What a container image would provide a process (PATH, locale, the virtualenv and its import path), never
+    this machine's secrets or proxies: the base env of a process that stands in for a pod. PYTHONPATH is kept so
+    that a checkout run from its own source tree starts its children from that same tree."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV", "PYTHONPATH", "TMPDIR")
     return {k: os.environ[k] for k in keep if k in os.environ} | {"PYTHONUNBUFFERED": "1"}
 
 

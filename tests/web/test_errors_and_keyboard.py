@@ -80,7 +80,7 @@ def test_validation_errors_name_the_field(ui_backend, open_browser, course) -> N
     page.get_by_role("button", name="Create assignment").click()  # empty: checked in the page first
     alert = page.get_by_role("alert").filter(has_text="Please correct the following")
     expect(alert).to_contain_text("Give the assignment a title.")
-    expect(alert).to_contain_text("Criterion 1: give it a title.")
+    expect(alert).to_contain_text("Add a rubric criterion or a test: there is nothing to grade.")
     page.get_by_label("Title", exact=True).first.fill("Too many points")
     row = page.locator(".rubric-row").first
     row.get_by_label("Title", exact=True).fill("Everything")

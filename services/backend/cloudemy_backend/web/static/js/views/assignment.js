@@ -6,6 +6,7 @@ import { codeEditor } from "../code-editor.js";
 import { field, h, setMessage } from "../dom.js";
 import { formatNumber, formatScore, languageLabel, statusBadge, timeEl } from "../format.js";
 import { isStaff } from "../session.js";
+import { assignmentTestsList } from "./test-results.js";
 
 const DRAFT_PREFIX = "cloudemy.draft.";
 
@@ -183,7 +184,10 @@ export async function assignmentView(ctx) {
       h(
         "aside",
         { class: "col-side" },
-        h("section", { class: "card", "aria-labelledby": "rubric-heading" }, h("h2", { id: "rubric-heading" }, "Rubric"), rubricTable(assignment)),
+        assignment.rubric?.length ? h("section", { class: "card", "aria-labelledby": "rubric-heading" }, h("h2", { id: "rubric-heading" }, "Rubric"), rubricTable(assignment)) : null,
+        assignment.tests?.length
+          ? h("section", { class: "card", "aria-labelledby": "tests-list-heading" }, h("h2", { id: "tests-list-heading" }, "Tests"), h("p", { class: "hint" }, "Your program reads each test's input and must print its expected output."), assignmentTestsList(assignment.tests))
+          : null,
         h(
           "section",
           { class: "card", "aria-labelledby": "mine-heading" },

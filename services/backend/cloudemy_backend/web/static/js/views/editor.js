@@ -1,9 +1,11 @@
-// Create or edit an assignment: title, description, languages, fail tags, published, and the
-// rubric editor (criteria with id, title, description and points; the total is the max score).
+// Create or edit an assignment: title, description, languages, fail tags, published, the rubric editor
+// (criteria with id, title, description and points) and the tests editor (tests-editor.js); the max score
+// is the rubric's points plus the tests' points.
 
 import { ApiError, api } from "../api.js";
 import { field, h, setMessage, uid } from "../dom.js";
 import { LANGUAGES, formatNumber, languageLabel } from "../format.js";
+import { testsEditor } from "./tests-editor.js";
 
 const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 
@@ -35,9 +37,15 @@ export async function editorView(ctx) {
   const total = h("output", { class: "total", "aria-live": "polite" });
   const rubricMessage = h("div", { class: "form-message" });
 
+  const tests = testsEditor(existing, {
+    onChange: () => updateTotal(),
+    languages: () => languageBoxes.filter((l) => l.box.checked).map((l) => l.lang),
+  });
+  for (const { box } of languageBoxes) box.addEventListener("change", tests.refreshLanguages);
+
   function updateTotal() {
     const sum = [...rows.children].reduce((acc, row) => acc + (Number(row.querySelector("input[name=points]").value) || 0), 0);
-    total.textContent = `Max score: ${formatNumber(sum)}`;
+    total.textContent = `Max score: ${formatNumber(sum + tests.totalPoints())}`;
   }
 
   function renumber() {
@@ -45,7 +53,6 @@ export async function editorView(ctx) {
       row.querySelector(".row-title").textContent = `Criterion ${i + 1}`;
       row.querySelector("[data-action=up]").disabled = i === 0;
       row.querySelector("[data-action=down]").disabled = i === rows.children.length - 1;
-      row.querySelector("[data-action=remove]").disabled = rows.children.length === 1;
       for (const button of row.querySelectorAll("button[data-action]")) {
         button.setAttribute("aria-label", `${button.dataset.label} criterion ${i + 1}`);
       }
@@ -105,13 +112,13 @@ export async function editorView(ctx) {
   }
 
   function remove(row) {
-    if (rows.children.length === 1) return;
     const next = row.nextElementSibling || row.previousElementSibling;
     row.remove();
     renumber();
-    next?.querySelector("input")?.focus();
+    (next?.querySelector("input") ?? addCriterion).focus();
   }
 
+  const addCriterion = h("button", { type: "button", class: "secondary", onclick: () => addRow({}, true) }, "Add criterion");
   for (const criterion of existing?.rubric ?? [{}]) addRow(criterion);
 
   const message = h("div", { class: "form-message" });
@@ -127,11 +134,12 @@ export async function editorView(ctx) {
       "fieldset",
       { class: "rubric-editor" },
       h("legend", {}, "Rubric"),
-      h("p", { class: "hint" }, "Each criterion is scored separately; the max score is the sum of the points."),
+      h("p", { class: "hint" }, "Each criterion is scored separately by the grader. With tests, the rubric may be empty: the tests alone then grade, without the AI grader."),
       rubricMessage,
       rows,
-      h("div", { class: "rubric-foot" }, h("button", { type: "button", class: "secondary", onclick: () => addRow({}, true) }, "Add criterion"), total),
+      h("div", { class: "rubric-foot" }, addCriterion, total),
     ),
+    tests.element,
     field("Fail tags", failTags, "Optional, comma-separated, e.g. no-tests, off-topic. The grader may attach them to a result."),
     h("div", { class: "field" }, h("label", { class: "check", for: published.id }, published, "Published (students can see and submit)")),
     h("div", { class: "actions" }, save, h("a", { class: "button secondary", href: editing ? `#/assignments/${encodeURIComponent(existing.id)}` : "#/assignments" }, "Cancel")),
@@ -157,6 +165,8 @@ export async function editorView(ctx) {
         description: row.querySelector("textarea[name=criterion_description]").value,
         points: Number(row.querySelector("input[name=points]").value),
       };
+      const blank = !criterion.id && !criterion.title && !criterion.description.trim() && !row.querySelector("input[name=points]").value;
+      if (blank) return; // an untouched criterion row is no criterion (a tests-only assignment has none)
       if (!criterion.id && criterion.title) criterion.id = slugify(criterion.title, ids);
       if (!criterion.title) problems.push(`Criterion ${i + 1}: give it a title.`);
       if (!SLUG.test(criterion.id)) problems.push(`Criterion ${i + 1}: the id may hold only letters, digits and - _ . : (at most 64).`);
@@ -166,11 +176,17 @@ export async function editorView(ctx) {
       body.rubric.push(criterion);
     });
     for (const tag of body.fail_tags) if (!SLUG.test(tag)) problems.push(`Fail tag "${tag}": use only letters, digits and - _ . : (no spaces).`);
+    const { tests: testList, limits, reference_solution: reference } = tests.collect(problems, ids);
+    Object.assign(body, { tests: testList, limits, reference_solution: reference });
+    if (!body.rubric.length && !testList.length) problems.push("Add a rubric criterion or a test: there is nothing to grade.");
     return { body, problems };
   }
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+  // Set once the assignment exists (editing, or created by a reference run); later saves PATCH it.
+  let savedId = existing?.id ?? null;
+
+  /** Validate and save the form; the saved assignment, or null (the problems are shown). */
+  async function store() {
     setMessage(message, "", "");
     setMessage(rubricMessage, "", "");
     const { body, problems } = collect();
@@ -178,20 +194,40 @@ export async function editorView(ctx) {
       setMessage(message, "error", `Please correct the following:\n${problems.join("\n")}`);
       message.focus?.();
       message.scrollIntoView({ block: "nearest" });
-      return;
+      return null;
     }
-    save.disabled = true;
     try {
-      const saved = editing
-        ? await api(`/assignments/${encodeURIComponent(existing.id)}`, { method: "PATCH", json: body })
-        : await api("/assignments", { method: "POST", json: body });
-      ctx.flash("success", editing ? "Assignment saved." : "Assignment created.", { afterNavigation: true });
-      ctx.navigate(`/assignments/${saved.id ?? existing?.id}`);
+      if (savedId) return await api(`/assignments/${encodeURIComponent(savedId)}`, { method: "PATCH", json: body });
+      const created = await api("/assignments", { method: "POST", json: body });
+      savedId = created.id;
+      return created;
     } catch (err) {
       setMessage(message, "error", err instanceof ApiError ? err.message : "Saving failed.");
       message.scrollIntoView({ block: "nearest" });
-      save.disabled = false;
+      return null;
     }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    save.disabled = true;
+    const wasSaved = Boolean(savedId);
+    const saved = await store();
+    save.disabled = false;
+    if (!saved) return;
+    ctx.flash("success", editing || wasSaved ? "Assignment saved." : "Assignment created.", { afterNavigation: true });
+    ctx.navigate(`/assignments/${saved.id ?? savedId}`);
+  });
+  tests.connectRun(ctx, async () => {
+    const creating = !savedId;
+    const saved = await store();
+    if (saved && creating) {
+      // Stay on this form, now editing the created assignment (no navigation: the run shows here).
+      history.replaceState(null, "", `#/assignments/${encodeURIComponent(saved.id)}/edit`);
+      save.textContent = "Save changes";
+      ctx.flash("success", "Assignment created (it stays as you set it, published or not).");
+    }
+    return saved;
   });
 
   return h(

@@ -8,6 +8,7 @@ import { field, h, notice, setMessage } from "../dom.js";
 import { PROGRESS, TERMINAL, formatNumber, formatScore, languageLabel, statusBadge, statusLabel, timeEl } from "../format.js";
 import { isStaff } from "../session.js";
 import { studentDirectory } from "./submissions.js";
+import { testResultsSection } from "./test-results.js";
 
 const POLL_MS = 1000;
 const MAX_BACKOFF_MS = 5000;
@@ -39,7 +40,7 @@ export async function submissionView(ctx) {
     const statusChanged = !shownVersion.startsWith(`${sub.status}|`);
     shownVersion = version;
     statusArea.replaceChildren(...statusTracker(sub));
-    resultArea.replaceChildren(resultSection(sub, assignment));
+    resultArea.replaceChildren(resultSection(sub, assignment, staff));
     if (staff) staffArea.replaceChildren(staffActions(sub));
     if (statusChanged) liveText.textContent = `Status: ${statusLabel(sub.status)}`;
   }
@@ -171,6 +172,7 @@ export async function submissionView(ctx) {
       { class: "meta" },
       h("span", {}, "Submitted ", timeEl(submission.created_at)),
       h("span", {}, languageLabel(submission.language)),
+      submission.test_run ? h("span", { class: "badge status-draft" }, "Reference run (not counted)") : null,
       staff ? h("span", {}, "Student: ", h("strong", {}, student?.name || submission.user_id), student?.email ? ` (${student.email})` : null) : null,
     ),
     liveText,
@@ -203,7 +205,9 @@ function statusTracker(sub) {
   ];
 }
 
-function resultSection(sub, assignment) {
+const GRADERS = { llm: "Graded by the AI grader", offline: "Static checks only", tests: "Graded by the tests" };
+
+function resultSection(sub, assignment, staff) {
   const result = sub.result;
   if (!TERMINAL.has(sub.status) || !result) {
     return h("section", { class: "card", "aria-labelledby": "result-heading" }, h("h2", { id: "result-heading", tabindex: "-1" }, "Result"), h("p", { class: "muted" }, "The result appears here as soon as grading finishes."));
@@ -219,13 +223,14 @@ function resultSection(sub, assignment) {
       "div",
       { class: "score-line" },
       h("span", { class: "score", "data-testid": "score" }, formatScore(result.score, result.max_score ?? assignment?.max_score)),
-      result.grader ? h("span", { class: "muted" }, result.grader === "llm" ? "Graded by the AI grader" : result.grader === "offline" ? "Static checks only" : `Graded by ${result.grader}`) : null,
+      result.grader ? h("span", { class: "muted" }, GRADERS[result.grader] ?? `Graded by ${result.grader}`) : null,
       result.graded_by || result.grader === "manual" ? h("span", { class: "muted" }, "Graded by an instructor") : null,
     ),
     sub.status === "needs_review" ? notice("info", "An instructor will review this submission and set the final grade.") : null,
     tags.length
       ? h("div", { class: "tags-block" }, h("h3", {}, "Issues found"), h("ul", { class: "tags", "aria-label": "Fail tags" }, tags.map((tag) => h("li", { class: "tag" }, tag))))
       : null,
+    testResultsSection(result, assignment?.tests, { staff }),
     h("h3", {}, "Feedback"),
     h("div", { class: "prose feedback" }, result.feedback || "No feedback."),
     criteria.length
