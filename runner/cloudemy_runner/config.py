@@ -37,6 +37,8 @@ class RunnerSettings(BaseSettings):
     # The LLM budget shared by every runner (0: no limit) and the breaker's thresholds (docs/scheduler.md).
     llm_requests_per_minute: Annotated[int, Field(ge=0, le=10_000_000)] = 0
     llm_tokens_per_minute: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
+    llm_budget_period_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    """The window the two limits count in: a minute. Tests and benchmarks that compress time shorten it."""
     llm_requeue_limit: Annotated[int, Field(ge=0, le=MAX_REQUEUES)] = 3
     """0: never hand an attempt back to the queue (the backend enforces the count with its own copy)."""
     llm_breaker_failures: Annotated[int, Field(ge=1, le=1000)] = 5

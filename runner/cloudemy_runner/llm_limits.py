@@ -27,7 +27,9 @@ class SharedLimits:
 
     def __init__(self, settings: RunnerSettings, client: "redis.Redis | None" = None) -> None:
         self.settings = settings
-        self.limits = BudgetLimits(settings.llm_requests_per_minute, settings.llm_tokens_per_minute)
+        self.limits = BudgetLimits(
+            settings.llm_requests_per_minute, settings.llm_tokens_per_minute, settings.llm_budget_period_seconds
+        )
         self.breaker_settings = BreakerSettings(
             failures=settings.llm_breaker_failures, open_seconds=settings.llm_breaker_open_seconds
         )

@@ -1,5 +1,6 @@
 """The shared LLM budget (GCRA in Redis) and the circuit breaker, against a real Redis."""
 
+import bisect
 import itertools
 import threading
 import time
@@ -28,28 +29,36 @@ def test_no_limit_never_waits_and_never_touches_redis() -> None:
 
 
 def test_requests_are_paced_after_the_burst(redis_client: redis.Redis) -> None:
-    budget = LlmBudget(redis_client, BudgetLimits(requests_per_minute=600))  # one per 0.1 s, burst 60
+    budget = LlmBudget(redis_client, BudgetLimits(requests_per_minute=600))  # burst 12, then 575/min
     waits = [budget.reserve(0, 60).wait_seconds for _ in range(80)]
-    assert waits[:59] == [0.0] * 59, "a tenth of the minute's requests may go at once"
-    later = waits[60:]
+    assert waits[:11] == [0.0] * 11, "2 % of the minute's requests may go at once"
+    later = waits[12:]
     assert all(b > a for a, b in itertools.pairwise(later)), "then one turn after another"
-    assert waits[-1] == pytest.approx(2.0, abs=0.15), "80 requests at 600/min: the 80th waits ~2 s"
+    assert waits[-1] == pytest.approx((80 - 12) * 60 / 575, abs=0.1)
+
+
+def test_no_sliding_minute_holds_more_than_the_limit(redis_client: redis.Redis) -> None:
+    for limit in (2, 60, 500, 3_000):
+        redis_client.flushall()
+        budget = LlmBudget(redis_client, BudgetLimits(requests_per_minute=limit))
+        send_times = sorted(time.monotonic() + budget.reserve(0, 3600).wait_seconds for _ in range(limit * 3))
+        most = max(bisect.bisect_left(send_times, t + 60) - i for i, t in enumerate(send_times))
+        assert most <= limit, f"{most} requests in one minute against a limit of {limit}"
 
 
 def test_a_turn_beyond_the_wait_allowed_is_not_taken(redis_client: redis.Redis) -> None:
-    budget = LlmBudget(redis_client, BudgetLimits(requests_per_minute=60))  # burst 6, then one per second
-    for _ in range(6):
-        assert budget.reserve(0, 0).reserved
+    budget = LlmBudget(redis_client, BudgetLimits(requests_per_minute=60))  # burst 1.2, then 56.6/min
+    assert budget.reserve(0, 0).reserved
     refused = budget.reserve(0, 0.5)
     assert not refused.reserved
-    assert refused.wait_seconds == pytest.approx(1.0, abs=0.1)
-    assert budget.backlog_seconds() == pytest.approx(1.0, abs=0.1), "a refusal reserved nothing"
+    assert refused.wait_seconds == pytest.approx(60 / 56.6 * 0.8, abs=0.1)
+    assert budget.backlog_seconds() == pytest.approx(refused.wait_seconds, abs=0.05), "a refusal reserved nothing"
     assert budget.reserve(0, 2).reserved
 
 
 def test_tokens_per_minute_paces_big_requests_and_corrections_count(redis_client: redis.Redis) -> None:
-    budget = LlmBudget(redis_client, BudgetLimits(tokens_per_minute=60_000))  # 1,000 tokens/s, burst 6,000
-    assert budget.reserve(6_000, 0).reserved
+    budget = LlmBudget(redis_client, BudgetLimits(tokens_per_minute=64_516))  # burst 1,290, then ~1,000 tokens/s
+    assert budget.reserve(1_290, 0).reserved
     assert budget.reserve(1_000, 10).wait_seconds == pytest.approx(1.0, abs=0.1)
     budget.correct(estimated_tokens=1_000, used_tokens=3_000)  # the answer used 2,000 more than estimated
     assert budget.backlog_seconds(1_000) == pytest.approx(4.0, abs=0.15)
@@ -64,7 +73,7 @@ def test_many_runners_at_once_share_one_budget(redis_url: str) -> None:
 
     def runner() -> None:
         client = redis.Redis.from_url(redis_url)
-        budget = LlmBudget(client, BudgetLimits(requests_per_minute=6_000))  # one per 10 ms, burst 600
+        budget = LlmBudget(client, BudgetLimits(requests_per_minute=6_000))  # burst 120, then 5,760/min
         for _ in range(40):
             wait = budget.reserve(0, 60).wait_seconds
             with lock:
@@ -77,7 +86,7 @@ def test_many_runners_at_once_share_one_budget(redis_url: str) -> None:
     for thread in threads:
         thread.join()
     assert len(waits) == 800
-    assert max(waits) == pytest.approx((800 - 600) * 0.01, abs=0.5), "the last turn after the burst, not sooner"
+    assert max(waits) == pytest.approx((800 - 120) * 60 / 5_759, abs=0.3), "the last turn in order, not sooner"
 
 
 def test_breaker_opens_after_consecutive_failures_and_one_success_closes_it(redis_client: redis.Redis) -> None:

@@ -18,6 +18,16 @@ answering mode):
 ``malformed``       200 whose message content is truncated, invalid JSON
 ``no_json_schema``  400 for ``response_format`` type ``json_schema``; with ``json_object`` (or none) like ``good``
 
+Unkind provider (apply whatever the mode; options ``rpm``, ``tpm`` and ``window``, and ``go_down``):
+
+``rpm`` / ``tpm``   at most that many requests / tokens (each request costs ``prompt_tokens`` +
+                    ``completion_tokens``, what its ``usage`` reports) in any ``window`` seconds (default 60;
+                    tests compress time with a shorter window); beyond it 429 with ``Retry-After`` (whole
+                    seconds, rounded up) and ``retry-after-ms``, counted in ``calls["throttled"]``
+``go_down(s)``      for ``s`` seconds every request gets a 503 (``kind="unavailable"``) or its connection is
+                    closed without an answer (``kind="refuse"``), counted in ``calls["down"]``; ``come_back()``
+                    ends it early. Over HTTP: ``POST /_fake/outage`` ``{"seconds": s, "kind": ...}``.
+
 The rubric comes from the request: the first line of the system message that parses as a JSON array of
 objects with ``id`` and ``points`` (the runner's prompt has one), else the ``enum`` of criterion ids in
 a ``json_schema`` response format (then each criterion is worth ``default_points``).
@@ -38,10 +48,11 @@ processes steer it over HTTP: ``GET /_fake/state`` (mode, calls, first_request_a
 
 import argparse
 import json
+import math
 import signal
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -55,6 +66,9 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "default_points": 10.0,
     "confidence": 0.9,
     "feedback": "Overall assessment from the fake model.",
+    "rpm": 0,
+    "tpm": 0,
+    "window": 60.0,
 }
 UNKNOWN_CRITERION_ID = "bonus-points"
 
@@ -96,6 +110,9 @@ class _State:
     requests: list[RecordedRequest] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     first_request_at: float | None = None
+    admitted: deque[tuple[float, int]] = field(default_factory=deque)
+    down_until: float = 0.0
+    down_kind: str = "unavailable"
 
 
 class FakeOpenAI:
@@ -151,12 +168,56 @@ class FakeOpenAI:
             self._state.queued.extend(modes)
 
     def reset(self) -> None:
-        """Forget requests, counts, queued modes and the first-request time (mode and options stay)."""
+        """Forget requests, counts, queued modes, the rate window, an outage and the first-request time (mode and
+        options stay)."""
         with self._lock:
             self._state.queued.clear()
             self._state.requests.clear()
             self._state.calls.clear()
             self._state.first_request_at = None
+            self._state.admitted.clear()
+            self._state.down_until = 0.0
+
+    def go_down(self, seconds: float, kind: str = "unavailable") -> None:
+        """An outage of ``seconds``: 503 for every request (``unavailable``) or connections closed (``refuse``)."""
+        if kind not in ("unavailable", "refuse"):
+            raise ValueError("kind is 'unavailable' or 'refuse'")
+        with self._lock:
+            self._state.down_until = time.monotonic() + float(seconds)
+            self._state.down_kind = kind
+
+    def come_back(self) -> None:
+        with self._lock:
+            self._state.down_until = 0.0
+
+    def _admit(self) -> tuple[str, float] | None:
+        """None when this request may be answered (and then it counts in the rate window), else
+        ("down", 0) or ("throttled", seconds until the window has room)."""
+        now = time.monotonic()
+        with self._lock:
+            state, options = self._state, self._state.options
+            if now < state.down_until:
+                state.calls["down"] += 1
+                return "down", 0.0
+            window, rpm, tpm = float(options["window"]), int(options["rpm"]), int(options["tpm"])
+            cost = int(options["prompt_tokens"]) + int(options["completion_tokens"])
+            while state.admitted and state.admitted[0][0] <= now - window:
+                state.admitted.popleft()
+            wait = 0.0
+            if rpm and len(state.admitted) >= rpm:
+                wait = state.admitted[len(state.admitted) - rpm][0] + window - now
+            if tpm:
+                used = sum(tokens for _, tokens in state.admitted)
+                for at, tokens in state.admitted:
+                    if used + cost <= tpm:
+                        break
+                    used -= tokens
+                    wait = max(wait, at + window - now)
+            if wait > 0:
+                state.calls["throttled"] += 1
+                return "throttled", wait
+            state.admitted.append((now, cost))
+            return None
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -252,16 +313,31 @@ class FakeOpenAI:
                     return
                 arrived = fake._mark_arrival()
                 body = self._read_json()
+                verdict = fake._admit()
+                if verdict is not None:
+                    self._unkind(*verdict)
+                    return
                 mode, options = fake._next_mode()
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 fake._record(RecordedRequest(self.path, headers, body, mode, arrived))
                 status, payload, extra_headers = _answer(mode, options, body, fake._stopping)
                 self._json(status, payload, extra_headers)
 
+            def _unkind(self, verdict: str, wait: float) -> None:
+                if verdict == "throttled":
+                    headers = {"Retry-After": str(max(1, math.ceil(wait))), "retry-after-ms": str(int(wait * 1000))}
+                    self._json(429, _error("Rate limit reached for requests", "rate_limit_error"), headers)
+                elif fake._state.down_kind == "refuse":
+                    self.close_connection = True  # no answer at all: the client sees the connection drop
+                else:
+                    self._json(503, _error("The service is temporarily unavailable.", "server_error"))
+
             def _control(self) -> None:
                 body = self._read_json()
                 try:
-                    if self.path == "/_fake/reset":
+                    if self.path == "/_fake/outage":
+                        fake.go_down(float(body.get("seconds", 0)), str(body.get("kind", "unavailable")))
+                    elif self.path == "/_fake/reset":
                         fake.reset()
                     elif self.path == "/_fake/mode":
                         if "mode" in body:
@@ -426,9 +502,19 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=DEFAULT_OPTIONS["delay"])
     parser.add_argument("--retry-after", type=float, default=DEFAULT_OPTIONS["retry_after"])
     parser.add_argument("--fraction", type=float, default=DEFAULT_OPTIONS["fraction"])
+    parser.add_argument("--rpm", type=int, default=0, help="requests per window before 429 (0: no limit)")
+    parser.add_argument("--tpm", type=int, default=0, help="tokens per window before 429 (0: no limit)")
+    parser.add_argument("--window", type=float, default=60.0, help="the rate window in seconds")
     args = parser.parse_args()
     fake = FakeOpenAI(
-        args.mode, port=args.port, delay=args.delay, retry_after=args.retry_after, fraction=args.fraction
+        args.mode,
+        port=args.port,
+        delay=args.delay,
+        retry_after=args.retry_after,
+        fraction=args.fraction,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        window=args.window,
     ).start()
     print(f"READY {fake.base_url}", flush=True)
     done = threading.Event()

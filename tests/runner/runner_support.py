@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cloudemy_common.models import ResultBody, SubmissionPayload
+from cloudemy_common.models import RequeueRequest, ResultBody, SubmissionPayload
 from cloudemy_common.tokens import verify_result_token
 from fakes.ports import free_port
 
@@ -58,7 +58,8 @@ class Received:
 class RecordingBackend:
     """The internal API's two runner endpoints over real HTTP, recording every request.
 
-    Results follow the backend's contract: the token is checked (master or per-submission), the body
+    A requeue request (``/requeue``) is taken ``requeue_limit`` times per submission, then 409, as the backend
+    does. Results follow the backend's contract: the token is checked (master or per-submission), the body
     must be a valid ResultBody (else 422), the first result is stored, an identical repeat is 200 and a
     different one 409. ``fail_next(503, 503)`` answers the next result POSTs with those codes first;
     ``force_result_status`` answers every result POST with one code. Start it late to play "down".
@@ -70,6 +71,8 @@ class RecordingBackend:
         self.stored: dict[str, dict[str, Any]] = {}
         self.force_result_status: int | None = None
         self.force_status_status: int | None = None
+        self.requeue_limit = 0  # like a backend whose LLM_REQUEUE_LIMIT is spent: tests that requeue raise it
+        self.requeues: dict[str, int] = {}
         self._fail_next: list[int] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -83,6 +86,9 @@ class RecordingBackend:
 
     def results(self) -> list[Received]:
         return [r for r in self.received if r.path.endswith("/result")]
+
+    def requeue_requests(self) -> list[Received]:
+        return [r for r in self.received if r.path.endswith("/requeue")]
 
     def statuses(self) -> list[Received]:
         return [r for r in self.received if r.path.endswith("/status")]
@@ -101,7 +107,11 @@ class RecordingBackend:
 
     def _answer(self, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
-        if len(parts) != 4 or parts[:2] != ["internal", "submissions"] or parts[3] not in ("status", "result"):
+        if (
+            len(parts) != 4
+            or parts[:2] != ["internal", "submissions"]
+            or parts[3] not in ("status", "result", "requeue")
+        ):
             return 404, {"detail": "not found"}
         submission_id, endpoint = parts[2], parts[3]
         if not verify_result_token(MASTER_TOKEN, submission_id, headers.get("x-result-token")):
@@ -110,6 +120,16 @@ class RecordingBackend:
             if self.force_status_status is not None:
                 return self.force_status_status, {"detail": "forced"}
             return 200, {"id": submission_id, "status": body.get("status")}
+        if endpoint == "requeue":
+            try:
+                RequeueRequest.model_validate(body)
+            except ValueError as exc:
+                return 422, {"detail": str(exc)}
+            done = self.requeues.get(submission_id, 0)
+            if done >= self.requeue_limit or submission_id in self.stored:
+                return 409, {"detail": "requeue limit reached"}
+            self.requeues[submission_id] = done + 1
+            return 200, {"requeued": True, "requeue": done + 1, "delay_seconds": 1.0}
         if self._fail_next:
             return self._fail_next.pop(0), {"detail": "injected failure"}
         if self.force_result_status is not None:

@@ -25,9 +25,11 @@ REQUESTS_KEY = "llm:budget:requests"
 TOKENS_KEY = "llm:budget:tokens"
 BREAKER_KEY = "llm:breaker"
 
-BURST_SHARE = 0.1
-"""Share of a per-minute limit that may be spent at once (at least one request); the rest is paced evenly."""
-MINUTE_MS = 60_000.0
+BURST_SHARE = 0.02
+"""Share of a per-minute limit that may be spent at once (at least one request). The rest is paced evenly at
+the limit less two bursts and one unit, so that no 60-second window, however it is placed, holds more than the
+limit even when requests arrive a little late or early: a provider counting in sliding windows never answers
+429 because of the pacing itself."""
 BREAKER_STATE_TTL_SECONDS = 3600
 """A breaker nobody touched for this long is forgotten (closed)."""
 
@@ -122,15 +124,30 @@ class BudgetLimits:
 
     requests_per_minute: int = 0
     tokens_per_minute: int = 0
+    period_seconds: float = 60.0
+    """The provider's counting window, a minute; only tests and benchmarks that compress time shorten it (the
+    limits then count per period)."""
 
     @property
     def enabled(self) -> bool:
         return self.requests_per_minute > 0 or self.tokens_per_minute > 0
 
-    def _interval_and_burst(self, per_minute: int) -> tuple[float, float]:
+    def _interval_and_burst(self, per_minute: int, margin: float = 1.0) -> tuple[float, float]:
+        """Milliseconds between two units (requests or tokens) once the burst is spent, and the burst."""
         if per_minute <= 0:
             return 0.0, 0.0
-        return MINUTE_MS / per_minute, max(1.0, per_minute * BURST_SHARE)
+        burst = max(1.0, per_minute * BURST_SHARE)
+        return self.period_seconds * 1000 / max(per_minute - 2 * burst - margin, per_minute / 2), burst
+
+    @property
+    def requests(self) -> tuple[float, float]:
+        return self._interval_and_burst(self.requests_per_minute)
+
+    @property
+    def tokens(self) -> tuple[float, float]:
+        """Tokens keep one more burst in reserve: they are charged by estimate and corrected only once the
+        answer's ``usage`` is known, so requests in flight may have cost a little more than charged."""
+        return self._interval_and_burst(self.tokens_per_minute, margin=self.tokens_per_minute * BURST_SHARE)
 
 
 class LlmBudget:
@@ -141,8 +158,7 @@ class LlmBudget:
         self.limits = limits
 
     def _args(self, tokens: int, max_wait_ms: float) -> list[Any]:
-        r_interval, r_burst = self.limits._interval_and_burst(self.limits.requests_per_minute)
-        t_interval, t_burst = self.limits._interval_and_burst(self.limits.tokens_per_minute)
+        (r_interval, r_burst), (t_interval, t_burst) = self.limits.requests, self.limits.tokens
         return [r_interval, r_burst, t_interval, t_burst, max(int(tokens), 0), max_wait_ms]
 
     def reserve(self, tokens: int, max_wait_seconds: float) -> Reservation:
@@ -163,7 +179,7 @@ class LlmBudget:
 
     def correct(self, estimated_tokens: int, used_tokens: int) -> None:
         """Charge what a request really used instead of its estimate."""
-        t_interval, _ = self.limits._interval_and_burst(self.limits.tokens_per_minute)
+        t_interval, _ = self.limits.tokens
         if t_interval and used_tokens != estimated_tokens:
             self.redis.eval(_CORRECT, 1, TOKENS_KEY, t_interval, int(used_tokens) - int(estimated_tokens))
 
