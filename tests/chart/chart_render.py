@@ -154,6 +154,17 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
             "mongodb": {"persistence": {"enabled": True}},
         },
     ),
+    "monitoring": (
+        (),
+        {
+            "metrics": {
+                "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+                "prometheusRule": {"enabled": True},
+                "dashboard": {"enabled": True, "annotations": {"grafana_folder": "Cloudemy"}},
+            },
+            "networkPolicy": {"enabled": True, "metricsNamespaceSelector": {"matchLabels": {"name": "monitoring"}}},
+        },
+    ),
     "runner-sandbox": (
         (),
         {
