@@ -36,6 +36,7 @@ from common import (
     write_json,
 )
 
+from demo.chart import BACKEND_SERVICE, write_runner_job_template
 from fakes.ports import free_port
 from fakes.redis_server import RedisServer
 
@@ -55,7 +56,9 @@ def message(n: int) -> str:
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), str(ROOT)])
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep
+    )
     env.update(extra)
     return env
 
@@ -80,6 +83,9 @@ class Bench:
         self.api_port = 0
         self.kubeconfig = workdir / "kubeconfig"
         self.create_log = workdir / "creates.log"
+        self.job_template = write_runner_job_template(  # the chart's, as in production
+            workdir / "runner-job.yaml", services={BACKEND_SERVICE: self.sink_port}
+        )
 
     def reset(self) -> None:
         """A fresh Redis database and a fresh fake API (no Jobs, empty create log)."""
@@ -108,6 +114,7 @@ class Bench:
         env = child_env({
             "REDIS_URL": self.redis_server.url, "QUEUE_SUBMISSIONS": QUEUE, "KUBECONFIG": str(self.kubeconfig),
             "K8S_NAMESPACE": "default", "INTERNAL_RESULT_TOKEN": "bench-master-token", "METRICS_PORT": "0",
+            "RUNNER_JOB_TEMPLATE": str(self.job_template),
             "BACKEND_INTERNAL_URL": f"http://127.0.0.1:{self.sink_port}/internal",
             "MAX_ACTIVE_JOBS": "1000000", "POD_NAME": "bench-scheduler", "LOG_LEVEL": "INFO",
         })  # fmt: skip
@@ -117,14 +124,12 @@ class Bench:
         return proc
 
     def start_floor(self) -> subprocess.Popen[bytes]:
-        """The floor posts the very Job body the scheduler builds (the built-in template), so both loops make
+        """The floor posts the very Job body the scheduler builds (from the same template), so both loops make
         the fake API do the same work."""
-        from cloudemy_scheduler.config import Settings
-        from cloudemy_scheduler.job_template import build_job, builtin_template
+        from cloudemy_scheduler.job_template import build_job, load_template
 
         token = "bench-master-token"  # noqa: S105 - a benchmark's made-up token
-        settings = Settings(redis_url=self.redis_server.url, internal_result_token=token)
-        body = build_job(builtin_template(settings), sid(0), 1, token)
+        body = build_job(load_template(self.job_template), sid(0), 1, token)
         env = child_env({"REDIS_URL": self.redis_server.url, "API_URL": f"http://127.0.0.1:{self.api_port}",
                          "JOB_BODY": json.dumps(body)})  # fmt: skip
         proc = subprocess.Popen([sys.executable, __file__, "--floor-worker"], env=env)

@@ -1,7 +1,8 @@
 """The whole Cloudemy platform as local processes: Redis, backend (memory store), scheduler (local executor).
 
 Used by `make demo`, the browser tests and the benchmarks. Runners are subprocesses of the scheduler
-(EXECUTOR=local), each started with the env its Kubernetes Job would have.
+(EXECUTOR=local), each started with the env its Kubernetes Job would have: the Job template is the chart's,
+rendered at start-up with helm (`make demo` installs it).
 """
 
 import json
@@ -16,11 +17,11 @@ from typing import Any
 
 import httpx
 
+from demo.chart import BACKEND_SERVICE, write_runner_job_template
 from demo.processes import ManagedProcess, RedisProcess, free_port, memory_backend_env
 
 SAMPLE_ASSIGNMENT = Path(__file__).with_name("sample_assignment.json")
 LLM_ENV = ("LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL", "LLM_TIMEOUT_SECONDS")
-RUNNER_SECRET_NAME = "cloudemy-demo-secret"  # noqa: S105 (a Secret's name, not a password)
 
 
 @dataclass
@@ -64,38 +65,15 @@ def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.lower() not in drop and k not in LLM_ENV}
 
 
-def runner_job_template(cfg: PlatformConfig, redis_url: str, internal_url: str) -> dict[str, Any]:
-    """The Job template the local scheduler stamps per submission (same shape as the chart's ConfigMap)."""
-    env = [
-        {"name": "REDIS_URL", "value": redis_url},
-        {"name": "BACKEND_INTERNAL_URL", "value": internal_url},
-        {"name": "LLM_MODEL", "value": cfg.llm_env.get("LLM_MODEL", "gpt-4o-mini")},
-        {"name": "LLM_BASE_URL", "value": cfg.llm_env.get("LLM_BASE_URL", "")},
-        {"name": "LLM_TIMEOUT_SECONDS", "value": cfg.llm_env.get("LLM_TIMEOUT_SECONDS", "30")},
-        {"name": "JOB_DEADLINE_SECONDS", "value": str(cfg.job_deadline_seconds)},
-        {
-            "name": "LLM_API_KEY",
-            "valueFrom": {"secretKeyRef": {"name": RUNNER_SECRET_NAME, "key": "LLM_API_KEY", "optional": True}},
-        },
-    ]
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "runner-template", "labels": {"app.kubernetes.io/name": "cloudemy"}},
-        "spec": {
-            "backoffLimit": 1,
-            "activeDeadlineSeconds": cfg.job_deadline_seconds,
-            "ttlSecondsAfterFinished": 600,
-            "template": {
-                "metadata": {"labels": {"app.kubernetes.io/name": "cloudemy"}},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "containers": [{"name": "runner", "image": "cloudemy-runner:dev", "env": env}],
-                },
-            },
-        },
-    }
+def runner_job_values(cfg: PlatformConfig) -> dict[str, list[str]]:
+    """Chart values (``set_values``, ``set_strings``) for the demo's runner Jobs: its deadline and LLM settings.
+    The API key stays a secretKeyRef, which the local executor resolves from the scheduler's environment."""
+    values = [f"runner.job.activeDeadlineSeconds={cfg.job_deadline_seconds}"]
+    if cfg.llm_env.get("LLM_TIMEOUT_SECONDS"):
+        values.append(f"llm.timeoutSeconds={cfg.llm_env['LLM_TIMEOUT_SECONDS']}")
+    pairs = (("LLM_MODEL", "llm.model"), ("LLM_BASE_URL", "llm.baseUrl"))
+    strings = [f"{key}={cfg.llm_env[name]}" for name, key in pairs if cfg.llm_env.get(name)]
+    return {"set_values": values, "set_strings": strings}
 
 
 class LocalPlatform:
@@ -148,7 +126,6 @@ class LocalPlatform:
             "INTERNAL_RESULT_TOKEN": self.internal_token,
             "LLM_API_KEY": self.cfg.llm_env.get("LLM_API_KEY", ""),
             "RUNNER_JOB_TEMPLATE": str(template_path),
-            "RUNNER_SECRET_NAME": RUNNER_SECRET_NAME,
             "MAX_ACTIVE_JOBS": str(self.cfg.max_active_jobs),
             "METRICS_PORT": str(self.metrics_port),
             **self.cfg.extra_scheduler_env,
@@ -168,10 +145,11 @@ class LocalPlatform:
         )
         self.backend.start()
         self.backend.wait_http(f"{self.url}/readyz", timeout=60)
-        template_path = self.workdir / "runner-job.yaml"
-        # JSON is YAML: the scheduler reads this file like the chart's rendered job.yaml
-        template = runner_job_template(self.cfg, self.redis.url, self.internal_url)
-        template_path.write_text(json.dumps(template, indent=2))
+        template_path = write_runner_job_template(  # the chart's template, its runners pointed at this backend
+            self.workdir / "runner-job.yaml",
+            services={BACKEND_SERVICE: self.cfg.port},
+            **runner_job_values(self.cfg),
+        )
         self.scheduler = ManagedProcess(
             "scheduler", [sys.executable, "-m", "cloudemy_scheduler"], self.scheduler_env(template_path), self.workdir
         )

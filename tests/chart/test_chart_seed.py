@@ -86,7 +86,7 @@ def test_scheduler_env_and_replicas() -> None:
     assert env["MAX_ACTIVE_JOBS"]["value"] == "50"
     assert env["METRICS_PORT"]["value"] == "9090"
     assert env["RUNNER_JOB_TEMPLATE"]["value"] == "/etc/cloudemy/runner/job.yaml"
-    assert env["RUNNER_IMAGE"]["value"] == "ghcr.io/cloudemy/cloudemy-runner:0.1.0"
+    assert not {"RUNNER_IMAGE", "RUNNER_SECRET_NAME"} & set(env), "the runner's image and Secret: in the template"
     assert env["INTERNAL_RESULT_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "INTERNAL_RESULT_TOKEN"
     assert "LLM_API_KEY" not in env, "the scheduler only passes a secretKeyRef into the Job template"
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
@@ -106,6 +106,7 @@ def test_runner_job_template_is_the_seeds_job_with_specs_fixes() -> None:
     assert pod["serviceAccountName"] == "cloudemy-runner"
     (runner,) = pod["containers"]
     assert runner["name"] == "runner"
+    assert runner["image"] == "ghcr.io/cloudemy/cloudemy-runner:0.1.0"
     env = env_of(runner)
     assert env["LLM_MODEL"]["value"] == "gpt-4o-mini"
     assert env["JOB_DEADLINE_SECONDS"]["value"] == str(spec["activeDeadlineSeconds"])

@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
+from demo.chart import ROOT
 from demo.processes import ManagedProcess, RedisProcess, free_port, image_env
 from e2e.kubelet import FakeKubelet
-from e2e.release import ROOT, LocalEnv, Release, container, render_release
+from e2e.release import LocalEnv, Release, container, render_release
 from fakes.k8s_api import FakeKubernetesAPI
 from fakes.openai_server import FakeOpenAI
 from fakes.tcp_proxy import TcpProxy

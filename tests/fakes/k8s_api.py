@@ -55,6 +55,7 @@ class Call:
     name: str | None = None
     at: float = field(default_factory=time.monotonic)
     active_jobs: int | None = None  # unfinished Jobs right after a successful create
+    token: str | None = None  # the client's bearer token (write_kubeconfig's ``token``): who made the call
 
 
 @dataclass
@@ -165,14 +166,15 @@ class FakeKubernetesAPI:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def write_kubeconfig(self, path: Path | str, namespace: str = "default") -> Path:
-        """A kubeconfig whose current context points at this server (plain HTTP, a dummy bearer token)."""
+    def write_kubeconfig(self, path: Path | str, namespace: str = "default", token: str = "fake-token") -> Path:  # noqa: S107
+        """A kubeconfig whose current context points at this server (plain HTTP, a dummy bearer token that each
+        recorded call carries, so that tests can tell clients apart)."""
         path = Path(path)
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "fake", "user": {"token": "fake-token"}}],
+            "users": [{"name": "fake", "user": {"token": token}}],
             "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}],
             "current-context": "fake",
         }
@@ -371,7 +373,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.api.record_calls or self.command != "GET":
             split = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(split.query).items()}
-            self.api.calls.append(Call(self.command, split.path, query, status, name, active_jobs=active))
+            bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ") or None
+            self.api.calls.append(Call(self.command, split.path, query, status, name, active_jobs=active, token=bearer))
 
     def _body(self) -> dict[str, Any]:
         length = int(self.headers.get("Content-Length") or 0)

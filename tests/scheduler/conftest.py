@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from scheduler_harness import RecordingBackend, ThreadScheduler, scheduler_env
+from scheduler_harness import RecordingBackend, ThreadScheduler, job_template_file, scheduler_env
 
 from fakes.k8s_api import FakeKubernetesAPI
 
@@ -28,11 +28,20 @@ def backend() -> Iterator[RecordingBackend]:
 
 
 @pytest.fixture
-def env_for(redis_url: str, kubeconfig: Path, backend: RecordingBackend) -> Callable[..., dict[str, str]]:
-    """Scheduler environment against this test's Redis, fake API and recording backend, plus overrides."""
+def job_template(tmp_path: Path, backend: RecordingBackend) -> Path:
+    """The chart's runner Job template, its runners pointed at this test's recording backend."""
+    return job_template_file(tmp_path / "runner-job.yaml", backend.url)
+
+
+@pytest.fixture
+def env_for(
+    redis_url: str, kubeconfig: Path, backend: RecordingBackend, job_template: Path
+) -> Callable[..., dict[str, str]]:
+    """Scheduler environment against this test's Redis, fake API, recording backend and the chart's Job
+    template, plus overrides."""
 
     def make(**extra: str | int | float) -> dict[str, str]:
-        return scheduler_env(str(extra.pop("redis_url", redis_url)), kubeconfig, backend.url, **extra)
+        return scheduler_env(str(extra.pop("redis_url", redis_url)), kubeconfig, backend.url, job_template, **extra)
 
     return make
 

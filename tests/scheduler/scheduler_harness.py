@@ -11,11 +11,13 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from cloudemy_scheduler.app import Scheduler
 from cloudemy_scheduler.config import Settings
+from demo.chart import BACKEND_SERVICE, write_runner_job_template
 from fakes.k8s_api import FakeKubernetesAPI
 from fakes.ports import free_port
 
@@ -105,15 +107,23 @@ class RecordingBackend:
         self.server.server_close()
 
 
+def job_template_file(path: Path, backend_url: str, *set_values: str) -> Path:
+    """The chart's runner Job template (rendered once per test session) at ``path``, its runners pointed at the
+    backend at ``backend_url``; ``set_values`` are extra chart values (``runner.job.backoffLimit=0``)."""
+    port = urlsplit(backend_url).port
+    assert port is not None, backend_url
+    return write_runner_job_template(path, set_values=set_values, services={BACKEND_SERVICE: port})
+
+
 def scheduler_env(
-    redis_url: str, kubeconfig: Path | None, backend_url: str, **extra: str | int | float
+    redis_url: str, kubeconfig: Path | None, backend_url: str, job_template: Path, **extra: str | int | float
 ) -> dict[str, str]:
     """Environment for one scheduler (process or in-thread Settings), short timings for tests."""
     env = {
         "REDIS_URL": redis_url,
         "QUEUE_SUBMISSIONS": QUEUE,
         "K8S_NAMESPACE": "default",
-        "RUNNER_IMAGE": "cloudemy-runner:test",
+        "RUNNER_JOB_TEMPLATE": str(job_template),
         "BACKEND_INTERNAL_URL": backend_url,
         "INTERNAL_RESULT_TOKEN": MASTER_TOKEN,
         "METRICS_PORT": "0",
@@ -147,7 +157,7 @@ class ThreadScheduler:
     """A scheduler running in a thread of the test process."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.scheduler = Scheduler(settings_from(env))
+        self.scheduler = Scheduler(settings_from(env), environ=env)
         self.thread = threading.Thread(target=self.scheduler.serve, name="scheduler-under-test", daemon=True)
 
     def __enter__(self) -> "ThreadScheduler":
@@ -168,7 +178,9 @@ class ProcessScheduler:
 
     def __init__(self, env: dict[str, str], log_path: Path | None = None) -> None:
         self.env = {**{k: v for k, v in os.environ.items() if "proxy" not in k.lower()}, **env}
-        self.env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), str(ROOT)])
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+        ).rstrip(os.pathsep)
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 

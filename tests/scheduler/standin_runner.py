@@ -15,7 +15,9 @@ def main() -> int:
     mode = sys.argv[1]
     submission = os.environ.get("SUBMISSION_ID", "unknown")
     if mode == "record":
-        Path(sys.argv[2], f"{submission}.json").write_text(json.dumps(dict(os.environ)))
+        partial = Path(sys.argv[2], f"{submission}.json.partial")
+        partial.write_text(json.dumps(dict(os.environ)))
+        partial.rename(partial.with_suffix(""))  # the test sees the whole file or none
         return 0
     if mode == "hang":
         Path(sys.argv[2], f"{submission}.pid").write_text(str(os.getpid()))

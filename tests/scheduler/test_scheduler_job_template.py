@@ -1,5 +1,6 @@
-"""The runner Job body: the seed's fields, SPEC's fixes, only name/labels/env stamped, valid for 1.29 and 1.34,
-and checkov-clean outside a documented allowlist."""
+"""The runner Job body the scheduler creates from the chart's template: the runner's contract env, restricted
+Pod Security, only name/labels/env stamped, valid for 1.29 and 1.34, and checkov-clean outside a documented
+allowlist."""
 
 import copy
 import json
@@ -9,21 +10,25 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from scheduler_harness import MASTER_TOKEN, scheduler_env, settings_from, sid
+from scheduler_harness import MASTER_TOKEN, sid
 
 from cloudemy_common.tokens import submission_token
 from cloudemy_scheduler.executors.k8s import KubernetesExecutor
-from cloudemy_scheduler.job_template import TemplateError, build_job, builtin_template, label_selector, load_template
+from cloudemy_scheduler.job_template import TemplateError, build_job, label_selector, load_template
+from demo.chart import job_template_of, render
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWLIST = ROOT / "services" / "scheduler" / "checkov-allowlist.yaml"
-SEED_ENV = ["SUBMISSION_ID", "REDIS_URL", "BACKEND_INTERNAL_URL", "INTERNAL_RESULT_TOKEN", "LLM_API_KEY", "LLM_MODEL"]
+RUNNER_ENV = ["SUBMISSION_ID", "REDIS_URL", "BACKEND_INTERNAL_URL", "INTERNAL_RESULT_TOKEN", "LLM_API_KEY", "LLM_MODEL",
+              "LLM_BASE_URL", "LLM_TIMEOUT_SECONDS", "JOB_DEADLINE_SECONDS"]  # fmt: skip
+CHART_VALUES = ("runner.image.repository=example.org/cloudemy-runner", "runner.image.tag=1.2.3",
+                "secrets.existingSecret=my-release-secret")  # fmt: skip
 
 
 @pytest.fixture
-def settings():
-    extra = {"runner_image": "example.org/cloudemy-runner:1.2.3", "runner_secret_name": "my-release-secret"}
-    return settings_from(scheduler_env("redis://redis:6379/0", None, "http://backend:8000/internal", **extra))
+def template():
+    """The chart's runner Job template as a production install renders it (bundled Redis, the release's Secret)."""
+    return job_template_of(render(set_values=CHART_VALUES))
 
 
 @pytest.fixture(params=[1, 2], ids=["attempt-1", "attempt-2"])
@@ -31,16 +36,16 @@ def attempt(request):
     return request.param
 
 
-def stamped(settings, attempt, n=1):
-    return build_job(builtin_template(settings), sid(n), attempt, MASTER_TOKEN)
+def stamped(template, attempt, n=1):
+    return build_job(template, sid(n), attempt, MASTER_TOKEN)
 
 
 def env_map(job):
     return {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
 
 
-def test_builtin_job_has_the_seeds_fields(settings, attempt):
-    job = stamped(settings, attempt)
+def test_job_has_the_runners_contract(template, attempt):
+    job = stamped(template, attempt)
     assert job["apiVersion"] == "batch/v1"
     assert job["kind"] == "Job"
     assert job["metadata"]["name"] == (f"runner-{sid(1)}" if attempt == 1 else f"runner-{sid(1)}-{attempt}")
@@ -53,20 +58,23 @@ def test_builtin_job_has_the_seeds_fields(settings, attempt):
     assert container["image"] == "example.org/cloudemy-runner:1.2.3"
     assert container["imagePullPolicy"] == "IfNotPresent"
     names = [e["name"] for e in container["env"]]
-    assert names[: len(SEED_ENV)] == SEED_ENV, "the seed's env, in the seed's order"
+    assert len(names) == len(set(names)), "each variable once"
+    assert set(RUNNER_ENV) <= set(names), "every variable of the runner's contract"
+    assert names.index("REDIS_PASSWORD") < names.index("REDIS_URL"), "defined before $(REDIS_PASSWORD) refers to it"
     env = env_map(job)
     assert env["SUBMISSION_ID"]["value"] == sid(1)
-    assert env["REDIS_URL"]["value"] == "redis://redis:6379/0"
-    assert env["BACKEND_INTERNAL_URL"]["value"] == "http://backend:8000/internal"
+    assert env["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@cloudemy-redis:6379/0"
+    assert env["BACKEND_INTERNAL_URL"]["value"] == "http://cloudemy-backend:8000/internal"
     assert env["LLM_MODEL"]["value"] == "gpt-4o-mini"
     assert env["JOB_DEADLINE_SECONDS"]["value"] == "120"
 
 
-def test_builtin_job_has_the_spec_fixes(settings, attempt):
-    job = stamped(settings, attempt)
+def test_job_keeps_secrets_out_and_runs_restricted(template, attempt):
+    job = stamped(template, attempt)
     env = env_map(job)
-    assert env["LLM_API_KEY"] == {"name": "LLM_API_KEY", "valueFrom": {"secretKeyRef": {
-        "name": "my-release-secret", "key": "LLM_API_KEY"}}}  # fmt: skip
+    for secret in ("LLM_API_KEY", "REDIS_PASSWORD"):
+        assert env[secret] == {"name": secret, "valueFrom": {"secretKeyRef": {
+            "name": "my-release-secret", "key": secret}}}  # fmt: skip
     assert env["INTERNAL_RESULT_TOKEN"]["value"] == submission_token(MASTER_TOKEN, sid(1))
     assert MASTER_TOKEN not in json.dumps(job), "the master token never enters a runner pod"
     assert job["spec"]["ttlSecondsAfterFinished"] > 0
@@ -84,11 +92,12 @@ def test_builtin_job_has_the_spec_fixes(settings, attempt):
     assert context["capabilities"] == {"drop": ["ALL"]}
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
-    assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
+    (tmp,) = [volume for volume in pod["volumes"] if volume["name"] == "tmp"]
+    assert tmp["emptyDir"]["sizeLimit"], "a bounded emptyDir"
 
 
-def test_labels_on_job_and_pod(settings, attempt):
-    job = stamped(settings, attempt)
+def test_labels_on_job_and_pod(template, attempt):
+    job = stamped(template, attempt)
     expected = {"app.kubernetes.io/component": "runner", "cloudemy.io/submission-id": sid(1),
                 "cloudemy.io/attempt": str(attempt)}  # fmt: skip
     assert expected.items() <= job["metadata"]["labels"].items()
@@ -96,8 +105,8 @@ def test_labels_on_job_and_pod(settings, attempt):
 
 
 @pytest.mark.parametrize("version", ["1.29.0", "1.34.0"])
-def test_job_passes_kubernetes_validate_strict(settings, attempt, version):
-    kubernetes_validate.validate(stamped(settings, attempt), version, strict=True)
+def test_job_passes_kubernetes_validate_strict(template, attempt, version):
+    kubernetes_validate.validate(stamped(template, attempt), version, strict=True)
 
 
 def secret_ref(name, key):
@@ -129,11 +138,11 @@ def chart_like_template():
     }  # fmt: skip
 
 
-def test_template_file_is_stamped_with_name_labels_and_env_only(settings, tmp_path):
+def test_template_file_is_stamped_with_name_labels_and_env_only(tmp_path):
     template = chart_like_template()
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(template))
-    loaded = load_template(settings.model_copy(update={"runner_job_template": path}))
+    loaded = load_template(path)
     job = build_job(loaded, sid(9), 3, MASTER_TOKEN)
     assert job["metadata"]["name"] == f"runner-{sid(9)}-3"
     assert job["metadata"]["labels"]["app.kubernetes.io/instance"] == "rel", "template labels kept"
@@ -171,19 +180,24 @@ def test_watch_selector_keeps_the_release_identity_but_not_the_version():
         ("key: [unclosed\n", "cannot read"),
     ],
 )
-def test_unusable_templates_are_refused(settings, tmp_path, text, problem):
+def test_unusable_templates_are_refused(tmp_path, text, problem):
     path = tmp_path / "job.yaml"
     path.write_text(text)
     with pytest.raises(TemplateError, match=problem):
-        load_template(settings.model_copy(update={"runner_job_template": path}))
+        load_template(path)
 
 
-def test_the_api_receives_exactly_the_built_body(settings, k8s_api, kubeconfig):
+def test_a_template_is_required():
+    with pytest.raises(TemplateError, match="RUNNER_JOB_TEMPLATE is not set"):
+        load_template(None)
+
+
+def test_the_api_receives_exactly_the_built_body(template, k8s_api, kubeconfig):
     """The official client validates the body as a V1Job on the way: nothing may be lost or renamed."""
     executor = KubernetesExecutor("default", "app.kubernetes.io/component=runner", image_pull_timeout=300,
                                   kubeconfig=str(kubeconfig))  # fmt: skip
-    for attempt, template in ((1, builtin_template(settings)), (2, chart_like_template())):
-        job = build_job(template, sid(attempt), attempt, MASTER_TOKEN)
+    for attempt, source in ((1, template), (2, chart_like_template())):
+        job = build_job(source, sid(attempt), attempt, MASTER_TOKEN)
         executor.create(job)
         stored = k8s_api.get_job(job["metadata"]["name"])
         for server_field in ("namespace", "uid", "creationTimestamp", "generation", "resourceVersion"):
@@ -193,9 +207,9 @@ def test_the_api_receives_exactly_the_built_body(settings, k8s_api, kubeconfig):
 
 
 @pytest.mark.slow
-def test_checkov_finds_nothing_outside_the_allowlist(settings, tmp_path):
+def test_checkov_finds_nothing_outside_the_allowlist(template, tmp_path):
     manifest = tmp_path / "jobs.yaml"
-    manifest.write_text(yaml.safe_dump_all([stamped(settings, 1), stamped(settings, 2)]))
+    manifest.write_text(yaml.safe_dump_all([stamped(template, 1), stamped(template, 2)]))
     done = subprocess.run(
         [str(ROOT / ".tools" / "bin" / "checkov"), "--file", str(manifest), "--framework", "kubernetes",
          "--output", "json", "--quiet", "--compact", "--skip-download"],

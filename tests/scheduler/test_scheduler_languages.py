@@ -3,6 +3,7 @@ Job, and a language no image serves ends as an ``error`` result without a Job (n
 
 import json
 
+import yaml
 from scheduler_harness import QUEUE, message, sid, wait_for
 
 from cloudemy_common.models import ResultBody
@@ -40,7 +41,10 @@ def test_language_without_an_image_is_reported_not_dispatched(k8s_api, backend, 
     assert backend.posts(f"/submissions/{sid(3)}/status") == [], "never reported as dispatched"
 
 
-def test_without_a_language_map_every_language_runs_in_the_template_image(k8s_api, redis_client, start_scheduler):
+def test_without_a_language_map_every_language_runs_in_the_template_image(
+    k8s_api, redis_client, start_scheduler, job_template
+):
     start_scheduler()
     redis_client.rpush(QUEUE, message(5, language="java"))
-    assert runner_image(k8s_api, f"runner-{sid(5)}") == "cloudemy-runner:test"
+    template_image = yaml.safe_load(job_template.read_text())["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert runner_image(k8s_api, f"runner-{sid(5)}") == template_image

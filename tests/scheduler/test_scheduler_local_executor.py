@@ -7,27 +7,27 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from scheduler_harness import MASTER_TOKEN, QUEUE, message, settings_from, sid, wait_for
+from scheduler_harness import MASTER_TOKEN, QUEUE, job_template_file, message, sid, wait_for
 
 from cloudemy_common.keys import submission_key
 from cloudemy_common.models import SubmissionPayload
 from cloudemy_common.tokens import submission_token, verify_result_token
-from cloudemy_scheduler.executors.local import expand, resolve_env
-from cloudemy_scheduler.job_template import builtin_template
+from cloudemy_scheduler.executors.kubelet_env import expand, resolve_env
+from cloudemy_scheduler.job_template import runner_container
+from demo.chart import job_template_of, render
 
 STANDIN = Path(__file__).with_name("standin_runner.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def template_file(tmp_path, env_for, *, deadline=120, backoff=1):
-    settings = settings_from(env_for())
-    template = builtin_template(settings)
-    template["spec"]["activeDeadlineSeconds"] = deadline
-    template["spec"]["backoffLimit"] = backoff
-    path = tmp_path / "job.yaml"
-    path.write_text(yaml.safe_dump(template))
-    return path
+def template_file(tmp_path, backend, *, deadline=120, backoff=1):
+    return job_template_file(tmp_path / "job.yaml", backend.url, f"runner.job.activeDeadlineSeconds={deadline}",
+                             f"runner.job.backoffLimit={backoff}")  # fmt: skip
+
+
+def by_key(secrets):
+    """The local executor's lookup: a secretKeyRef's key in the scheduler's environment, whatever the Secret."""
+    return lambda name, key: secrets.get(key)
 
 
 def local(env_for, tmp_path, mode, **extra):
@@ -47,16 +47,13 @@ def test_kubelet_style_expansion():
         {"name": "OPTIONAL", "valueFrom": {"secretKeyRef": {"name": "s", "key": "NOPE", "optional": True}}},
         {"name": "REQUIRED", "valueFrom": {"secretKeyRef": {"name": "s", "key": "NOPE"}}},
     ]}  # fmt: skip
-    env = resolve_env(container, {"REDIS_PASSWORD": "pw"})
+    env = resolve_env(container, by_key({"REDIS_PASSWORD": "pw"}))
     assert env == {"REDIS_PASSWORD": "pw", "REDIS_URL": "redis://:pw@r:6379/0", "EARLY": "$(LATER)",
                    "LATER": "x", "REQUIRED": ""}  # fmt: skip
 
 
-def test_runner_gets_the_jobs_env_and_never_the_master_token(
-    tmp_path, env_for, redis_client, start_scheduler, backend, monkeypatch
-):
-    monkeypatch.setenv("LLM_API_KEY", "sk-local-secret")
-    start_scheduler(**local(env_for, tmp_path, "record"))
+def test_runner_gets_the_jobs_env_and_never_the_master_token(tmp_path, env_for, redis_client, start_scheduler, backend):
+    start_scheduler(**local(env_for, tmp_path, "record"), llm_api_key="sk-local-secret")
     redis_client.rpush(QUEUE, message(1))
     recorded = wait_for(lambda: (tmp_path / f"{sid(1)}.json").exists(), what="the runner ran")
     assert recorded
@@ -71,26 +68,35 @@ def test_runner_gets_the_jobs_env_and_never_the_master_token(
     assert backend.posts("/result") == [], "a runner that exits 0 posted its own result"
 
 
-def test_password_in_redis_url_reaches_the_runner_through_a_secret_ref(
-    tmp_path, env_for, redis_url, redis_client, start_scheduler
-):
-    url_with_password = redis_url.replace("redis://", "redis://:not-a-real-password@")
-    settings = settings_from(env_for(redis_url=url_with_password))
-    container = builtin_template(settings)["spec"]["template"]["spec"]["containers"][0]
+def test_redis_password_reaches_the_runner_through_a_secret_ref():
+    """The chart's bundled Redis: the password is in the Secret, never in the Job; the runner gets the URL."""
+    template = job_template_of(render(set_values=("secrets.redisPassword=not-a-real-password",)))
+    container = runner_container(template)
     entries = {e["name"]: e for e in container["env"]}
-    assert "not-a-real-password" not in json.dumps(container)
+    assert "not-a-real-password" not in json.dumps(template)
     assert entries["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "REDIS_PASSWORD"
-    assert entries["REDIS_URL"]["value"].startswith("redis://:$(REDIS_PASSWORD)@127.0.0.1:")
-    from cloudemy_scheduler.executors.local import scheduler_secrets
+    assert entries["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@cloudemy-redis:6379/0"
+    env = resolve_env(container, by_key({"REDIS_PASSWORD": "not-a-real-password"}))
+    assert env["REDIS_URL"] == "redis://:not-a-real-password@cloudemy-redis:6379/0"
 
-    env = resolve_env(container, scheduler_secrets({"REDIS_URL": url_with_password}))
-    assert env["REDIS_URL"] == url_with_password
+
+def test_strict_resolution_refuses_a_missing_key_or_an_unknown_source():
+    """The end-to-end harness resolves strictly, so a wrong Secret key in the chart fails its tests."""
+    missing = {"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "NOPE"}}}]}
+    with pytest.raises(LookupError, match="NOPE"):
+        resolve_env(missing, by_key({}), strict=True)
+    unknown = {"env": [{"name": "Y", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}]}
+    with pytest.raises(LookupError, match="configMapKeyRef"):
+        resolve_env(unknown, by_key({}), strict=True)
+    assert resolve_env(unknown, by_key({})) == {}, "left out when not strict"
+    field = {"env": [{"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]}
+    assert resolve_env(field, by_key({}), fields={"metadata.namespace": "physics"}) == {"NS": "physics"}
 
 
 def test_hanging_runner_is_killed_at_the_deadline_and_reported_as_timeout(
     tmp_path, env_for, redis_client, start_scheduler, backend
 ):
-    template = template_file(tmp_path, env_for, deadline=1)
+    template = template_file(tmp_path, backend, deadline=1)
     start_scheduler(**local(env_for, tmp_path, "hang"), runner_job_template=template)
     redis_client.rpush(QUEUE, message(2))
     pid = int(wait_for(lambda: (tmp_path / f"{sid(2)}.pid").exists() and (tmp_path / f"{sid(2)}.pid").read_text(),
@@ -106,7 +112,7 @@ def test_hanging_runner_is_killed_at_the_deadline_and_reported_as_timeout(
 def test_failing_runner_is_retried_up_to_backoff_limit_then_reported(
     tmp_path, env_for, redis_client, start_scheduler, backend
 ):
-    template = template_file(tmp_path, env_for, backoff=1)
+    template = template_file(tmp_path, backend, backoff=1)
     start_scheduler(**local(env_for, tmp_path, "fail"), runner_job_template=template)
     redis_client.rpush(QUEUE, message(3))
     result = wait_for(lambda: backend.results_for(sid(3)), what="error result")[0]
@@ -138,14 +144,12 @@ def runner_payload(redis_client):
     return payload
 
 
-def test_real_runner_subprocess_completes(env_for, redis_client, start_scheduler, backend, runner_payload,
-                                          monkeypatch):  # fmt: skip
+def test_real_runner_subprocess_completes(env_for, redis_client, start_scheduler, backend, runner_payload):
     """``python -m cloudemy_runner`` itself, with no LLM configured: the offline grader posts the result."""
     probe = subprocess.run([sys.executable, "-c", "import cloudemy_runner.__main__"], capture_output=True,
                            check=False, cwd=ROOT)  # fmt: skip
     assert probe.returncode == 0, probe.stderr.decode()[-500:]
-    monkeypatch.setenv("LLM_API_KEY", "")
-    start_scheduler(executor="local")
+    start_scheduler(executor="local")  # no LLM_API_KEY in the scheduler's environment
     redis_client.rpush(QUEUE, message(50))
     post = wait_for(lambda: backend.posts(f"/submissions/{sid(50)}/result"), timeout=60, what="runner's result")[0]
     assert verify_result_token(MASTER_TOKEN, sid(50), post["token"])

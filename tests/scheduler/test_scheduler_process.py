@@ -12,10 +12,10 @@ PROCESSING = QUEUE + ":processing"
 
 
 @pytest.fixture
-def process_env(redis_url, kubeconfig, backend):
+def process_env(redis_url, kubeconfig, backend, job_template):
     def make(**extra):
         port = free_port()
-        return port, scheduler_env(redis_url, kubeconfig, backend.url, metrics_port=port, **extra)
+        return port, scheduler_env(redis_url, kubeconfig, backend.url, job_template, metrics_port=port, **extra)
 
     return make
 
@@ -69,6 +69,21 @@ def test_broken_template_is_a_configuration_error(process_env, tmp_path):
     assert "batch/v1" in (tmp_path / "scheduler.log").read_text()
 
 
+def test_missing_job_template_is_a_configuration_error(process_env, tmp_path):
+    _, env = process_env()
+    del env["RUNNER_JOB_TEMPLATE"]
+    proc = ProcessScheduler(env, tmp_path / "scheduler.log").start()
+    assert proc.wait(timeout=30) == 2
+    assert "RUNNER_JOB_TEMPLATE is not set" in (tmp_path / "scheduler.log").read_text()
+
+
+def test_invalid_setting_is_a_configuration_error(process_env, tmp_path):
+    _, env = process_env(max_active_jobs=0)
+    proc = ProcessScheduler(env, tmp_path / "scheduler.log").start()
+    assert proc.wait(timeout=30) == 2
+    assert "max_active_jobs" in (tmp_path / "scheduler.log").read_text()
+
+
 def test_missing_master_token_is_a_configuration_error(process_env, tmp_path):
     _, env = process_env(internal_result_token="")
     proc = ProcessScheduler(env, tmp_path / "scheduler.log").start()
@@ -76,11 +91,11 @@ def test_missing_master_token_is_a_configuration_error(process_env, tmp_path):
     assert "INTERNAL_RESULT_TOKEN" in (tmp_path / "scheduler.log").read_text()
 
 
-def test_redis_down_at_start_and_in_the_middle(redis_factory, kubeconfig, backend, k8s_api, tmp_path):
+def test_redis_down_at_start_and_in_the_middle(redis_factory, kubeconfig, backend, job_template, k8s_api, tmp_path):
     server = redis_factory(appendonly=True)
     server.stop()
     port = free_port()
-    env = scheduler_env(server.url, kubeconfig, backend.url, metrics_port=port)
+    env = scheduler_env(server.url, kubeconfig, backend.url, job_template, metrics_port=port)
     proc = ProcessScheduler(env, tmp_path / "scheduler.log").start()
     try:
         proc.wait_healthy(port)

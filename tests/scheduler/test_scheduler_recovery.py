@@ -1,21 +1,17 @@
 """Recovery of orphaned :processing messages, several replicas, and kill -9 at every dispatch step."""
 
-import json
 import random
-import subprocess
-import sys
 import time
-from pathlib import Path
+from collections import Counter
 
 import pytest
 import redis
+from crash_injection import EXIT_CODE, POINTS, CrashingSchedulers
 from scheduler_harness import QUEUE, ProcessScheduler, message, scheduler_env, sid, wait_for
 
-from cloudemy_scheduler.crashpoints import POINTS
 from cloudemy_scheduler.work_queue import WorkQueue
 
 PROCESSING = QUEUE + ":processing"
-ZYGOTE = Path(__file__).with_name("scheduler_zygote.py")
 
 
 def move_to_processing(client: redis.Redis, raw: str) -> None:
@@ -99,13 +95,19 @@ def test_cap_holds_across_replicas(redis_client):
 
 
 @pytest.mark.slow
-def test_two_scheduler_processes_drain_200_messages_without_duplicates(redis_url, redis_client, k8s_api,
-                                                                        kubeconfig, backend, tmp_path):  # fmt: skip
+def test_two_scheduler_processes_drain_200_messages_without_duplicates(redis_url, redis_client, k8s_api, backend,
+                                                                        job_template, tmp_path):  # fmt: skip
     count = 200
     redis_client.rpush(QUEUE, *(message(1000 + n) for n in range(count)))
     procs = [
         ProcessScheduler(
-            scheduler_env(redis_url, kubeconfig, backend.url, pod_name=f"scheduler-{i}", log_level="DEBUG"),
+            scheduler_env(
+                redis_url,
+                k8s_api.write_kubeconfig(tmp_path / f"kubeconfig-{i}", token=f"scheduler-{i}"),
+                backend.url,
+                job_template,
+                pod_name=f"scheduler-{i}",
+            ),
             tmp_path / f"scheduler-{i}.log",
         ).start()
         for i in range(2)
@@ -121,39 +123,31 @@ def test_two_scheduler_processes_drain_200_messages_without_duplicates(redis_url
     assert set(names) == {f"runner-{sid(1000 + n)}" for n in range(count)}
     assert redis_client.llen(QUEUE) == 0
     assert codes == [0, 0], "SIGTERM ends each scheduler cleanly"
-    per_scheduler = [p.log_path.read_text().count("dispatched runner-") for p in procs]
-    assert all(n > 0 for n in per_scheduler), f"both replicas took work: {per_scheduler}"
+    per_scheduler = Counter(c.token for c in k8s_api.create_calls() if c.status == 201)
+    assert set(per_scheduler) == {"scheduler-0", "scheduler-1"}, f"both replicas took work: {per_scheduler}"
 
 
 @pytest.mark.slow
-def test_kill_9_at_random_points_loses_nothing_and_makes_one_job_each(redis_url, redis_client, k8s_api,
-                                                                      kubeconfig, backend, tmp_path):  # fmt: skip
+def test_kill_9_at_random_points_loses_nothing_and_makes_one_job_each(redis_url, redis_client, k8s_api, kubeconfig,
+                                                                      backend, job_template, tmp_path):  # fmt: skip
     """50 schedulers die like kill -9 (os._exit(137), no clean-up) right after BLMOVE, right after the create
     call, or just before LREM, each on its 1st-3rd message; a last one drains the rest."""
     rng = random.Random(4)
     count = 120  # at most two messages finish per crash, so the queue never runs dry inside the loop
     redis_client.rpush(QUEUE, *(message(2000 + n) for n in range(count)))
-    zygote = subprocess.Popen([sys.executable, str(ZYGOTE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              env=ProcessScheduler({}).env, text=True)  # fmt: skip
     crashes: dict[str, int] = {}
-    try:
+    base = ProcessScheduler({}).env
+    env = {**base, **scheduler_env(redis_url, kubeconfig, backend.url, job_template, pod_name="scheduler-0")}
+    with CrashingSchedulers(base) as schedulers:
         for _ in range(50):
             point = rng.choice(POINTS)
-            env = scheduler_env(redis_url, kubeconfig, backend.url, pod_name="scheduler-0",
-                                cloudemy_crash_at=point, cloudemy_crash_after=rng.randint(1, 3))  # fmt: skip
-            zygote.stdin.write(json.dumps({"env": {**ProcessScheduler({}).env, **env},
-                                           "log": str(tmp_path / "crashes.log")}) + "\n")  # fmt: skip
-            zygote.stdin.flush()
-            code = json.loads(zygote.stdout.readline())["exit"]
-            assert code == 137, f"the scheduler was to die at {point}, exited {code}"
+            code = schedulers.run(env, tmp_path / "crashes.log", point, after=rng.randint(1, 3))
+            assert code == EXIT_CODE, f"the scheduler was to die at {point}, exited {code}"
             crashes[point] = crashes.get(point, 0) + 1
-    finally:
-        zygote.stdin.close()
-        zygote.wait(timeout=10)
     assert sum(crashes.values()) == 50
     assert set(crashes) == set(POINTS)
     assert redis_client.llen(QUEUE) > 0, "the loop really left work for the survivor"
-    survivor = ProcessScheduler(scheduler_env(redis_url, kubeconfig, backend.url, pod_name="scheduler-0"),
+    survivor = ProcessScheduler(scheduler_env(redis_url, kubeconfig, backend.url, job_template, pod_name="scheduler-0"),
                                 tmp_path / "survivor.log").start()  # fmt: skip
     try:
         wait_for(lambda: redis_client.llen(QUEUE) == 0 and redis_client.llen(PROCESSING) == 0,

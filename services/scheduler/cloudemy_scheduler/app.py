@@ -4,15 +4,17 @@ import logging
 import shlex
 import signal
 import sys
+from collections.abc import Mapping
 from types import FrameType
 
 import redis
+from pydantic import ValidationError
 
 from cloudemy_scheduler.backend_client import BackendClient
-from cloudemy_scheduler.config import Settings
+from cloudemy_scheduler.config import ConfigurationError, Settings
 from cloudemy_scheduler.dispatcher import BLOCK_SECONDS, Dispatcher
 from cloudemy_scheduler.executors.base import Executor
-from cloudemy_scheduler.job_template import TemplateError, label_selector, load_template
+from cloudemy_scheduler.job_template import label_selector, load_template
 from cloudemy_scheduler.metrics import HealthServer
 from cloudemy_scheduler.recovery import Housekeeper
 from cloudemy_scheduler.work_queue import WorkQueue
@@ -22,16 +24,14 @@ log = logging.getLogger("cloudemy_scheduler")
 EXIT_CONFIG_ERROR = 2
 
 
-class ConfigurationError(Exception):
-    """The scheduler cannot run with these settings."""
-
-
-def build_executor(settings: Settings, template: dict) -> Executor:
+def build_executor(settings: Settings, template: dict, environ: Mapping[str, str] | None = None) -> Executor:
+    """The executor of EXECUTOR; local runners resolve their ``secretKeyRef``s from ``environ`` (default: this
+    process's environment, which stands in for the release's Secret)."""
     if settings.executor == "local":
         from cloudemy_scheduler.executors.local import DEFAULT_RUNNER_COMMAND, LocalExecutor
 
         command = shlex.split(settings.runner_command) if settings.runner_command else DEFAULT_RUNNER_COMMAND
-        return LocalExecutor(command)
+        return LocalExecutor(command, secrets=environ)
     from cloudemy_scheduler.executors.k8s import KubernetesExecutor
 
     return KubernetesExecutor(
@@ -45,15 +45,14 @@ def build_executor(settings: Settings, template: dict) -> Executor:
 
 
 class Scheduler:
-    """One scheduler process's parts. ``serve()`` blocks until ``stop()``; tests run it in a thread."""
+    """One scheduler process's parts. ``serve()`` blocks until ``stop()``; tests run it in a thread, with the
+    environment it was configured from as ``environ``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
-        self.template = load_template(settings)  # TemplateError: a broken template stops start-up
+        self.template = load_template(settings.runner_job_template)  # a missing or broken template stops start-up
         if not settings.internal_result_token.get_secret_value():
             raise ConfigurationError("INTERNAL_RESULT_TOKEN is empty: runners could not post results")
-        if settings.leader_election:
-            log.warning("LEADER_ELECTION=true is not needed and is ignored: replicas coordinate through Redis")
         master = settings.internal_result_token.get_secret_value()
         self.redis = redis.Redis.from_url(
             settings.redis_url,
@@ -63,7 +62,7 @@ class Scheduler:
             health_check_interval=30,
         )
         self.work_queue = WorkQueue(self.redis, settings.queue_submissions, settings.scheduler_id)
-        self.executor = build_executor(settings, self.template)
+        self.executor = build_executor(settings, self.template, environ)
         self.backend = BackendClient(
             settings.backend_internal_url, master, result_budget_seconds=settings.report_timeout_seconds
         )
@@ -118,7 +117,7 @@ class Scheduler:
 def run(settings: Settings) -> int:
     try:
         scheduler = Scheduler(settings)
-    except (TemplateError, ConfigurationError) as exc:
+    except ConfigurationError as exc:
         log.error("configuration error: %s", exc)
         return EXIT_CONFIG_ERROR
 
@@ -133,7 +132,11 @@ def run(settings: Settings) -> int:
 
 
 def main() -> None:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG_ERROR)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

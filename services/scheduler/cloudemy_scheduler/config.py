@@ -1,4 +1,4 @@
-"""The scheduler's settings, read from the environment (names from SPEC.md and the agreed interfaces)."""
+"""The scheduler's settings, read from the environment (docs/scheduler.md lists them with their defaults)."""
 
 import os
 import socket
@@ -8,7 +8,11 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cloudemy_common.keys import DEFAULT_QUEUE, dead_queue, processing_queue
+from cloudemy_common.keys import DEFAULT_QUEUE
+
+
+class ConfigurationError(Exception):
+    """The scheduler cannot run with these settings (it exits with code 2 and says why)."""
 
 
 class Settings(BaseSettings):
@@ -19,30 +23,22 @@ class Settings(BaseSettings):
     redis_url: str = "redis://redis:6379/0"
     queue_submissions: str = DEFAULT_QUEUE
     k8s_namespace: str = "default"
-    runner_image: str = "withya61/cloudemy-runner:latest"
     runner_language_images: dict[str, str] | None = None
     """JSON ``{"python": "<image>", "c": "<image>"}``: the runner image that carries each language's toolchain,
     stamped into the Job. A submission in a language missing here gets an ``error`` result (fail tag
     ``language-unavailable``) instead of a Job. Unset: every language runs in the Job template's image."""
     backend_internal_url: str = "http://backend:8000/internal"
     internal_result_token: SecretStr = SecretStr("")
-    llm_api_key: SecretStr = SecretStr("")
     runner_job_template: Path | None = None
+    """The runner Job template (required; the chart mounts its ConfigMap's job.yaml and points here)."""
     executor: Literal["kubernetes", "local"] = "kubernetes"
     max_active_jobs: int = Field(default=50, ge=1)
     metrics_port: int = Field(default=9090, ge=0, le=65535)
     kubeconfig: str | None = None
     """Used when not running in a pod (no in-cluster service account)."""
-    runner_secret_name: str = "cloudemy-secret"  # noqa: S105 - the name of a Secret, not a secret
     image_pull_timeout_seconds: float = Field(default=300, gt=0)
-    leader_election: bool = False
     pod_name: str = ""
     log_level: str = "INFO"
-
-    # Settings the built-in Job template hands to the runner (the chart's template carries its own).
-    llm_model: str = "gpt-4o-mini"
-    llm_base_url: str = ""
-    llm_timeout_seconds: float | None = None
 
     # Scheduler extras (defaults suit production; tests shorten them).
     runner_command: str = ""
@@ -59,14 +55,6 @@ class Settings(BaseSettings):
     """How long a result report to the backend is retried before it is given up (the backend's sweeper remains)."""
     watch_timeout_seconds: int = Field(default=300, gt=0)
     """Server-side timeout of one Job watch request; the watch then resumes from the last resourceVersion."""
-
-    @property
-    def processing_queue(self) -> str:
-        return processing_queue(self.queue_submissions)
-
-    @property
-    def dead_queue(self) -> str:
-        return dead_queue(self.queue_submissions)
 
     @property
     def scheduler_id(self) -> str:

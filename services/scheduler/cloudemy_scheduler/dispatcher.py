@@ -27,7 +27,6 @@ from cloudemy_common.jobs import job_name
 from cloudemy_common.keys import submission_key
 from cloudemy_common.models import QueueMessage
 from cloudemy_scheduler.backend_client import BackendClient
-from cloudemy_scheduler.crashpoints import crash_point
 from cloudemy_scheduler.executors.base import Created, Executor, JobRejected, TransientError
 from cloudemy_scheduler.job_template import build_job
 from cloudemy_scheduler.metrics import ACTIVE_JOBS, DISPATCH_SECONDS, DISPATCHED, FAILURES
@@ -118,7 +117,6 @@ class Dispatcher:
                 continue
             if raw is None:
                 continue
-            crash_point("after-blmove")
             self.dispatch(raw)
         log.info("dispatch loop stopped")
 
@@ -150,13 +148,11 @@ class Dispatcher:
             return self._give_back(raw, name)
         except JobRejected as exc:
             return self._reject_job(raw, message, name, str(exc))
-        crash_point("after-create")
         if created is Created.EXISTS:
             self._release_if_ended(name)
         DISPATCHED.labels(outcome=created.value).inc()
         DISPATCH_SECONDS.observe(time.monotonic() - taken_at)
         self.backend.report_dispatched(message.submission_id, message.attempt, name)
-        crash_point("before-lrem")
         self._with_redis(lambda: self.queue.finish(raw), "finish")
         log.debug("dispatched %s (%s)", name, created.value)  # one per Job: counted by the metrics instead
         return Outcome.CREATED if created is Created.CREATED else Outcome.EXISTS

@@ -1,116 +1,26 @@
-"""The runner Job: a template (the chart's ``job.yaml``, or the built-in one equal to the seed's Job plus SPEC's
-fixes), stamped per submission with only its name, labels and submission env."""
+"""The runner Job: the chart's template (``job.yaml`` of the ``*-runner-job-template`` ConfigMap, at
+RUNNER_JOB_TEMPLATE), stamped per submission with only its name, labels and submission env."""
 
 import pickle
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 from cloudemy_common.jobs import ATTEMPT_LABEL, RUNNER_COMPONENT, SUBMISSION_ID_LABEL, job_name
 from cloudemy_common.tokens import submission_token
-from cloudemy_scheduler.config import Settings
+from cloudemy_scheduler.config import ConfigurationError
 
 COMPONENT_LABEL = "app.kubernetes.io/component"
 RUNNER_CONTAINER = "runner"
-TEMPLATE_NAME = "runner-template"
 
 
-class TemplateError(ValueError):
+class TemplateError(ConfigurationError):
     """The Job template is not a usable batch/v1 Job with a ``runner`` container."""
 
 
 def _env(name: str, value: str) -> dict[str, Any]:
     return {"name": name, "value": value}
-
-
-def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-
-
-def _redis_env(redis_url: str, secret: str) -> list[dict[str, Any]]:
-    """REDIS_URL for the runner; a password in the URL becomes a secretKeyRef and ``$(REDIS_PASSWORD)``."""
-    parts = urlsplit(redis_url)
-    if not parts.password:
-        return [_env("REDIS_URL", redis_url)]
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:$(REDIS_PASSWORD)@{host}" + (f":{parts.port}" if parts.port else "")
-    return [
-        _secret_env("REDIS_PASSWORD", secret, "REDIS_PASSWORD"),
-        _env("REDIS_URL", urlunsplit(parts._replace(netloc=netloc))),
-    ]
-
-
-def builtin_template(settings: Settings) -> dict[str, Any]:
-    """The seed's Job (backoffLimit 1, activeDeadlineSeconds 120, restartPolicy Never, the seed's env) with
-    SPEC's fixes: secretKeyRef for LLM_API_KEY, ttlSecondsAfterFinished, no service account token, resources,
-    restricted Pod Security and a read-only root filesystem with an emptyDir at /tmp."""
-    deadline = 120
-    env = [
-        _env("SUBMISSION_ID", ""),
-        *_redis_env(settings.redis_url, settings.runner_secret_name),
-        _env("BACKEND_INTERNAL_URL", settings.backend_internal_url),
-        _env("INTERNAL_RESULT_TOKEN", ""),
-        _secret_env("LLM_API_KEY", settings.runner_secret_name, "LLM_API_KEY"),
-        _env("LLM_MODEL", settings.llm_model),
-    ]
-    if settings.llm_base_url:
-        env.append(_env("LLM_BASE_URL", settings.llm_base_url))
-    if settings.llm_timeout_seconds is not None:
-        env.append(_env("LLM_TIMEOUT_SECONDS", f"{settings.llm_timeout_seconds:g}"))
-    env.append(_env("JOB_DEADLINE_SECONDS", str(deadline)))
-    labels = {COMPONENT_LABEL: RUNNER_COMPONENT}
-    restricted = {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": 10001,
-        "runAsGroup": 10001,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": TEMPLATE_NAME, "labels": dict(labels)},
-        "spec": {
-            "backoffLimit": 1,
-            "activeDeadlineSeconds": deadline,
-            "ttlSecondsAfterFinished": 3600,
-            "template": {
-                "metadata": {"labels": dict(labels)},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 10001,
-                        "runAsGroup": 10001,
-                        "fsGroup": 10001,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [
-                        {
-                            "name": RUNNER_CONTAINER,
-                            "image": settings.runner_image,
-                            "imagePullPolicy": "IfNotPresent",
-                            "env": env,
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
-                                "limits": {"cpu": "500m", "memory": "256Mi", "ephemeral-storage": "128Mi"},
-                            },
-                            "securityContext": restricted,
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - an emptyDir
-                        }
-                    ],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
-                },
-            },
-        },
-    }
 
 
 def runner_container(job: dict[str, Any]) -> dict[str, Any]:
@@ -135,13 +45,15 @@ def validate_template(template: Any) -> dict[str, Any]:
     return template
 
 
-def load_template(settings: Settings) -> dict[str, Any]:
-    """The chart's template at RUNNER_JOB_TEMPLATE, else the built-in one."""
-    if settings.runner_job_template is None:
-        return builtin_template(settings)
-    path = Path(settings.runner_job_template)
+def load_template(path: Path | None) -> dict[str, Any]:
+    """The Job template at ``path`` (RUNNER_JOB_TEMPLATE), checked; TemplateError when it is unset or unusable."""
+    if path is None:
+        raise TemplateError(
+            "RUNNER_JOB_TEMPLATE is not set: point it at the runner Job template (job.yaml of the chart's "
+            "runner-job-template ConfigMap)"
+        )
     try:
-        template = yaml.safe_load(path.read_text())
+        template = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise TemplateError(f"cannot read the Job template {path}: {exc}") from exc
     return validate_template(template)
@@ -204,8 +116,3 @@ def build_job(
     _set_env(container, "SUBMISSION_ID", submission_id)
     _set_env(container, "INTERNAL_RESULT_TOKEN", submission_token(master_token, submission_id))
     return job
-
-
-def deadline_seconds(job: dict[str, Any]) -> float | None:
-    value = (job.get("spec") or {}).get("activeDeadlineSeconds")
-    return float(value) if value is not None else None

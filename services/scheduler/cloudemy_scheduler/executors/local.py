@@ -1,14 +1,13 @@
 """EXECUTOR=local: each runner Job runs as a subprocess on this machine (the demo, and tests without a cluster).
 
-The subprocess gets the env the Job's ``runner`` container would get: plain values, ``secretKeyRef`` values looked
-up by key in a mapping (the scheduler's own environment) and ``$(VAR)`` references expanded like the kubelet does.
+The subprocess gets the env the Job's ``runner`` container would get (``kubelet_env``), with each ``secretKeyRef``
+looked up by its key in a mapping: the scheduler's own environment, which stands in for the release's Secret.
 It is killed at the Job's ``activeDeadlineSeconds`` (reported as ``timeout``) and, like a Job's pod, started again
 after a failure up to ``backoffLimit`` times (then reported as ``error``, fail tag ``runner-failed``).
 """
 
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -16,10 +15,10 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from cloudemy_common.jobs import ATTEMPT_LABEL, SUBMISSION_ID_LABEL
 from cloudemy_scheduler.executors.base import Created, OnFinished
+from cloudemy_scheduler.executors.kubelet_env import resolve_env
 from cloudemy_scheduler.job_template import runner_container
 from cloudemy_scheduler.outcomes import Ending, JobOutcome
 
@@ -29,51 +28,6 @@ DEFAULT_RUNNER_COMMAND = (sys.executable, "-m", "cloudemy_runner")
 # What a process needs from the host to start at all; nothing else of the scheduler's env leaks into a runner.
 HOST_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
 KILL_GRACE_SECONDS = 2.0
-_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
-
-
-def expand(value: str, defined: Mapping[str, str]) -> str:
-    """Kubernetes' dependent variables: ``$(VAR)`` becomes VAR's value when VAR was defined earlier,
-    ``$$`` escapes a dollar, and a reference to an undefined variable stays as written."""
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1)
-        return defined.get(name, match.group(0))
-
-    return _REFERENCE.sub(replace, value)
-
-
-def resolve_env(container: Mapping[str, Any], secrets: Mapping[str, str]) -> dict[str, str]:
-    """The container's env as the kubelet would give it: values expanded in order, secretKeyRefs looked up by key
-    in ``secrets`` (a missing optional key leaves the variable out; a missing required key is empty)."""
-    resolved: dict[str, str] = {}
-    for entry in container.get("env") or []:
-        name = entry["name"]
-        if "value" in entry or "valueFrom" not in entry:
-            resolved[name] = expand(str(entry.get("value") or ""), resolved)
-            continue
-        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
-        if ref is None:
-            log.warning("local executor: env %s uses an unsupported valueFrom; left out", name)
-            continue
-        if ref.get("key") in secrets:
-            resolved[name] = secrets[ref["key"]]
-        elif not ref.get("optional"):
-            log.info("local executor: secret key %s is not set; %s is empty", ref.get("key"), name)
-            resolved[name] = ""
-    return resolved
-
-
-def scheduler_secrets(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The mapping secretKeyRefs resolve from: the scheduler's environment, plus REDIS_PASSWORD taken from
-    REDIS_URL when the URL carries one (the built-in template refers to it that way)."""
-    secrets = dict(os.environ if environ is None else environ)
-    password = urlsplit(secrets.get("REDIS_URL", "")).password
-    if password and "REDIS_PASSWORD" not in secrets:
-        secrets["REDIS_PASSWORD"] = password
-    return secrets
 
 
 class LocalExecutor:
@@ -84,7 +38,7 @@ class LocalExecutor:
         host_env: Mapping[str, str] | None = None,
     ) -> None:
         self.command = list(command)
-        self.secrets = dict(secrets if secrets is not None else scheduler_secrets())
+        self.secrets = dict(os.environ if secrets is None else secrets)
         source = os.environ if host_env is None else host_env
         self.host_env = {k: source[k] for k in HOST_ENV if k in source}
         self.on_finished: OnFinished = lambda outcome: None
@@ -102,7 +56,7 @@ class LocalExecutor:
             if name in self._running or name in self._finished:
                 return Created.EXISTS
             self._running[name] = None
-        env = {**self.host_env, **resolve_env(runner_container(job), self.secrets)}
+        env = {**self.host_env, **resolve_env(runner_container(job), lambda name, key: self.secrets.get(key))}
         threading.Thread(target=self._run_job, args=(job, env), name=f"local-{name}", daemon=True).start()
         return Created.CREATED
 
