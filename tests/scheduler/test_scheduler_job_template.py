@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ALLOWLIST = ROOT / "services" / "scheduler" / "checkov-allowlist.yaml"
 RUNNER_ENV = ["SUBMISSION_ID", "REDIS_URL", "BACKEND_INTERNAL_URL", "INTERNAL_RESULT_TOKEN", "LLM_API_KEY", "LLM_MODEL",
               "LLM_BASE_URL", "LLM_TIMEOUT_SECONDS", "JOB_DEADLINE_SECONDS"]  # fmt: skip
-CHART_VALUES = ("runner.image.repository=example.org/cloudemy-runner", "runner.image.tag=1.2.3",
-                "secrets.existingSecret=my-release-secret")  # fmt: skip
+CHART_VALUES = ("runner.image.registry=example.org", "runner.image.repository=cloudemy-runner",
+                "runner.image.tag=1.2.3", "secrets.existingSecret=my-release-secret")  # fmt: skip
 
 
 @pytest.fixture
