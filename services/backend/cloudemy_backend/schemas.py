@@ -250,16 +250,10 @@ class TestResultOut(TestOutcome):
     hidden: bool = False
 
 
-class HiddenTestResultOut(BaseModel):
+class HiddenTestResultOut(HiddenTestOut):
     """A hidden test's outcome as students see it: the verdict and points only (no input, output or timing)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    name: Literal["Hidden test"] = HIDDEN_TEST_NAME
-    hidden: Literal[True] = True
     verdict: Verdict
-    points: float
     max_points: float
 
 

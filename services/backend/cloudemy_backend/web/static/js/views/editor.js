@@ -5,6 +5,7 @@
 import { ApiError, api } from "../api.js";
 import { field, h, setMessage, uid } from "../dom.js";
 import { LANGUAGES, formatNumber, languageLabel } from "../format.js";
+import { rowList } from "./row-list.js";
 import { testsEditor } from "./tests-editor.js";
 
 const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -36,6 +37,7 @@ export async function editorView(ctx) {
   const rows = h("ol", { class: "rubric-rows" });
   const total = h("output", { class: "total", "aria-live": "polite" });
   const rubricMessage = h("div", { class: "form-message" });
+  const rowsEditor = rowList(rows, { renumber, fallback: () => addCriterion });
 
   const tests = testsEditor(existing, {
     onChange: () => updateTotal(),
@@ -76,18 +78,7 @@ export async function editorView(ctx) {
     const row = h(
       "li",
       { class: "rubric-row" },
-      h(
-        "div",
-        { class: "row-head" },
-        h("span", { class: "row-title" }),
-        h(
-          "div",
-          { class: "row-tools" },
-          h("button", { type: "button", class: "icon", dataset: { action: "up", label: "Move up" }, onclick: () => move(row, -1) }, "↑"),
-          h("button", { type: "button", class: "icon", dataset: { action: "down", label: "Move down" }, onclick: () => move(row, 1) }, "↓"),
-          h("button", { type: "button", class: "icon danger", dataset: { action: "remove", label: "Remove" }, onclick: () => remove(row) }, "✕"),
-        ),
-      ),
+      rowsEditor.head(() => row),
       h(
         "div",
         { class: "row-grid" },
@@ -102,21 +93,6 @@ export async function editorView(ctx) {
     if (focus) titleInput.focus();
   }
 
-  function move(row, delta) {
-    const sibling = delta < 0 ? row.previousElementSibling : row.nextElementSibling;
-    if (!sibling) return;
-    if (delta < 0) rows.insertBefore(row, sibling);
-    else rows.insertBefore(sibling, row);
-    renumber();
-    row.querySelector(`[data-action=${delta < 0 ? "up" : "down"}]`).focus();
-  }
-
-  function remove(row) {
-    const next = row.nextElementSibling || row.previousElementSibling;
-    row.remove();
-    renumber();
-    (next?.querySelector("input") ?? addCriterion).focus();
-  }
 
   const addCriterion = h("button", { type: "button", class: "secondary", onclick: () => addRow({}, true) }, "Add criterion");
   for (const criterion of existing?.rubric ?? [{}]) addRow(criterion);

@@ -7,6 +7,7 @@ import { ApiError, api } from "../api.js";
 import { codeEditor } from "../code-editor.js";
 import { field, h, notice, setMessage } from "../dom.js";
 import { TERMINAL, formatNumber, languageLabel, statusBadge } from "../format.js";
+import { rowList } from "./row-list.js";
 import { testResultsSection } from "./test-results.js";
 
 const SLUG = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -34,6 +35,7 @@ function numberInput(name, value, { min, max, step = "any" } = {}) {
  */
 export function testsEditor(existing, { onChange = () => {}, languages = () => ["python"] } = {}) {
   const rows = h("ol", { class: "test-rows" });
+  const rowsEditor = rowList(rows, { renumber, fallback: () => addButton });
   const count = h("span", { class: "muted" });
   const limits = { ...LIMIT_DEFAULTS, ...(existing?.limits || {}) };
   const timeLimit = numberInput("limits_time_seconds", limits.time_seconds, { min: "0.1", max: "60" });
@@ -85,18 +87,7 @@ export function testsEditor(existing, { onChange = () => {}, languages = () => [
     const row = h(
       "li",
       { class: "test-row rubric-row" },
-      h(
-        "div",
-        { class: "row-head" },
-        h("span", { class: "row-title" }),
-        h(
-          "div",
-          { class: "row-tools" },
-          h("button", { type: "button", class: "icon", dataset: { action: "up", label: "Move up" }, onclick: () => move(row, -1) }, "↑"),
-          h("button", { type: "button", class: "icon", dataset: { action: "down", label: "Move down" }, onclick: () => move(row, 1) }, "↓"),
-          h("button", { type: "button", class: "icon danger", dataset: { action: "remove", label: "Remove" }, onclick: () => remove(row) }, "✕"),
-        ),
-      ),
+      rowsEditor.head(() => row),
       h("div", { class: "row-grid" }, field("Test name", name), field("Test id", id, "Letters, digits, - _ . : (unique, not a rubric id)."), field("Points", points)),
       h("div", { class: "io-grid two" }, field("Input (stdin)", stdin), field("Expected output", expected)),
       h(
@@ -125,21 +116,6 @@ export function testsEditor(existing, { onChange = () => {}, languages = () => [
     return candidate;
   }
 
-  function move(row, delta) {
-    const sibling = delta < 0 ? row.previousElementSibling : row.nextElementSibling;
-    if (!sibling) return;
-    if (delta < 0) rows.insertBefore(row, sibling);
-    else rows.insertBefore(sibling, row);
-    renumber();
-    row.querySelector(`[data-action=${delta < 0 ? "up" : "down"}]`).focus();
-  }
-
-  function remove(row) {
-    const next = row.nextElementSibling || row.previousElementSibling;
-    row.remove();
-    renumber();
-    (next?.querySelector("input") ?? addButton).focus();
-  }
 
   const addButton = h("button", { type: "button", class: "secondary", onclick: () => addRow({}, true) }, "Add test");
   for (const test of existing?.tests ?? []) addRow(test);
