@@ -39,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,7 @@ from common import (
     finish_machine_info,
     git_revision,
     machine_info,
+    ok_sink,
     parser,
     ratio,
     summary,
@@ -190,28 +190,6 @@ def chat_tokens(tok: Tokenizer, messages: list[dict[str, Any]]) -> int:
 # ---- the runner's real request ------------------------------------------------------------------------------
 
 
-class _Sink(BaseHTTPRequestHandler):
-    """The internal API's runner endpoints: 200 to every POST, bodies kept for the report."""
-
-    protocol_version = "HTTP/1.1"
-    received: list[dict[str, Any]] = []  # noqa: RUF012 (one sink per process)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            self.received.append({"path": self.path, "body": json.loads(body or b"{}")})
-        except ValueError:
-            self.received.append({"path": self.path, "body": None})
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-
 def sample_payload() -> SubmissionPayload:
     assignment = AssignmentSpec(
         title=SAMPLE["title"],
@@ -234,7 +212,7 @@ def sample_payload() -> SubmissionPayload:
 def recorded_requests(runs: int) -> list[dict[str, Any]]:
     """The chat request body of ``runs`` real runner runs, as the fake LLM recorded them."""
     payload = sample_payload()
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    sink = ok_sink()
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     bodies: list[dict[str, Any]] = []
     try:

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ import uvicorn
 from backend_api import ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, MASTER_TOKEN, assignment_body
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from waiting import wait_for
 
 from cloudemy_backend.core.config import Settings
 from cloudemy_backend.main import create_app
@@ -47,11 +47,7 @@ def live_backend(redis_server: RedisServer) -> Iterator[dict[str, Any]]:
     )
     thread = threading.Thread(target=server.run, name="fuzz-backend", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "backend thread died"
-        assert time.monotonic() < deadline, "backend did not start"
-        time.sleep(0.05)
+    wait_for(lambda: server.started, 30, what="the backend", alive=thread.is_alive)
     base = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=base) as http:
         token = http.post("/api/auth/token", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()

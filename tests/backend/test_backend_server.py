@@ -4,12 +4,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from images import command
+from waiting import answering, wait_for
 
 from fakes.ports import free_port
 
@@ -34,14 +34,7 @@ def server_env(redis_url: str, port: int, **extra: str) -> dict[str, str]:
 
 
 def wait_until_serving(proc: subprocess.Popen[bytes], url: str, timeout: float = 30.0) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"server exited with {proc.returncode}"
-        try:
-            return httpx.get(url, timeout=1.0)
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer within {timeout}s")
+    return wait_for(answering(url), timeout, 0.1, what=url, alive=lambda: proc.poll() is None)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
@@ -111,9 +104,7 @@ def test_image_command_gunicorn_serves_the_app(redis_url: str) -> None:
     proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert wait_until_serving(proc, f"http://127.0.0.1:{port}/healthz").status_code == 200
-        deadline = time.monotonic() + 30
-        while worker_count(proc.pid) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: worker_count(proc.pid) >= 2, 30, what="two gunicorn workers")
         assert worker_count(proc.pid) == 2, "one gunicorn worker per WEB_CONCURRENCY"
     finally:
         assert stop(proc) == 0  # gunicorn's arbiter exits 0 after its workers stopped

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +9,7 @@ import httpx
 import pytest
 import redis
 from backend_api import MASTER_TOKEN, Actor
+from waiting import wait_for
 
 from cloudemy_backend.queue import SubmissionQueue, connect_redis
 from cloudemy_backend.storage import utcnow
@@ -50,13 +50,6 @@ def sweeper_of(app: Any) -> Sweeper:
     return Sweeper(backend.settings, backend.storage, backend.queue, backend.metrics)
 
 
-async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.slow
 async def test_redis_stopped_during_submission_then_swept_exactly_once(
     client: httpx.AsyncClient, actors: dict[str, Actor], assignment: dict, own_redis: Any
@@ -75,7 +68,7 @@ async def test_redis_stopped_during_submission_then_swept_exactly_once(
 
     own_redis.start()  # empty: it had no data on disk
     check = own_redis.client()
-    await wait_for(lambda: check.llen(QUEUE) >= 1)
+    await asyncio.to_thread(wait_for, lambda: check.llen(QUEUE) >= 1, 10, what="the message back in the queue")
     await asyncio.sleep(SWEEP_INTERVAL * 5)  # several more passes of the background sweep
     assert [json.loads(m) for m in check.lrange(QUEUE, 0, -1)] == [
         {"submission_id": sid, "language": "python", "attempt": 1}

@@ -18,6 +18,7 @@ from runner_support import (
     run_runner,
     split_metrics,
 )
+from waiting import wait_for
 
 from cloudemy_common.jobs import job_name
 from cloudemy_common.keys import submission_key
@@ -336,9 +337,7 @@ def test_backend_down_for_a_while_then_up_result_posted_once(runner_env, store_p
     late = RecordingBackend()  # not listening yet: connection refused
     proc = _start_runner(runner_env(BACKEND_INTERNAL_URL=late.internal_url))
     try:
-        deadline = time.monotonic() + 30
-        while not fake_llm.requests and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: fake_llm.requests, 30, what="the LLM request")
         time.sleep(1.5)  # the runner is now retrying its result POST against a closed port
         late.start()
         _, stderr = proc.communicate(timeout=60)

@@ -4,12 +4,12 @@ submission meets "already final" (409) and still exits 0."""
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from runner_support import GOOD_CODE, clean_env, run_runner
+from waiting import answering, wait_for
 
 from cloudemy_common.keys import submission_key
 from cloudemy_common.tokens import submission_token
@@ -44,16 +44,7 @@ def backend_url(redis_url) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, "-m", "cloudemy_backend"], env=env, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"backend did not start: {proc.stderr.read() if proc.stderr else ''}")
-            time.sleep(0.1)
+        wait_for(answering(f"{url}/healthz"), 30, 0.1, what="the backend", alive=lambda: proc.poll() is None)
         yield url
     finally:
         proc.terminate()
