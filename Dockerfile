@@ -3,7 +3,9 @@
 #   docker build --target backend   -t cloudemy-backend:dev .
 #   docker build --target scheduler -t cloudemy-scheduler:dev .
 #   docker build --target runner    -t cloudemy-runner:dev .
-# Every image: python:3.12-slim, one virtualenv with cloudemy_common and its package, UID/GID 10001, no compilers.
+#   docker build --target runner-polyglot -t cloudemy-runner:dev-polyglot .   (adds gcc/g++, a JDK, Node.js)
+# Every image: python:3.12-slim, one virtualenv with cloudemy_common and its package, UID/GID 10001, no compilers
+# (except runner-polyglot, whose compilers and runtimes are what its sandbox runs students' programs with).
 
 FROM python:3.12-slim AS base
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
@@ -47,6 +49,16 @@ FROM base AS runner
 COPY --from=build-runner /opt/venv /opt/venv
 USER 10001:10001
 CMD ["python", "-m", "cloudemy_runner"]
+
+# The runner with the toolchains of c, cpp, java and javascript tests (docs/sandbox.md): Debian's current
+# packages, whose security updates are the pin.
+FROM runner AS runner-polyglot
+USER 0
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc g++ libc6-dev default-jdk-headless nodejs \
+ && rm -rf /var/lib/apt/lists/*
+USER 10001:10001
 
 # Last, so that a plain `docker build .` gives the backend.
 FROM base AS backend

@@ -5,6 +5,7 @@
 #   checkov in its own virtualenv (its pins clash with ours);
 #   the readme generator for the chart's values table (npm);
 #   promtool (Debian's prometheus) for the chart's alerting rules;
+#   libseccomp and the polyglot toolchains (gcc, g++, a JDK, Node.js) for the sandbox tests;
 #   Debian's Chromium, only with --browser.
 # Idempotent: every step checks what is already there. Any failure stops the script with a message.
 set -euo pipefail
@@ -112,6 +113,23 @@ if [[ ! -x "$TOOLS/node/node_modules/.bin/readme-generator" ]]; then
     || die "npm install @bitnami/readme-generator-for-helm failed"
 fi
 ln -sf ../node/node_modules/.bin/readme-generator "$BIN/readme-generator"
+
+# --- The sandbox's libseccomp and the toolchains of the polyglot runner image ----------------------
+# The runner's tests run programs in c, cpp, java and javascript the way the polyglot image does.
+SANDBOX_PACKAGES=(libseccomp2 gcc g++ libc6-dev default-jdk-headless nodejs)
+missing_sandbox=()
+[[ -e /usr/lib/x86_64-linux-gnu/libseccomp.so.2 || -e /usr/lib/aarch64-linux-gnu/libseccomp.so.2 ]] \
+  || ldconfig -p 2>/dev/null | grep -q 'libseccomp.so.2' || missing_sandbox+=(libseccomp2)
+for tool in gcc g++ javac node; do command -v "$tool" >/dev/null || missing_sandbox+=("$tool"); done
+if [[ ${#missing_sandbox[@]} -gt 0 ]]; then
+  [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null \
+    || die "the sandbox tests need ${missing_sandbox[*]}: run as root or apt-get install ${SANDBOX_PACKAGES[*]}"
+  log "installing the sandbox toolchains (${SANDBOX_PACKAGES[*]})"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends "${SANDBOX_PACKAGES[@]}" >/dev/null \
+    || die "apt-get install ${SANDBOX_PACKAGES[*]} failed"
+fi
 
 # --- Chromium for browser tests -----------------------------------------------------------------------
 if [[ "$WANT_BROWSER" == 1 ]] && [[ ! -x /usr/bin/chromium ]]; then

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloudemy_common.models import MAX_REQUEUES, ObjectIdStr
+from cloudemy_common.program_tests import COMPILE_TIME_LIMIT_SECONDS
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -17,6 +18,10 @@ LLM_PHASE_SHARE = 0.75
 """The LLM phase (every request, retry and wait) ends by this share of the deadline."""
 POST_PHASE_SHARE = 0.90
 """Posting the result (with its retries) ends by this share of the deadline."""
+TESTS_PHASE_SHARE = 0.45
+"""Compiling and running the instructor's tests ends by this share when the LLM grades a rubric after them."""
+TESTS_ONLY_PHASE_SHARE = 0.80
+"""... and by this share when no LLM comes after them (tests only, or no LLM configured)."""
 
 
 class RunnerSettings(BaseSettings):
@@ -34,6 +39,11 @@ class RunnerSettings(BaseSettings):
     llm_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     job_deadline_seconds: Annotated[float, Field(gt=0, le=86_400)] = 120.0
     log_level: str = "INFO"
+    # The sandbox (docs/sandbox.md): where programs are built and run (default: the temporary directory),
+    # the compile limit, and a replacement for the packaged language table.
+    sandbox_dir: str = ""
+    sandbox_compile_seconds: Annotated[float, Field(gt=0, le=COMPILE_TIME_LIMIT_SECONDS)] = COMPILE_TIME_LIMIT_SECONDS
+    runner_languages_file: str = ""
     # The LLM budget shared by every runner (0: no limit) and the breaker's thresholds (docs/scheduler.md).
     llm_requests_per_minute: Annotated[int, Field(ge=0, le=10_000_000)] = 0
     llm_tokens_per_minute: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
@@ -73,6 +83,9 @@ class Budget:
     @property
     def post_phase_end(self) -> float:
         return self.started + self.deadline_seconds * POST_PHASE_SHARE
+
+    def tests_phase_end(self, *, llm_follows: bool) -> float:
+        return self.started + self.deadline_seconds * (TESTS_PHASE_SHARE if llm_follows else TESTS_ONLY_PHASE_SHARE)
 
     def llm_remaining(self) -> float:
         return self.llm_phase_end - time.monotonic()

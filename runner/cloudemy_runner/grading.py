@@ -5,6 +5,7 @@ import os
 import traceback
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from cloudemy_common.jobs import RunnerJob, job_name, job_name_of_pod, parse_job_name
 from cloudemy_common.models import RequeueRequest, ResultBody, SubmissionPayload
@@ -12,6 +13,9 @@ from cloudemy_runner.config import Budget, RunnerSettings
 from cloudemy_runner.payload import load_payload
 from cloudemy_runner.reporter import Delivery, SubmissionReporter
 from cloudemy_runner.static_checks import run_static_checks
+
+if TYPE_CHECKING:
+    from cloudemy_runner.execution import TestsReport
 
 log = logging.getLogger("cloudemy_runner")
 
@@ -98,28 +102,77 @@ def grade_payload(
         len(payload.code.encode()),
         len(findings.findings),
     )
+    assignment = payload.assignment
+    llm_follows = bool(assignment.rubric) and settings.llm_configured
+    report = run_program_tests(settings, budget, payload, llm_follows=llm_follows) if assignment.tests else None
+    if report is not None:
+        from cloudemy_runner import results
+
+        grader = "tests" if not assignment.rubric else ("llm" if settings.llm_configured else "offline")
+        if report.unavailable:
+            log.warning("no toolchain for language=%s missing=%s", payload.language, ",".join(report.unavailable))
+            return results.language_unavailable(assignment, payload.language, grader=grader, budget=budget), None
+        if report.sandbox_failed:
+            failure = results.sandbox_failure(assignment, grader=grader, budget=budget)
+            return with_tests(failure, report), None
+        if not assignment.rubric:
+            from cloudemy_runner.scoring import tests_result
+
+            graded = tests_result(assignment, report.outcomes, report.compile_output, findings, budget)
+            return with_tests(graded, report), None
     if not settings.llm_configured:
         from cloudemy_runner.offline import offline_result
 
-        return offline_result(payload.assignment, findings, budget), None
+        return with_tests(offline_result(assignment, findings, budget), report), None
 
     from cloudemy_runner import results
     from cloudemy_runner.llm import LlmGrader
     from cloudemy_runner.prompt import build_prompt
     from cloudemy_runner.scoring import graded_result
 
-    prompt = build_prompt(payload, findings)
-    graded = LlmGrader(settings, budget).grade(prompt)
-    if graded.answer is not None:
-        return graded_result(payload.assignment, graded.answer, findings, graded.stats, budget), None
-    failure = graded.failure
+    outcomes = report.outcomes if report else None
+    prompt = build_prompt(payload, findings, tests=outcomes, compile_output=report.compile_output if report else "")
+    llm_outcome = LlmGrader(settings, budget).grade(prompt)
+    if llm_outcome.answer is not None:
+        graded = graded_result(assignment, llm_outcome.answer, findings, llm_outcome.stats, budget, outcomes)
+        return with_tests(graded, report), None
+    failure = llm_outcome.failure
     assert failure is not None  # an LlmResult holds either an answer or a failure
     requeue = (
         RequeueRequest(reason=failure.outcome, retry_after_seconds=min(failure.retry_after_seconds, 3600.0))  # type: ignore[arg-type]
         if failure.requeueable
         else None
     )
-    return results.llm_failure(payload.assignment, findings, failure, graded.stats, budget), requeue
+    return with_tests(results.llm_failure(assignment, findings, failure, llm_outcome.stats, budget), report), requeue
+
+
+def run_program_tests(
+    settings: RunnerSettings, budget: Budget, payload: SubmissionPayload, *, llm_follows: bool
+) -> "TestsReport":
+    """Compile and run the assignment's tests in the sandbox, within the tests phase of the budget."""
+    from cloudemy_runner.execution import run_tests
+    from cloudemy_runner.languages import load_table
+
+    return run_tests(
+        payload,
+        load_table(settings.runner_languages_file or None),
+        phase_end=budget.tests_phase_end(llm_follows=llm_follows),
+        compile_seconds=settings.sandbox_compile_seconds,
+        sandbox_dir=settings.sandbox_dir or None,
+    )
+
+
+def with_tests(result: ResultBody, report: "TestsReport | None") -> ResultBody:
+    """``result`` with the tests' outcomes, compile output and metrics (unchanged without tests)."""
+    if report is None:
+        return result
+    return result.model_copy(
+        update={
+            "tests": report.outcomes,
+            "compile_output": report.compile_output,
+            "metrics": {**result.metrics, **report.metrics},
+        }
+    )
 
 
 def where(exc: BaseException) -> str:

@@ -96,3 +96,37 @@ def internal_error(*, grader: str, budget: Budget, max_score: float | None) -> R
         metrics=metrics(grader=grader, budget=budget),
         grader=None,
     )
+
+
+def language_unavailable(assignment: AssignmentSpec, language: str, *, grader: str, budget: Budget) -> ResultBody:
+    """The assignment has tests, but this runner image has no toolchain for the submission's language."""
+    return ResultBody(
+        status="error",
+        score=None,
+        max_score=assignment.max_score,
+        fail_tags=[tags.LANGUAGE_UNAVAILABLE],
+        feedback=join_paragraphs(
+            f"Automatic grading failed: this grader cannot run {language} programs "
+            "(the platform's runner image for it lacks the toolchain).",
+            REGRADE_HINT,
+        ),
+        metrics=metrics(grader=grader, budget=budget),
+        grader=None,
+    )
+
+
+def sandbox_failure(assignment: AssignmentSpec, *, grader: str, budget: Budget) -> ResultBody:
+    """The sandbox itself failed (not the student's program): no grade, an error an instructor can regrade."""
+    return ResultBody(
+        status="error",
+        score=None,
+        max_score=assignment.max_score,
+        fail_tags=[tags.SANDBOX_ERROR],
+        feedback=join_paragraphs(
+            "Automatic grading failed: the grader could not run your program's tests (a platform problem, "
+            "not a problem with your code).",
+            REGRADE_HINT,
+        ),
+        metrics=metrics(grader=grader, budget=budget),
+        grader=None,
+    )

@@ -3,7 +3,8 @@
 - each rubric criterion's score is clamped to [0, its points] (NaN counts as 0) and rounded to 2 places;
 - criterion ids the rubric does not have are dropped, and only a criterion's first answer counts;
 - a rubric criterion the model did not grade scores 0 and tags the result ``incomplete-grading``;
-- total = sum of the criteria; ``max_score`` comes from the rubric, never from the model;
+- total = sum of the criteria + the points of the passed tests (computed by the runner from the verdicts);
+  ``max_score`` comes from the assignment (rubric + tests), never from the model;
 - fail tags are limited to the assignment's list plus the built-in ones the model may use;
 - a suspected prompt injection keeps the score but sends the result to an instructor
   (``needs_review`` + ``possible-prompt-injection``); so does an incomplete grading.
@@ -13,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from cloudemy_common.models import MAX_CRITERION_FEEDBACK_CHARS, AssignmentSpec, CriterionResult, ResultBody
+from cloudemy_common.program_tests import TestOutcome, Verdict
 from cloudemy_runner import tags
 from cloudemy_runner.answer import CriterionAnswer, ModelAnswer
 from cloudemy_runner.config import Budget
@@ -87,10 +89,47 @@ def allowed_fail_tags(assignment: AssignmentSpec, model_tags: tuple[str, ...], f
     return [t for t in tags.unique(model_tags) if t in choosable]
 
 
+def tests_summary(outcomes: list[TestOutcome], compile_output: str) -> str:
+    """One paragraph for the student: how many tests passed, or that the program did not compile."""
+    if not outcomes:
+        return ""
+    if outcomes[0].verdict is Verdict.COMPILE_ERROR:
+        return "Your program did not compile, so no test could run; see the compiler output."
+    passed = sum(o.verdict is Verdict.PASSED for o in outcomes)
+    earned = round(sum(o.points for o in outcomes), 2)
+    worth = round(sum(o.max_points for o in outcomes), 2)
+    return f"Tests: {passed} of {len(outcomes)} passed ({earned:g} of {worth:g} points)."
+
+
+def tests_result(
+    assignment: AssignmentSpec, outcomes: list[TestOutcome], compile_output: str, findings: StaticFindings,
+    budget: Budget,
+) -> ResultBody:  # fmt: skip
+    """A tests-only assignment: the score is the passed tests' points, no model involved."""
+    return ResultBody(
+        status="graded",
+        score=min(round(sum(o.points for o in outcomes), 2), assignment.max_score),
+        max_score=assignment.max_score,
+        fail_tags=list(findings.fail_tags),
+        feedback=join_paragraphs(tests_summary(outcomes, compile_output), static_note(findings, problems_only=True)),
+        metrics=metrics(grader="tests", budget=budget),
+        grader="tests",
+        tests=outcomes,
+        compile_output=compile_output,
+    )
+
+
 def graded_result(
-    assignment: AssignmentSpec, answer: ModelAnswer, findings: StaticFindings, stats: LlmStats, budget: Budget
+    assignment: AssignmentSpec,
+    answer: ModelAnswer,
+    findings: StaticFindings,
+    stats: LlmStats,
+    budget: Budget,
+    outcomes: list[TestOutcome] | None = None,
 ) -> ResultBody:
+    """The model graded the rubric: score = the criteria (clamped) + the passed tests' points."""
     scored = score_criteria(assignment, answer)
+    earned = round(sum(o.points for o in outcomes), 2) if outcomes else 0.0
     fail_tags = [*findings.fail_tags, *allowed_fail_tags(assignment, answer.fail_tags, findings)]
     notes: list[str] = []
     status = "graded"
@@ -104,10 +143,12 @@ def graded_result(
         notes.append(INCOMPLETE_NOTE)
     return ResultBody(
         status=status,
-        score=scored.score,
+        score=min(round(scored.score + earned, 2), assignment.max_score),
         max_score=assignment.max_score,
         fail_tags=tags.unique(fail_tags),
-        feedback=join_paragraphs(*notes, answer.feedback, static_note(findings, problems_only=True)),
+        feedback=join_paragraphs(
+            *notes, tests_summary(outcomes or [], ""), answer.feedback, static_note(findings, problems_only=True)
+        ),
         metrics=metrics(grader="llm", budget=budget, stats=stats, confidence=answer.confidence),
         criteria=scored.criteria,
         grader="llm",

@@ -17,6 +17,8 @@ PAYLOAD_INVALID = "payload-invalid"
 PAYLOAD_UNAVAILABLE = "payload-unavailable"
 LLM_UNAVAILABLE = "llm-unavailable"
 INTERNAL_ERROR = "internal-error"
+LANGUAGE_UNAVAILABLE = "language-unavailable"
+SANDBOX_ERROR = "sandbox-error"
 
 MODEL_TAGS: tuple[str, ...] = (SYNTAX_ERROR_TAG, INCOMPLETE_SOLUTION, OFF_TOPIC)
 """Built-in tags the model may assign (the static checks also set ``syntax-error``)."""
@@ -29,6 +31,8 @@ RUNNER_TAGS: tuple[str, ...] = (
     PAYLOAD_UNAVAILABLE,
     LLM_UNAVAILABLE,
     INTERNAL_ERROR,
+    LANGUAGE_UNAVAILABLE,
+    SANDBOX_ERROR,
 )
 """Tags only the runner sets, each for one named failure path."""
 

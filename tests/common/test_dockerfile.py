@@ -48,3 +48,16 @@ def test_dockerignore_keeps_context_small() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     for entry in (".git", ".venv", ".tools", "tests"):
         assert entry in ignored
+
+
+def test_the_polyglot_runner_adds_only_the_toolchains_and_stays_unprivileged() -> None:
+    found = stages()
+    chain = lineage("runner-polyglot", found)
+    assert [stage.name for stage in chain][:2] == ["runner-polyglot", "runner"], "the runner image plus toolchains"
+    final = chain[0]
+    assert final.values("USER")[-1] == "10001:10001"
+    (install,) = final.values("RUN")
+    for package in ("gcc", "g++", "default-jdk-headless", "nodejs"):
+        assert f" {package}" in install
+    assert "rm -rf /var/lib/apt/lists/*" in install
+    assert command("runner-polyglot") == command("runner")
