@@ -7,7 +7,7 @@ floor is the wall time of ``python -c pass`` on the same interpreter; ``import o
 as a reference for how much of the runner's start the official client's import takes. Peak RSS comes
 from ``wait4`` (the child's ru_maxrss) over the whole grading run.
 
-Targets (issue 5): runner <= 3x the floor; peak RSS < 80 MB. Reported as median (min..max) of
+Targets: runner <= 3x the floor; peak RSS < 80 MB. Reported as median (min..max) of
 ``--runs`` runs (>= 5; ``--quick`` does 3 runs with a tiny submission, for ``make test``).
 
     .venv/bin/python bench/runner_startup.py [--runs 7] [--quick] [--python PATH] [--json out.json]

@@ -25,7 +25,7 @@ TESTS_ONLY_PHASE_SHARE = 0.80
 
 
 class RunnerSettings(BaseSettings):
-    """Environment of one runner Job; names as in SPEC.md (case-insensitive, empty means unset)."""
+    """Environment of one runner Job; names as in docs/grading.md (case-insensitive, empty means unset)."""
 
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore")
 

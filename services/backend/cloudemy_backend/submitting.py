@@ -30,7 +30,7 @@ def code_bytes_within_limit(settings: Settings, code: str) -> int:
 
 
 def build_payload(submission: Document, assignment: Document) -> SubmissionPayload:
-    """The runner's view of one attempt: the seed's fields plus the assignment (rubric, tests, limits) and attempt.
+    """The runner's view of one attempt: the submission plus the assignment (rubric, tests, limits), and the attempt.
     The reference solution never goes to a runner."""
     spec = AssignmentSpec(
         title=assignment["title"],

@@ -1,3 +1,3 @@
-"""Contracts shared by the Cloudemy backend, scheduler and runner (see SPEC.md)."""
+"""Contracts shared by the Cloudemy backend, scheduler and runner (described in docs/architecture.md)."""
 
 __version__ = "0.1.0"

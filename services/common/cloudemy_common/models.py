@@ -65,7 +65,7 @@ class QueueMessage(_Contract):
     """How often this attempt went back to the queue (the LLM was unavailable); names its Job."""
 
     def to_json(self) -> str:
-        """The seed's three fields; ``requeue`` only once the attempt was handed back."""
+        """Submission id, language and attempt; ``requeue`` only once the attempt was handed back."""
         return self.model_dump_json(exclude={"requeue"} if self.requeue == 0 else None)
 
 
@@ -101,7 +101,8 @@ class AssignmentSpec(_Contract):
 
 
 class SubmissionPayload(_Contract):
-    """The hash ``submission:{id}`` a runner loads: the seed's fields plus assignment and attempt."""
+    """The hash ``submission:{id}`` a runner loads: the submission (ids, language, code), its attempt, and the
+    assignment as the runner grades it."""
 
     submission_id: ObjectIdStr
     user_id: ObjectIdStr
