@@ -35,6 +35,7 @@ from cloudemy_backend.request_log import RequestLogMiddleware
 from cloudemy_backend.storage import DuplicateEmailError, Storage
 from cloudemy_backend.sweep import Sweeper
 from cloudemy_backend.web import router as web_ui_router
+from cloudemy_backend.web.docs import router as api_docs_router
 from cloudemy_common.logs import configure_logging
 from cloudemy_common.retry import backoff
 
@@ -173,11 +174,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description='Public API under /api, internal result API under /internal. Errors are JSON {"detail": ...}.',
         lifespan=lifespan,
+        # The docs pages are the backend's own files (web/docs.py), not FastAPI's CDN-loading ones.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    if settings.docs_enabled:
+        app.include_router(api_docs_router)
     # Added last = runs first: observe everything, then CORS, then the default headers on every answer (the
     # body bound's 413 included), then the body bound before any parsing.
     app.add_middleware(

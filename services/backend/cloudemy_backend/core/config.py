@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     """Backoff base of a requeue: the n-th waits its floor plus uniform(0, base * 2**(n-1)), capped below."""
     llm_requeue_max_delay_seconds: Annotated[float, Field(gt=0, le=MAX_REQUEUE_DELAY_SECONDS)] = 600.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    docs_enabled: bool = True  # /docs, /redoc and /openapi.json
     # Limits (docs/security.md). 0 turns a limit off.
     login_max_failures: Annotated[int, Field(ge=0)] = 10
     login_failure_window_seconds: Annotated[int, Field(ge=1)] = 15 * 60
