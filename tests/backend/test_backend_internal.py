@@ -223,3 +223,30 @@ async def test_a_stored_result_counts_its_time_to_grade_and_llm_tokens(
     assert 'cloudemy_time_to_grade_seconds_count{status="graded"} 1.0' in metrics
     assert 'cloudemy_llm_tokens_total{kind="prompt",model="gpt-4o-mini"} 1200.0' in metrics
     assert 'cloudemy_llm_tokens_total{kind="completion",model="gpt-4o-mini"} 300.0' in metrics
+
+
+async def test_attempt_tokens_post_for_their_attempt_only_and_expire(client, submission) -> None:
+    import time
+
+    from cloudemy_common.tokens import attempt_token
+
+    sid = submission["id"]
+    later = int(time.time()) + 600
+    first, second = (attempt_token(MASTER_TOKEN, sid, n, later) for n in (1, 2))
+    expired = attempt_token(MASTER_TOKEN, sid, 1, int(time.time()) - 1)
+    body = {"status": "error", "fail_tags": ["x"]}
+    url = f"/internal/submissions/{sid}"
+    calls = (("status", {"status": "running"}), ("result", body), ("requeue", {"reason": "timeout"}))
+    for path, payload in calls:
+        answer = await client.post(f"{url}/{path}", json=payload, headers={"X-Result-Token": expired})
+        assert answer.status_code == 401, (path, answer.text)
+        # A (future) attempt's token speaks for its own attempt only, which is not the current one: nothing changes.
+        answer = await client.post(f"{url}/{path}", json=payload, headers={"X-Result-Token": second})
+        assert answer.status_code in (200, 409), (path, answer.text)
+        assert answer.status_code == 409 or answer.json()["applied"] is False
+    answer = await client.post(f"{url}/result?attempt=2", json=body, headers={"X-Result-Token": first})
+    assert answer.status_code == 401, "an attempt-1 token cannot speak for attempt 2"
+    running = await client.post(f"{url}/status", json={"status": "running"}, headers={"X-Result-Token": first})
+    assert running.json()["applied"] is True
+    stored = await client.post(f"{url}/result", json=body, headers={"X-Result-Token": first})
+    assert stored.status_code == 200

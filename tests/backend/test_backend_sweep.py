@@ -204,3 +204,27 @@ async def test_one_sweep_per_deployment_holds_the_lease(app: Any, own_redis: Any
     assert [await replica.hold_lease() for replica in replicas[1:]] == [True, False, False]
     for replica in replicas:
         await replica.queue.close()
+
+
+@pytest.mark.parametrize(
+    ("policy", "maxmemory", "warned"),
+    [("noeviction", "100mb", []), ("volatile-lru", "100mb", ["maxmemory-policy is volatile-lru"]),
+     ("allkeys-lru", "0", ["maxmemory-policy is allkeys-lru", "maxmemory is 0"]),
+     ("noeviction", "0", ["maxmemory is 0"])],
+)  # fmt: skip
+async def test_start_up_warns_when_redis_would_evict_payloads(
+    make_settings: Any, own_redis: Any, caplog: pytest.LogCaptureFixture, policy: str, maxmemory: str, warned: list
+) -> None:
+    from cloudemy_backend.main import create_app
+
+    admin = own_redis.client()
+    admin.config_set("maxmemory-policy", policy)
+    admin.config_set("maxmemory", maxmemory)
+    application = create_app(make_settings(redis_url=own_redis.url))
+    with caplog.at_level("WARNING", logger="cloudemy_backend.main"):
+        async with application.router.lifespan_context(application):
+            pass
+    messages = [r.getMessage() for r in caplog.records if "redis may lose submissions" in r.getMessage()]
+    assert len(messages) == len(warned)
+    for expected, message in zip(warned, messages, strict=True):
+        assert expected in message

@@ -33,3 +33,29 @@ def test_verify_result_token(presented, ok):
 def test_empty_master_never_verifies():
     assert verify_result_token("", SID, "") is False
     assert verify_result_token("", SID, submission_token("", SID)) is False
+
+
+def test_attempt_token_is_bound_to_submission_attempt_and_expiry() -> None:
+    from cloudemy_common.tokens import ResultGrant, attempt_token, result_grant
+
+    expires = 2_000_000_000
+    token = attempt_token(MASTER, SID, 2, expires)
+    assert result_grant(MASTER, SID, token, now=expires - 1) == ResultGrant("attempt", 2, expires)
+    assert result_grant(MASTER, SID, token, now=expires) is None, "expired"
+    assert result_grant(MASTER, OTHER, token, now=0) is None, "another submission's"
+    assert result_grant("another-master", SID, token, now=0) is None
+    prefix, attempt, when, mac = token.split(".")
+    forged = [
+        f"{prefix}.3.{when}.{mac}",  # another attempt, same MAC
+        f"{prefix}.{attempt}.{int(when) + 3600}.{mac}",  # a later expiry, same MAC
+        f"{prefix}.{attempt}.{when}.{mac[:-1]}0",
+        f"a2.{attempt}.{when}.{mac}",
+        f"{prefix}.-1.{when}.{mac}",
+        f"{prefix}.{attempt}.{when}",
+        token + ".x",
+        "a1." * 100,
+    ]
+    assert [result_grant(MASTER, SID, f, now=0) for f in forged] == [None] * len(forged)
+    assert ResultGrant("attempt", 2, expires).allows_attempt(2)
+    assert not ResultGrant("attempt", 2, expires).allows_attempt(3)
+    assert ResultGrant("master").allows_attempt(3)

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, PyMongoError
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
 
@@ -37,6 +38,7 @@ from cloudemy_backend.sweep import Sweeper
 from cloudemy_backend.web import router as web_ui_router
 from cloudemy_backend.web.docs import router as api_docs_router
 from cloudemy_common.logs import configure_logging
+from cloudemy_common.redis_policy import decoded_config, memory_policy_problems
 from cloudemy_common.retry import backoff
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,17 @@ def route_server_logs() -> None:
         access_logger.disabled = True
 
 
+async def warn_about_redis_memory_policy(queue: SubmissionQueue) -> None:
+    """One warning per problem when Redis would evict payloads (or grow unbounded); never blocks start-up."""
+    try:
+        config = decoded_config(await queue.redis.config_get("maxmemory*"))
+    except RedisError as exc:  # unreachable now (the sweep copes), or CONFIG refused by a managed service's ACL
+        log.info("redis memory policy not checked", extra={"reason": type(exc).__name__})
+        return
+    for problem in memory_policy_problems(config):
+        log.warning("redis may lose submissions: %s", problem, extra={"redis_config": "maxmemory"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error answers JSON ``{"detail": ...}``; nothing a client sends becomes a 5xx."""
 
@@ -146,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             connect_redis(settings.redis_url), settings.queue_submissions, settings.submission_payload_ttl
         )
         await prepare_storage(settings, storage)
+        await warn_about_redis_memory_policy(queue)
         app.state.backend = Backend(
             settings=settings,
             storage=storage,

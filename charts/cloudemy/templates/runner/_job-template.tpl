@@ -58,6 +58,7 @@ spec:
               value: {{ .Values.llm.baseUrl | quote }}
             - name: LLM_TIMEOUT_SECONDS
               value: {{ .Values.llm.timeoutSeconds | quote }}
+            {{- include "cloudemy.env.llmRateLimit" . | nindent 12 }}
             - name: JOB_DEADLINE_SECONDS
               value: {{ .Values.runner.job.activeDeadlineSeconds | quote }}
             - name: LOG_LEVEL

@@ -1,7 +1,9 @@
 """The internal API the scheduler and runners call (under /internal; the Ingress never routes it).
 
-Auth: header ``X-Result-Token`` holding the master INTERNAL_RESULT_TOKEN or this submission's token
-(cloudemy_common.tokens), compared in constant time; anything else is 401 before the body is looked at.
+Auth: header ``X-Result-Token`` holding the master INTERNAL_RESULT_TOKEN, this submission's attempt token (one
+attempt, with an expiry: what runner Jobs get) or its per-submission token (cloudemy_common.tokens), compared
+in constant time; anything else is 401 before the body is looked at. An attempt token reporting about another
+attempt than its own is 401 too, whatever the body.
 
 Attempts: a regrade makes attempt n+1 while a runner of attempt n may still post. Callers may say which
 attempt they report with ``?attempt=n`` (the runner knows it from the payload hash, the scheduler from the
@@ -25,7 +27,7 @@ from cloudemy_common.jobs import parse_job_name
 from cloudemy_common.lifecycle import is_terminal
 from cloudemy_common.models import MAX_ATTEMPT, QueueMessage, RequeueAnswer, RequeueRequest, ResultBody, StatusUpdate
 from cloudemy_common.retry import full_jitter
-from cloudemy_common.tokens import verify_result_token
+from cloudemy_common.tokens import ResultGrant, result_grant
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,22 @@ async def result_token_guard(
     backend: BackendDep,
     submission_id: Annotated[str, Path(max_length=64)],
     x_result_token: Annotated[str | None, Header(max_length=256)] = None,
-) -> None:
-    """401 unless the header holds the master token or this submission's token."""
+) -> ResultGrant:
+    """What the token allows; 401 unless it is the master token or a valid token of this submission."""
     master = backend.settings.internal_result_token.get_secret_value()
-    if not verify_result_token(master, submission_id, x_result_token):
+    grant = result_grant(master, submission_id, x_result_token)
+    if grant is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="missing or invalid X-Result-Token")
+    return grant
+
+
+GrantDep = Annotated[ResultGrant, Depends(result_token_guard)]
+
+
+def require_attempt(grant: ResultGrant, attempt: int) -> None:
+    """401 when the token belongs to another attempt (a runner of attempt n never reports for n+1)."""
+    if not grant.allows_attempt(attempt):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="X-Result-Token is for another attempt")
 
 
 router = APIRouter(
@@ -70,12 +83,13 @@ async def existing_submission(backend: BackendDep, submission_id: str) -> Docume
 
 @router.post("/{submission_id}/status", response_model=StatusAck)
 async def report_status(
-    submission_id: str, body: StatusUpdate, backend: BackendDep, attempt: AttemptQuery = None
+    submission_id: str, body: StatusUpdate, backend: BackendDep, grant: GrantDep, attempt: AttemptQuery = None
 ) -> StatusAck:
     """Move a submission forward to dispatched or running. Never backwards, never out of a terminal status,
     never for an earlier attempt: those answer 200 with ``applied: false`` and the current status."""
     doc = await existing_submission(backend, submission_id)
-    reported = attempt or attempt_of_job(body.job_name, str(doc["_id"])) or doc["attempt"]
+    reported = attempt or attempt_of_job(body.job_name, str(doc["_id"])) or grant.attempt or doc["attempt"]
+    require_attempt(grant, reported)
     updated = None
     if reported == doc["attempt"]:
         updated = await backend.storage.apply_progress(
@@ -93,7 +107,7 @@ async def report_status(
 
 @router.post("/{submission_id}/result", response_model=ResultOut, responses={409: {"model": ErrorOut}})
 async def report_result(
-    submission_id: str, body: ResultBody, backend: BackendDep, attempt: AttemptQuery = None
+    submission_id: str, body: ResultBody, backend: BackendDep, grant: GrantDep, attempt: AttemptQuery = None
 ) -> ResultOut:
     """Store the terminal result. The first one wins: an identical repeat is 200 and changes nothing, a
     different one is 409, as is a result for an attempt other than the current one."""
@@ -105,7 +119,8 @@ async def report_result(
     # concurrent post won, or a regrade landed), read again and answer from what is stored then.
     for _ in range(READ_WRITE_ROUNDS):
         doc = await existing_submission(backend, submission_id)
-        sid, reported = str(doc["_id"]), attempt or doc["attempt"]
+        sid, reported = str(doc["_id"]), attempt or grant.attempt or doc["attempt"]
+        require_attempt(grant, reported)
         if reported != doc["attempt"]:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
@@ -131,7 +146,7 @@ async def report_result(
 
 @router.post("/{submission_id}/requeue", response_model=RequeueAnswer, responses={409: {"model": ErrorOut}})
 async def requeue_attempt(
-    submission_id: str, body: RequeueRequest, backend: BackendDep, attempt: AttemptQuery = None
+    submission_id: str, body: RequeueRequest, backend: BackendDep, grant: GrantDep, attempt: AttemptQuery = None
 ) -> RequeueAnswer:
     """Hand the current attempt back to the queue with a delay (the runner could not reach a usable LLM).
 
@@ -143,7 +158,8 @@ async def requeue_attempt(
     """
     settings = backend.settings
     doc = await existing_submission(backend, submission_id)
-    sid, reported = str(doc["_id"]), attempt or doc["attempt"]
+    sid, reported = str(doc["_id"]), attempt or grant.attempt or doc["attempt"]
+    require_attempt(grant, reported)
     done = doc.get("requeues", 0)
     if reported != doc["attempt"] or is_terminal(doc["status"]) or done >= settings.llm_requeue_limit:
         backend.metrics.requeue_refused.inc()
