@@ -11,10 +11,12 @@ Run locally, a Job's in-cluster addresses (``http://cloudemy-backend:8000/intern
 
 import copy
 import functools
+import json
 import re
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import yaml
@@ -79,6 +81,60 @@ def job_template_of(objects: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"].endswith("-runner-job-template"):
             return yaml.safe_load(obj["data"]["job.yaml"])
     raise LookupError("no runner Job template ConfigMap rendered")
+
+
+class _NotFoundError(Exception):
+    status = 404
+
+
+class _RenderedSecrets:
+    """The Secret calls of CoreV1Api over the rendered Secrets: what the cluster holds when pre-install hooks run."""
+
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        self.secrets = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "Secret"}
+        self.created: list[dict[str, Any]] = []
+
+    def read_namespaced_secret(self, name: str, namespace: str) -> Any:
+        if name not in self.secrets:
+            raise _NotFoundError(name)
+        secret = self.secrets[name]
+        return SimpleNamespace(data=dict(secret.get("data") or {}), metadata=SimpleNamespace(resource_version="1"))
+
+    def create_namespaced_secret(self, namespace: str, body: dict[str, Any]) -> None:
+        self.secrets[body["metadata"]["name"]] = body
+        self.created.append(body)
+
+    def patch_namespaced_secret(self, name: str, namespace: str, body: dict[str, Any]) -> None:
+        self.secrets[name].setdefault("data", {}).update(body["data"])
+
+
+def run_install_hooks(objects: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
+    """The Secrets the chart's pre-install hook Jobs create, made by running each hook's own script (from the
+    ConfigMap the Job mounts) with the Job's env against the rendered Secrets."""
+    api = _RenderedSecrets(objects)
+    config_maps = {o["metadata"]["name"]: o.get("data") or {} for o in objects if o.get("kind") == "ConfigMap"}
+    for job in (o for o in objects if o.get("kind") == "Job"):
+        if "pre-install" not in (job["metadata"].get("annotations") or {}).get("helm.sh/hook", ""):
+            continue
+        pod = job["spec"]["template"]["spec"]
+        (hook,) = pod["containers"]
+        script = Path(hook["command"][-1])
+        mounts = {m["mountPath"]: m["name"] for m in hook.get("volumeMounts") or []}
+        volumes = {v["name"]: v for v in pod.get("volumes") or []}
+        config_map = volumes[mounts[str(script.parent)]]["configMap"]["name"]
+        module = ModuleType(script.stem)
+        exec(compile(config_maps[config_map][script.name], str(script), "exec"), module.__dict__)  # noqa: S102
+        env = {e["name"]: e.get("value") or "" for e in hook.get("env") or []}
+        module.ensure_secret(
+            api,
+            namespace,
+            env["SECRET_NAME"],
+            [key for key in env["SECRET_KEYS"].split(",") if key],
+            source=env.get("SOURCE_SECRET_NAME", ""),
+            labels=json.loads(env.get("SECRET_LABELS") or "{}"),
+            annotations=json.loads(env.get("SECRET_ANNOTATIONS") or "{}"),
+        )
+    return api.created
 
 
 def runner_job_template(

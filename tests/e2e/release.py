@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudemy_scheduler.executors.kubelet_env import resolve_env
-from demo.chart import job_template_of, local_addresses, render
+from demo.chart import job_template_of, local_addresses, render, run_install_hooks
 
 
 @dataclass
@@ -77,7 +77,7 @@ def render_release(
 ) -> Release:
     objects = render(values_files=[values_file], set_values=set_values or [], set_strings=set_strings or [],
                      name=name, namespace=namespace)  # fmt: skip
-    return Release(name, namespace, objects)
+    return Release(name, namespace, objects + run_install_hooks(objects, namespace))
 
 
 def container(pod_spec: dict[str, Any], name: str) -> dict[str, Any]:
