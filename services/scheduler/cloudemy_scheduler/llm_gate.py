@@ -1,0 +1,87 @@
+"""Hold dispatch while the LLM cannot take more work: the breaker is open, or the shared budget is booked up.
+
+A runner Job started while the provider keeps failing only hands its attempt back to the queue (and spends a
+requeue); one started while the budget is booked further ahead than ``LLM_DISPATCH_MAX_BACKLOG_SECONDS`` waits
+in its pod for its turn, holding an active-Job slot and cluster resources, and may outlast its own budget. So
+before taking the next message the dispatch loop asks this gate, which reads the state every runner writes
+(cloudemy_common.llm_budget), and waits while it says hold. The gate fails open: with Redis unreachable the
+dispatch loop's own Redis handling takes over.
+
+Metrics: ``cloudemy_scheduler_dispatch_held{reason}`` (1 while holding for that reason) and
+``cloudemy_scheduler_dispatch_held_seconds_total{reason}``. A log line when a hold starts and when it ends.
+"""
+
+import logging
+import threading
+import time
+from typing import Any
+
+import redis
+from prometheus_client import Counter, Gauge
+
+from cloudemy_common.llm_budget import BreakerSettings, BudgetLimits, LlmBreaker, LlmBudget
+
+log = logging.getLogger(__name__)
+
+HELD = Gauge("cloudemy_scheduler_dispatch_held", "1 while dispatch is held, by reason.", ["reason"])
+HELD_SECONDS = Counter(
+    "cloudemy_scheduler_dispatch_held_seconds_total", "Time dispatch spent held, by reason.", ["reason"]
+)
+REASONS = ("llm-breaker-open", "llm-budget-booked")
+for _reason in REASONS:
+    HELD.labels(_reason).set(0)
+
+CHECK_EVERY_SECONDS = 1.0
+"""How often a holding gate looks again (and at most how long one answer is reused)."""
+TOKENS_PER_REQUEST_ESTIMATE = 2_000
+"""Tokens assumed for the next request when asking how far the token budget is booked."""
+
+
+class LlmDispatchGate:
+    def __init__(self, client: Any, limits: BudgetLimits, *, max_backlog_seconds: float) -> None:
+        self.budget = LlmBudget(client, limits)
+        self.breaker = LlmBreaker(client, BreakerSettings())
+        self.max_backlog_seconds = max_backlog_seconds
+        self._held: str | None = None
+
+    def hold_reason(self) -> tuple[str | None, float]:
+        """(reason to hold, seconds worth waiting before asking again); (None, 0) to dispatch now."""
+        try:
+            state = self.breaker.state()
+            if state.is_open:
+                return "llm-breaker-open", state.retry_in_seconds
+            backlog = self.budget.backlog_seconds(
+                TOKENS_PER_REQUEST_ESTIMATE if self.budget.limits.tokens_per_minute else 0
+            )
+        except redis.RedisError:
+            return None, 0.0
+        if backlog > self.max_backlog_seconds:
+            return "llm-budget-booked", backlog - self.max_backlog_seconds
+        return None, 0.0
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Wait while dispatch must hold (or until ``stop``); True when it held at all."""
+        held_at_all = False
+        while not stop.is_set():
+            reason, wait = self.hold_reason()
+            self._note(reason)
+            if reason is None:
+                return held_at_all
+            held_at_all = True
+            pause = min(max(wait, 0.05), CHECK_EVERY_SECONDS)
+            started = time.monotonic()
+            stop.wait(pause)
+            HELD_SECONDS.labels(reason).inc(time.monotonic() - started)
+        return held_at_all
+
+    def _note(self, reason: str | None) -> None:
+        if reason == self._held:
+            return
+        if self._held is not None:
+            HELD.labels(self._held).set(0)
+        if reason is None:
+            log.info("dispatch resumed: the LLM can take work again (was %s)", self._held)
+        else:
+            HELD.labels(reason).set(1)
+            log.warning("dispatch held: %s", reason)
+        self._held = reason

@@ -1,0 +1,60 @@
+"""The scheduler holds dispatch while the LLM breaker is open or the shared budget is booked up, and says so."""
+
+import threading
+import time
+
+import redis
+from prometheus_client import REGISTRY
+
+from cloudemy_common.llm_budget import BreakerSettings, BudgetLimits, LlmBreaker, LlmBudget
+from cloudemy_scheduler.llm_gate import LlmDispatchGate
+
+
+def held(reason: str) -> float:
+    return REGISTRY.get_sample_value("cloudemy_scheduler_dispatch_held", {"reason": reason}) or 0.0
+
+
+def test_open_breaker_holds_until_it_closes(redis_client: redis.Redis, caplog) -> None:
+    gate = LlmDispatchGate(redis_client, BudgetLimits(), max_backlog_seconds=30)
+    assert gate.hold_reason() == (None, 0.0)
+    breaker = LlmBreaker(redis_client, BreakerSettings(failures=5, open_seconds=30))
+    for _ in range(5):
+        breaker.record_failure()
+    reason, wait = gate.hold_reason()
+    assert reason == "llm-breaker-open"
+    assert 25 < wait <= 30
+    stop = threading.Event()
+    waited: list[bool] = []
+    with caplog.at_level("INFO", logger="cloudemy_scheduler.llm_gate"):
+        thread = threading.Thread(target=lambda: waited.append(gate.wait(stop)))
+        thread.start()
+        time.sleep(0.3)
+        assert thread.is_alive(), "dispatch waits while the provider keeps failing"
+        assert held("llm-breaker-open") == 1
+        breaker.record_success()  # a runner's request went through again
+        thread.join(timeout=3)
+    assert waited == [True]
+    assert held("llm-breaker-open") == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("dispatch held: llm-breaker-open" in m for m in messages)
+    assert any("dispatch resumed" in m for m in messages)
+
+
+def test_booked_up_budget_holds_and_a_free_one_does_not(redis_client: redis.Redis) -> None:
+    limits = BudgetLimits(requests_per_minute=60)
+    gate = LlmDispatchGate(redis_client, limits, max_backlog_seconds=2)
+    budget = LlmBudget(redis_client, limits)
+    for _ in range(2):
+        budget.reserve(0, 60)
+    assert gate.hold_reason()[0] is None, "about 1 s booked: dispatch goes on"
+    for _ in range(4):
+        budget.reserve(0, 60)
+    reason, wait = gate.hold_reason()
+    assert reason == "llm-budget-booked"
+    assert 2 < wait < 5, "about 6 s booked, 2 s allowed"
+
+
+def test_gate_fails_open_without_redis() -> None:
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    gate = LlmDispatchGate(unreachable, BudgetLimits(requests_per_minute=60), max_backlog_seconds=1)
+    assert gate.wait(threading.Event()) is False
