@@ -33,3 +33,30 @@ def decoded_config(raw: Mapping[str, str] | Mapping[bytes, bytes]) -> dict[str, 
         (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
         for k, v in raw.items()
     }
+
+
+RUNNER_ACL_RULES = (
+    "resetkeys",
+    "%R~submission:*",
+    "%R~assignment:*",
+    "~llm:*",
+    "resetchannels",
+    "-@all",
+    "+hgetall",
+    "+hget",
+    "+get",
+    "+set",
+    "+del",
+    "+hset",
+    "+expire",
+    "+time",
+    "+eval",
+    "+evalsha",
+    "+ping",
+    "+hello",
+    "+auth",
+    "+client|setname",
+)
+"""The least a runner pod needs (Redis 7 ACL rules, after ``on >password``): read its payload (and assignment)
+hashes, and run the LLM budget and breaker scripts on the ``llm:`` keys (scripts run with the caller's rights,
+so their GET/SET/DEL/HSET/HGET/EXPIRE/TIME are listed). No queue, no other key, no pub/sub, no admin command."""
