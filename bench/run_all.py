@@ -11,6 +11,7 @@ and its headline figures, and ``<out>/summary.md`` the same headlines as Markdow
 Benchmarks, in order (cheapest first; the longest, drain, last):
     llm_cost            bench/llm_cost.py            tokens and price of grading the sample solution
     runner_startup      bench/runner_startup.py      runner process start -> first LLM request, peak RSS
+    sandbox             bench/sandbox.py             20-test Python/C assignments sandboxed vs bare; runner to result
     scheduler_dispatch  bench/scheduler_dispatch.py  Jobs/s and enqueue -> create p99 against a fake API
     backend_load        bench/backend_load.py        POST/GET submission p50/p99 at fixed offered loads
     drain               bench/drain.py               200 submissions, MAX_ACTIVE_JOBS=20, 2 s LLM
@@ -41,6 +42,7 @@ class Benchmark:
 BENCHMARKS = (
     Benchmark("llm_cost", "llm_cost.py", "LLM tokens and cost per 1,000 submissions", 600),
     Benchmark("runner_startup", "runner_startup.py", "runner start -> first LLM request; peak RSS", 900),
+    Benchmark("sandbox", "sandbox.py", "sandboxed vs bare tests (Python, C); runner start -> result", 900),
     Benchmark("scheduler_dispatch", "scheduler_dispatch.py", "scheduler dispatch rate and p99 at 50/s", 1200),
     Benchmark("backend_load", "backend_load.py", "backend POST/GET p50/p99 at fixed loads", 2400),
     Benchmark("drain", "drain.py", "200 submissions, 20 slots, 2 s LLM", 2400),
@@ -83,6 +85,15 @@ def headlines(name: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
             ("completion tokens (realistic answer, est.)", str(data.get("completion_tokens_realistic_answer")), ""),
             ("USD per 1,000 submissions", f"{data.get('cost_usd_per_1000_submissions', 0):.3f}", ""),
         ]
+    if name == "sandbox":
+        rows = []
+        for language, entry in (data.get("languages") or {}).items():
+            met = f"<= {data.get('target_ratio_max')}x: {'met' if entry.get('target_met') else 'MISSED'}"
+            rows.append((f"{language}: sandboxed / bare wall", f"{entry.get('wall_ratio', 0):.2f}x", met))
+            rows.append((f"{language}: sandboxed / bare CPU", f"{entry.get('cpu_ratio', 0):.2f}x", ""))
+        for figure, stats in (data.get("runner_spawn_to_result_posted") or {}).items():
+            rows.append((f"runner {figure.removesuffix('_ms')}: spawn -> result", _stat(stats, " ms", 0), ""))
+        return rows
     if name == "runner_startup":
         targets = data.get("targets", {})
         return [

@@ -34,6 +34,7 @@ WALL_GRACE_SECONDS = 0.5
 MIN_TEST_SECONDS = 0.05
 """A test with less time than this left in the phase is not started: it gets ``time_limit``."""
 MIB = 1024 * 1024
+SYSTEM_TMP = "/tmp"  # noqa: S108  (a fallback for root runners only, with a private mkdtemp directory)
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,19 @@ class TestSession:
         return _outcome(test, verdict, result)
 
 
+def create_paths(sandbox_dir: str | None, *, other_uid: bool) -> SandboxPaths:
+    """The sandbox's directories under ``sandbox_dir`` (default: the temporary directory). Programs running as
+    another user (a root runner) cannot pass through a private temporary directory (TMPDIR of a test runner,
+    say): then the system's ``/tmp``, which every user may pass through, is used instead."""
+    try:
+        return SandboxPaths.create(sandbox_dir, other_uid=other_uid)
+    except PermissionError as exc:
+        if not other_uid or sandbox_dir == SYSTEM_TMP:
+            raise
+        log.warning("sandbox directory moved to %s: %s", SYSTEM_TMP, exc)
+        return SandboxPaths.create(SYSTEM_TMP, other_uid=other_uid)
+
+
 def run_tests(
     payload: SubmissionPayload,
     table: LanguageTable,
@@ -226,7 +240,7 @@ def run_tests(
     report.metrics.update(support.metrics())
     started = time.monotonic()
     try:
-        paths = SandboxPaths.create(sandbox_dir, other_uid=support.run_as_uid is not None)
+        paths = create_paths(sandbox_dir, other_uid=support.run_as_uid is not None)
     except OSError as exc:
         log.error("sandbox directory unusable error=%s", exc)
         report.sandbox_errors.append(str(exc))

@@ -82,6 +82,19 @@ def test_drain_grades_every_submission(tmp_path: Path):
     assert batch["phases"]["created_to_llm"]["count"] == batch["submissions"]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_sandbox_bench_runs_every_test_and_measures_both_sides(tmp_path: Path):
+    data = run_bench("sandbox.py", tmp_path, timeout=280)
+    assert set(data["languages"]) == {"python", "c"}
+    for entry in data["languages"].values():
+        for kind in ("wall_ms", "cpu_ms"):
+            assert entry[kind]["sandboxed"]["median"] > 0
+            assert entry[kind]["bare"]["median"] > 0
+            assert entry[kind]["floor_per_test"]["median"] > 0
+    assert len(data["runner_spawn_to_result_posted"]) == 4
+
+
 def test_run_all_collects_json_and_rejects_an_unknown_name(tmp_path: Path):
     proc = subprocess.run(
         [sys.executable, str(BENCH / "run_all.py"), "--quick", "--only", "llm_cost", "--out", str(tmp_path)],
