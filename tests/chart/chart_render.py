@@ -165,6 +165,14 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
             "networkPolicy": {"enabled": True, "metricsNamespaceSelector": {"matchLabels": {"name": "monitoring"}}},
         },
     ),
+    "httproute": (
+        (),
+        {
+            "ingress": {"enabled": False, "host": "grading.example.edu", "apiDocs": True},
+            "httpRoute": {"enabled": True, "parentRefs": [{"name": "edge", "namespace": "gateways"}]},
+            "frontend": {"enabled": True, "image": {"repository": "example/cloudemy-frontend"}},
+        },
+    ),
     "runner-sandbox": (
         (),
         {

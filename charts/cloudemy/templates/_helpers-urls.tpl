@@ -47,13 +47,23 @@ Usage: {{ include "cloudemy.backend.url" . }}
 {{- end -}}
 
 {{/*
-Public URL of the platform (scheme and Ingress host), or nothing without an Ingress.
+Public URL of the platform (scheme and Ingress host, else the HTTPRoute's first host name), or nothing without either.
 Usage: {{ include "cloudemy.publicUrl" . }}
 */}}
 {{- define "cloudemy.publicUrl" -}}
 {{- if .Values.ingress.enabled -}}
 {{- printf "%s://%s" (ternary "https" "http" .Values.ingress.tls.enabled) .Values.ingress.host -}}
+{{- else if .Values.httpRoute.enabled -}}
+{{- printf "%s://%s" .Values.httpRoute.scheme (include "cloudemy.httpRoute.hostnames" . | fromYamlArray | first) -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+Host names of the HTTPRoute, as a YAML list: httpRoute.hostnames, else ingress.host.
+Usage: {{ include "cloudemy.httpRoute.hostnames" . | fromYamlArray }}
+*/}}
+{{- define "cloudemy.httpRoute.hostnames" -}}
+{{- toYaml (.Values.httpRoute.hostnames | default (list .Values.ingress.host)) -}}
 {{- end -}}
 
 {{/*

@@ -15,6 +15,12 @@ Usage: {{ include "cloudemy.validate" . }}
 {{- if and .Values.frontend.enabled (not .Values.frontend.image.repository) -}}
 {{- fail "frontend.enabled=true needs frontend.image.repository (the Next.js image)" -}}
 {{- end -}}
+{{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) -}}
+{{- fail "httpRoute.enabled=true needs httpRoute.parentRefs (the Gateway to attach to)" -}}
+{{- end -}}
+{{- if and .Values.httpRoute.enabled (not .Values.httpRoute.hostnames) (not .Values.ingress.host) -}}
+{{- fail "httpRoute.enabled=true needs httpRoute.hostnames or ingress.host" -}}
+{{- end -}}
 {{- if and .Values.ingress.enabled (not .Values.ingress.host) -}}
 {{- fail "ingress.enabled=true needs ingress.host" -}}
 {{- end -}}
