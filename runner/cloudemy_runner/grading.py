@@ -84,7 +84,7 @@ def produce_result(settings: RunnerSettings, budget: Budget) -> ResultToPost:
         result, requeue = grade_payload(settings, budget, payload)
         return ResultToPost(result, payload.attempt, requeue)
     except Exception as exc:  # a bug must still end in a final answer for the student
-        log.error("internal error while grading error=%s at=%s", type(exc).__name__, where(exc))
+        log.error("internal error while grading", extra={"error_type": type(exc).__name__, "at": where(exc)})
         max_score = payload.assignment.max_score if payload else None
         internal = results.internal_error(grader=grader, budget=budget, max_score=max_score)
         return ResultToPost(internal, payload.attempt if payload else None)

@@ -132,10 +132,13 @@ class SubmissionReporter:
             endpoint = "result" if attempt is None else f"result?attempt={attempt}"
             answer = retrying(self._post, endpoint, body, counted=True)
         except TransientPostError as exc:
-            log.error("result could not be posted attempts=%d error=%s", self.result_attempts, exc)
+            log.error("result could not be posted", extra={"attempts": self.result_attempts, "reason": str(exc)})
             return Delivery.UNREACHABLE
         delivery = _classify(answer)
-        log.info("result post answered http=%d outcome=%s attempts=%d", answer.status, delivery, self.result_attempts)
+        log.info(
+            "result post answered",
+            extra={"http_status": answer.status, "delivery": delivery.value, "attempts": self.result_attempts},
+        )
         if delivery is Delivery.REJECTED:
             log.error("result rejected http=%d detail=%s", answer.status, answer.detail)
         return delivery

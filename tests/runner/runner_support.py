@@ -47,6 +47,19 @@ class RecordingBackend(fakes.internal_api.RecordingBackend):
         super().__init__(MASTER_TOKEN, port)
 
 
+def log_events(stderr: str) -> list[dict[str, Any]]:
+    """The runner's JSON log lines (anything else on stderr, such as a library's own print, is skipped)."""
+    events = []
+    for line in stderr.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
 def make_payload(
     code: str = GOOD_CODE, *, language: str = "python", assignment: dict[str, Any] | None = None
 ) -> SubmissionPayload:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from runner_support import GOOD_CODE, clean_env, run_runner
+from runner_support import GOOD_CODE, clean_env, log_events, run_runner
 from waiting import answering, wait_for
 
 from cloudemy_common.keys import submission_key
@@ -100,5 +100,6 @@ def test_real_backend_stores_the_runner_result(backend_url, redis_client, runner
         # payload-missing result differs from the stored one, the backend answers 409, the runner exits 0.
         second = run_runner(env)
         assert second.exit_code == 0, second.stderr
-        assert "http=409 outcome=already-final" in second.stderr
+        answered = [e for e in log_events(second.stderr) if e["msg"] == "result post answered"]
+        assert [(e["http_status"], e["delivery"]) for e in answered] == [(409, "already-final")]
         assert api.get(f"/api/submissions/{submission_id}", headers=student).json()["result"] == result
