@@ -264,6 +264,26 @@ class Storage:
         cursor = self.submissions.find(query, {"code": False, "previous_results": False})
         return await cursor.sort("_id", DESCENDING).limit(limit).to_list(limit)
 
+    async def latest_per_student(self, assignment_id: str) -> list[Document]:
+        """The newest submission (without code or history) of every student to the assignment, in one
+        aggregation: walk the assignment's index newest first and keep each student's first."""
+        pipeline: list[Document] = [
+            {"$match": {"assignment_id": assignment_id, "test_run": {"$ne": True}}},
+            {"$sort": {"_id": DESCENDING}},
+            {"$project": {"code": False, "previous_results": False}},
+            {"$group": {"_id": "$user_id", "latest": {"$first": "$$ROOT"}}},
+            {"$replaceRoot": {"newRoot": "$latest"}},
+        ]
+        return await self.submissions.aggregate(pipeline, allowDiskUse=True).to_list(None)
+
+    async def users_by_ids(self, user_ids: list[str]) -> dict[str, Document]:
+        """Email and name of each of these users, in one query (unknown or malformed ids are left out)."""
+        oids = [oid for oid in (parse_object_id(uid) for uid in user_ids) if oid is not None]
+        if not oids:
+            return {}
+        found = await self.users.find({"_id": {"$in": oids}}, {"email": True, "name": True}).to_list(None)
+        return {str(user["_id"]): user for user in found}
+
     async def mark_enqueued(self, submission_id: ObjectId, attempt: int, *, expected: datetime | None) -> bool:
         """Record that the queue holds this attempt; only if nobody else recorded it since ``expected``.
 

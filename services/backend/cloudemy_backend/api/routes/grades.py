@@ -33,7 +33,6 @@ CSV_COLUMNS = (
     "graded_at",
 )
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-SCAN_PAGE = 500
 
 
 class GradeRow(BaseModel):
@@ -56,25 +55,13 @@ class Grades(BaseModel):
     items: list[GradeRow]
 
 
-async def latest_per_student(storage: Storage, assignment_id: str) -> list[Document]:
-    """The newest submission of each student to the assignment, newest first."""
-    latest: dict[str, Document] = {}
-    before_id = None
-    while True:
-        page = await storage.list_submissions(
-            assignment_id=assignment_id, user_id=None, limit=SCAN_PAGE, before_id=before_id
-        )
-        for doc in page:  # descending _id: the first one seen per user is their latest
-            latest.setdefault(doc["user_id"], doc)
-        if len(page) < SCAN_PAGE:
-            return list(latest.values())
-        before_id = page[-1]["_id"]
-
-
 async def grade_rows(storage: Storage, assignment: Document) -> list[GradeRow]:
+    """One aggregation for the latest submissions and one query for their students, whatever the class size."""
+    latest = await storage.latest_per_student(str(assignment["_id"]))
+    students = await storage.users_by_ids([doc["user_id"] for doc in latest])
     rows = []
-    for doc in await latest_per_student(storage, str(assignment["_id"])):
-        user = await storage.user_by_id(doc["user_id"])
+    for doc in latest:
+        user = students.get(doc["user_id"])
         result: dict[str, Any] = doc.get("result") or {}
         rows.append(
             GradeRow(
