@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from cloudemy_common.models import RequeueRequest, ResultBody
 from cloudemy_common.tokens import verify_result_token
+from fakes.http_json import send_json
 from fakes.ports import free_port
 
 ENDPOINTS = ("status", "result", "requeue")
@@ -163,11 +164,6 @@ class RecordingBackend:
                     status, payload = backend._answer(url.path, headers, body)
                     received = Received(url.path, dict(parse_qsl(url.query)), headers, body, status, time.time())
                     backend.received.append(received)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, payload)
 
         return Handler

@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from fakes.http_json import send_json
+
 DEFAULT_OPTIONS: dict[str, Any] = {
     "fraction": 1.0,
     "delay": 5.0,
@@ -361,17 +363,7 @@ class FakeOpenAI:
                 return data if isinstance(data, dict) else {}
 
             def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in (headers or {}).items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (e.g. its timeout in slow mode)
+                send_json(self, status, payload, headers)
 
         return Handler
 

@@ -330,12 +330,35 @@ class Storage:
     ) -> Document | None:
         """An instructor's grade over a terminal result of this attempt (the lifecycle's override); the replaced
         one is kept in history. None when the override does not apply or the submission changed meanwhile."""
+        return await self._replace_terminal(
+            submission_id, attempt, statuses_an_override_replaces(result.status), _set_result(result, utcnow())
+        )
+
+    async def start_next_attempt(self, submission_id: ObjectId, *, current_attempt: int) -> Document | None:
+        """Regrade: a terminal submission goes back to queued as attempt + 1, its result kept in history."""
+        now = utcnow()
+        changes = {
+            "status": SubmissionStatus.QUEUED.value,
+            "attempt": current_attempt + 1,
+            "job_name": None,
+            "result": None,
+            "enqueued_at": None,
+            "requeues": 0,
+            "updated_at": now,
+            "status_changed_at": now,
+        }
+        return await self._replace_terminal(submission_id, current_attempt, REGRADABLE, changes)
+
+    async def _replace_terminal(
+        self, submission_id: ObjectId, attempt: int, statuses: list[str], changes: Document
+    ) -> Document | None:
+        """Apply ``changes`` to this attempt if its status is one of ``statuses``, keeping its result in history;
+        only if nothing changed since it was read (same status, same ``status_changed_at``), else None."""
         current = await self.submissions.find_one(
-            {"_id": submission_id, "attempt": attempt, "status": {"$in": statuses_an_override_replaces(result.status)}}
+            {"_id": submission_id, "attempt": attempt, "status": {"$in": statuses}}
         )
         if current is None:
             return None
-        now = utcnow()
         return await self.submissions.find_one_and_update(
             {
                 "_id": submission_id,
@@ -343,38 +366,7 @@ class Storage:
                 "status": current["status"],
                 "status_changed_at": current["status_changed_at"],
             },
-            {"$set": _set_result(result, now), "$push": {"previous_results": current["result"]}},
-            return_document=ReturnDocument.AFTER,
-        )
-
-    async def start_next_attempt(self, submission_id: ObjectId, *, current_attempt: int) -> Document | None:
-        """Regrade: a terminal submission goes back to queued as attempt + 1, its result kept in history."""
-        current = await self.submissions.find_one(
-            {"_id": submission_id, "attempt": current_attempt, "status": {"$in": REGRADABLE}}
-        )
-        if current is None:
-            return None
-        now = utcnow()
-        return await self.submissions.find_one_and_update(
-            {
-                "_id": submission_id,
-                "attempt": current_attempt,
-                "status": current["status"],
-                "status_changed_at": current["status_changed_at"],
-            },
-            {
-                "$set": {
-                    "status": SubmissionStatus.QUEUED.value,
-                    "attempt": current_attempt + 1,
-                    "job_name": None,
-                    "result": None,
-                    "enqueued_at": None,
-                    "requeues": 0,
-                    "updated_at": now,
-                    "status_changed_at": now,
-                },
-                "$push": {"previous_results": current["result"]},
-            },
+            {"$set": changes, "$push": {"previous_results": current["result"]}},
             return_document=ReturnDocument.AFTER,
         )
 
