@@ -2,12 +2,13 @@
 
 Sandboxed = the runner's own test phase (``cloudemy_runner.execution.run_tests``: compile once, then every
 test in a fresh working directory with rlimits, no_new_privs, Landlock, seccomp, output capture and the
-leftover sweep). Bare = the same commands (compile once, then one ``subprocess.run`` per test with the
-test's stdin) and nothing else. Both are timed in this process: wall time, and CPU time of this process
-plus its children (the sandbox's own work counts). The per-test floor is the bare run of a program that
-does nothing (``python3 -c pass``, an empty C program). The runner figure is ``python -m cloudemy_runner``
-from spawn to the result arriving at a zero-latency internal API, with the fake LLM answering at once
-(tests + rubric) and with no LLM (tests only).
+leftover sweep, started by the sandbox's launcher process, whose CPU is counted too; one untimed warm-up
+run starts the launcher, a cost the runner figure below includes). Bare = the same commands (compile once,
+then one ``subprocess.run`` per test with the test's stdin) and nothing else. Both are timed in this process:
+wall time, and CPU time of this process plus its children (the sandbox's own work counts). The per-test
+floor is the bare run of a program that does nothing (``python3 -c pass``, an empty C program). The runner
+figure is ``python -m cloudemy_runner`` from spawn to the result arriving at a zero-latency internal API,
+with the fake LLM answering at once (tests + rubric) and with no LLM (tests only).
 
 Target: sandboxed <= 1.3x bare, wall and CPU. Median (min..max) of ``--runs`` runs (>= 5; ``--quick``: 2
 runs of 4 tests, for ``make test``).
@@ -27,11 +28,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-from common import clean_env, effective_runs, parser, ratio, summary, table, verdict, write_json
+from common import CLOCK_TICKS, clean_env, effective_runs, parser, ratio, summary, table, verdict, write_json
 
 from cloudemy_common.keys import submission_key
 from cloudemy_common.models import SubmissionPayload
-from cloudemy_runner.execution import run_tests
+from cloudemy_runner.execution import launcher_for, run_tests
 from cloudemy_runner.languages import load_table
 from fakes.openai_server import FakeOpenAI
 from fakes.redis_server import RedisServer
@@ -81,9 +82,19 @@ def payload(language: str, code: str, tests: int, *, rubric: bool = False) -> Su
     )
 
 
+def launcher_cpu() -> float:
+    """CPU of the sandbox's launcher and of the programs it reaped (it outlives each run, so this process's
+    RUSAGE_CHILDREN does not include it yet)."""
+    pid = launcher_for(load_table()).pid
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / CLOCK_TICKS  # utime, stime, cutime, cstime
+
+
 def cpu_now() -> float:
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + launcher_cpu()
 
 
 def timed(action: Any) -> tuple[float, float]:
@@ -181,6 +192,7 @@ def main() -> int:
         return 1
     figures: dict[str, Any] = {"runs": runs, "tests": tests, "languages": {}}
     rows = []
+    sandboxed("python", PROGRAMS["python"][0], 1)  # warm-up: starts the launcher, once per runner process
     for language, (code, empty) in PROGRAMS.items():
         stdins = [t["stdin"] for t in assignment(tests)["tests"]]
         walls: dict[str, list[float]] = {"sandboxed": [], "bare": [], "floor_per_test": []}

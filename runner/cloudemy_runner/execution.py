@@ -24,6 +24,7 @@ from cloudemy_common.program_tests import (
     outputs_match,
 )
 from cloudemy_runner.languages import LanguageConfig, LanguageTable
+from cloudemy_runner.sandbox.client import Launcher
 from cloudemy_runner.sandbox.process import Breach, ProgramRunner, RunLimits, RunResult, SandboxPaths, remove_tree
 from cloudemy_runner.sandbox.support import SandboxSupport, prepare
 
@@ -117,6 +118,7 @@ class TestSession:
         self.support = support
         box = table.sandbox
         self.runner = ProgramRunner(support, box.read_paths, box.device_paths, box.path, box.lang)
+        self.launcher = launcher_for(table)
         self.build = paths.root / "build"
         self.main = self.build / language.main_file
         self.runs = 0
@@ -157,7 +159,7 @@ class TestSession:
             open_files=max(lang.open_files or 0, 256),
         )
         argv = _format(lang.compile, main=str(self.main), build=str(self.build), memory_mb=str(limits.memory_mb))
-        result = self.runner.run(
+        result = self.launcher.run(
             argv,
             cwd=self.build,
             stdin=b"",
@@ -186,7 +188,7 @@ class TestSession:
             argv = _format(
                 self.language.run, main=str(self.main), build=str(self.build), memory_mb=str(limits.memory_mb)
             )
-            result = self.runner.run(
+            result = self.launcher.run(
                 argv,
                 cwd=cwd,
                 stdin=test.stdin.encode("utf-8"),
@@ -201,6 +203,18 @@ class TestSession:
         if verdict is Verdict.SANDBOX_ERROR:
             log.error("sandbox failed test=%s reason=%s", test.id, result.spawn_error)
         return _outcome(test, verdict, result)
+
+
+_launchers: dict[tuple[str, ...], Launcher] = {}
+
+
+def launcher_for(table: LanguageTable) -> Launcher:
+    """The launcher process for this table's sandbox settings, started once per runner process."""
+    box = table.sandbox
+    key = (*box.read_paths, "|", *box.device_paths, "|", box.path, box.lang)
+    if key not in _launchers:
+        _launchers[key] = Launcher(box.read_paths, box.device_paths, box.path, box.lang)
+    return _launchers[key]
 
 
 def create_paths(sandbox_dir: str | None, *, other_uid: bool) -> SandboxPaths:

@@ -29,7 +29,7 @@ from typing import Literal
 
 from cloudemy_runner.sandbox import landlock
 from cloudemy_runner.sandbox.reaper import children_of, kill_group, reap_leftovers
-from cloudemy_runner.sandbox.support import PR_SET_NO_NEW_PRIVS, SandboxSupport, prctl
+from cloudemy_runner.sandbox.support import PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, SandboxSupport, prctl
 
 READ_CHUNK = 65_536
 DISK_CHECK_SECONDS = 0.2
@@ -137,6 +137,7 @@ def _preexec(
     setrlimit = resource.setrlimit
 
     def child() -> None:  # runs in the forked child, after setsid (and setuid), before exec
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the launcher
         if prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError("no_new_privs refused")
         if ruleset is not None:
@@ -171,7 +172,7 @@ def directory_usage(path: Path) -> tuple[int, int]:
 
 
 class ProgramRunner:
-    """Runs programs one at a time in this process's sandbox."""
+    """Runs programs one at a time from this process (the launcher), and prepares their directories."""
 
     def __init__(self, support: SandboxSupport, read_paths: list[str], device_paths: list[str], env_path: str,
                  lang: str) -> None:  # fmt: skip
@@ -211,7 +212,7 @@ class ProgramRunner:
         extra_env: dict[str, str] | None = None,
     ) -> RunResult:
         if self.support.seccomp_load is None:
-            return _spawn_failure(f"seccomp unavailable ({self.support.seccomp_error})")
+            return spawn_failure(f"seccomp unavailable ({self.support.seccomp_error})")
         env = {"PATH": self.env_path, "HOME": str(cwd), "LANG": self.lang, **(extra_env or {})}
         ruleset = None
         if self.support.landlock_abi:
@@ -264,7 +265,7 @@ class ProgramRunner:
                 extra_groups=[] if uid is not None else None,
             )
         except (OSError, subprocess.SubprocessError) as exc:
-            return _spawn_failure(f"{type(exc).__name__}: {exc}")
+            return spawn_failure(f"{type(exc).__name__}: {exc}")
         assert proc.stdout is not None
         assert proc.stderr is not None
         out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
@@ -370,7 +371,8 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _spawn_failure(reason: str) -> RunResult:
+def spawn_failure(reason: str) -> RunResult:
+    """The result of a run the sandbox could not start (the platform's failure, never the program's)."""
     return RunResult(
         exit_code=None,
         signal=None,

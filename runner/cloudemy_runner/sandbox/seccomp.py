@@ -3,7 +3,7 @@
 Default allow, with a deny list: the program may compute, read and write files Landlock lets it reach,
 fork (within RLIMIT_NPROC), use pipes and AF_UNIX sockets. It may not open any other socket family (no
 TCP/UDP, no DNS, no netlink), not use io_uring (which would bypass these checks), not inspect or signal
-the runner (ptrace, process_vm_readv/writev, kill/tgkill/pidfd of the runner's pid, any negative pid
+the runner (ptrace, process_vm_readv/writev, kill/tgkill/pidfd of the runner's or the launcher's pid, any negative pid
 i.e. another process group, kill(-1)), not create namespaces, and not reach kernel facilities a grader
 never needs (bpf, perf, keys, mounts, modules, userfaultfd). Denied calls fail with EPERM (ENOSYS for
 clone3, so the C library falls back to clone, whose flags the filter can check).
@@ -79,13 +79,13 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def build_filter(runner_pid: int) -> Callable[[], None]:
+def build_filter(protected_pids: tuple[int, ...]) -> Callable[[], None]:
     """The filter as a ``load()`` callable for the child; raises ImportError/OSError when libseccomp is missing.
 
     libseccomp compiles the rules to BPF once, here; the child only hands that program to the kernel (one
     prctl), which keeps a run's start-up cost to a system call instead of a compilation per test.
     """
-    program = _compile(runner_pid)
+    program = _compile(protected_pids)
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len=len(program) // BPF_INSTRUCTION_BYTES, filter=ctypes.addressof(buffer))
     libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
@@ -101,7 +101,7 @@ def build_filter(runner_pid: int) -> Callable[[], None]:
     return load
 
 
-def _compile(runner_pid: int) -> bytes:
+def _compile(protected_pids: tuple[int, ...]) -> bytes:
     import pyseccomp as sc
 
     deny = sc.ERRNO(errno.EPERM)
@@ -112,8 +112,9 @@ def _compile(runner_pid: int) -> bytes:
     for flag in NAMESPACE_FLAGS:
         flt.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
     flt.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.NE, socket.AF_UNIX))
-    for name in ("kill", "rt_sigqueueinfo", "tgkill", "rt_tgsigqueueinfo", "pidfd_open"):
-        flt.add_rule(deny, name, sc.Arg(0, sc.MASKED_EQ, _PID_MASK, runner_pid))
+    for pid in protected_pids:
+        for name in ("kill", "rt_sigqueueinfo", "tgkill", "rt_tgsigqueueinfo", "pidfd_open"):
+            flt.add_rule(deny, name, sc.Arg(0, sc.MASKED_EQ, _PID_MASK, pid))
     for name in ("kill", "rt_sigqueueinfo"):
         flt.add_rule(deny, name, sc.Arg(0, sc.MASKED_EQ, _NEGATIVE, _NEGATIVE))
     with tempfile.TemporaryFile() as handle:

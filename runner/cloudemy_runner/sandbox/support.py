@@ -18,6 +18,7 @@ from cloudemy_runner.sandbox import landlock
 
 log = logging.getLogger("cloudemy_runner.sandbox")
 
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
@@ -67,22 +68,24 @@ def _degraded(abi: int, seccomp_ok: bool, subreaper: bool) -> tuple[str, ...]:
 
 
 @cache
-def prepare() -> SandboxSupport:
-    """Make this (runner) process safe to run programs from, and probe the kernel; done once per process.
+def prepare(*, launcher: bool = False) -> SandboxSupport:
+    """Make this process safe to run programs from, and probe the kernel; done once per process.
 
-    The runner becomes non-dumpable (so ``/proc/<runner>/environ``, ``mem`` and ``fd`` are unreadable by a
+    The process becomes non-dumpable (so its ``/proc/<pid>/environ``, ``mem`` and ``fd`` are unreadable by a
     program with the same UID) and a child subreaper (so a program that double-forks or calls setsid is
-    reparented here, where the sandbox finds and kills it).
+    reparented here, where the sandbox finds and kills it). The seccomp filter protects this process and,
+    in the ``launcher``, its parent (the runner) from the programs' signals.
     """
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    protected = (os.getpid(), os.getppid()) if launcher else (os.getpid(),)
     abi = landlock.abi_version()
     seccomp_load: Callable[[], None] | None = None
     seccomp_error = ""
     try:
         from cloudemy_runner.sandbox.seccomp import build_filter
 
-        seccomp_load = build_filter(os.getpid())
+        seccomp_load = build_filter(protected)
     except Exception as exc:  # libseccomp missing or refusing: report, never crash the runner
         seccomp_error = f"{type(exc).__name__}: {exc}"
     support = SandboxSupport(
@@ -93,6 +96,8 @@ def prepare() -> SandboxSupport:
         run_as_uid=UNPRIVILEGED_UID if os.geteuid() == 0 else None,
         degraded=_degraded(abi, seccomp_load is not None, subreaper),
     )
+    if launcher:
+        return support  # the runner probed the same kernel and logged it
     if support.degraded:
         log.warning(
             "sandbox degraded layers=%s landlock_abi=%d seccomp_error=%s",
