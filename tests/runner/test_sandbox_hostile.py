@@ -39,6 +39,11 @@ def test_environment_holds_path_home_and_lang_only(hostile):
     assert graded.test("t1")["verdict"] == "passed"
 
 
+def test_the_program_is_the_oom_killers_first_choice_not_the_runner(hostile):
+    graded = hostile("print(open('/proc/self/oom_score_adj').read().strip())\n", visible=expect("1000\n"))
+    assert graded.test("t1")["verdict"] == "passed"
+
+
 def test_runner_and_init_environment_and_memory_are_unreadable(hostile):
     code = (
         DENIED

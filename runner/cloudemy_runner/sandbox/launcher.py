@@ -8,9 +8,10 @@ package, costs about a millisecond. The launcher is also where programs are repa
 subreaper), so the runner never sees them.
 
 It holds no secret: its environment is PATH, LANG and PYTHONPATH only, it is non-dumpable, and the seccomp
-filter forbids programs to signal it or the runner. It dies with the runner (PR_SET_PDEATHSIG), and so do
-the programs it started. One request per line on stdin, one answer per line on stdout (JSON; bytes as
-base64); requests come from the runner alone.
+filter forbids programs to signal it or the runner. Its OOM score is the highest, and its programs inherit
+it, so when a program exhausts the Pod's memory the kernel kills the program, not the runner. It dies with
+the runner (PR_SET_PDEATHSIG), and so do the programs it started. One request per line on stdin, one answer
+per line on stdout (JSON; bytes as base64); requests come from the runner alone.
 """
 
 import base64
@@ -19,6 +20,7 @@ import json
 import os
 import signal
 import sys
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,10 @@ def serve() -> int:
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() == 1:  # the runner died before the line above
         return 1
+    # The Pod's OOM killer takes the launcher or (inherited across fork and exec) a program, never the runner.
+    # Raising one's own score needs no privilege; it must happen before prepare() makes /proc/self root's.
+    with suppress(OSError), open("/proc/self/oom_score_adj", "w") as score:
+        score.write("1000")
     support = prepare(launcher=True)
     for line in sys.stdin.buffer:
         request = json.loads(line)
