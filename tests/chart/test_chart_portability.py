@@ -83,3 +83,18 @@ def test_dns_port_and_selectors_are_values() -> None:
             "podSelector": {"matchLabels": {"dns.operator.openshift.io/daemonset-dns": "default"}},
         }
     ]
+
+
+def test_a_mirror_registry_replaces_every_images_registry() -> None:
+    values = {"global": {"imageRegistry": "mirror.example:5000", "imagePullSecrets": [{"name": "mirror-pull"}]}}
+    render = render_chart(values)
+    images = {c["image"] for _where, pod in render.workloads() for c in pod["containers"]}
+    assert images == {
+        "mirror.example:5000/cloudemy/cloudemy-backend:0.1.0",
+        "mirror.example:5000/cloudemy/cloudemy-scheduler:0.1.0",
+        "mirror.example:5000/cloudemy/cloudemy-runner:0.1.0",
+        "mirror.example:5000/library/mongo:8.0.12",
+        "mirror.example:5000/library/redis:7.4.6",
+    }
+    for where, pod in render.workloads():
+        assert {"name": "mirror-pull"} in pod["imagePullSecrets"], where

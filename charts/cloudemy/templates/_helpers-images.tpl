@@ -3,13 +3,19 @@
 {{/*
 Image reference, Bitnami-style: [registry/]repository then @digest when a digest is set, else :tag (the tag
 defaults to the chart's appVersion). global.imageRegistry, when set, replaces every image's registry (a mirror).
+A repository that already names a registry (its first part holds a dot or a colon, or is localhost, as in values
+written for earlier chart versions: ghcr.io/cloudemy/cloudemy-backend) keeps it unless global.imageRegistry is set.
 Usage: {{ include "cloudemy.image" (dict "image" .Values.backend.image "root" $) }}
 */}}
 {{- define "cloudemy.image" -}}
 {{- $registry := .root.Values.global.imageRegistry | default .image.registry -}}
 {{- $name := .image.repository -}}
-{{- if $registry -}}
+{{- $first := splitList "/" $name | first -}}
+{{- $named := and (contains "/" $name) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}
+{{- if and $registry (not $named) -}}
 {{- $name = printf "%s/%s" (trimSuffix "/" $registry) .image.repository -}}
+{{- else if and $named .root.Values.global.imageRegistry -}}
+{{- $name = printf "%s/%s" (trimSuffix "/" $registry) (splitList "/" $name | rest | join "/") -}}
 {{- end -}}
 {{- if .image.digest -}}
 {{- printf "%s@%s" $name .image.digest -}}
