@@ -59,6 +59,7 @@ from common import (
     write_json,
 )
 
+from demo.platform import sample_assignment
 from demo.processes import ManagedProcess, RedisProcess, free_port, memory_backend_env
 
 P99_TARGET_MS = 25.0
@@ -70,7 +71,7 @@ MAX_CONNECTIONS = 256
 WARMUP_RATE = 100.0
 DEFAULT_RATES = (50, 100, 200, 300, 400, 600, 800, 1000, 1200)
 ENDPOINTS = ("healthz", "get", "post")
-SAMPLE = json.loads((ROOT / "demo" / "sample_assignment.json").read_text())
+SAMPLE = sample_assignment(with_llm_rubric=True)
 
 
 # ---- the load generator -----------------------------------------------------------------------------------
@@ -270,7 +271,7 @@ def seed(backend: ManagedProcess, port: int, submissions: int) -> Fixture:
             body = {"email": email, "password": password, "name": role.title(), "role": role}
             http.post("/api/users", json=body, headers=admin).raise_for_status()
             people[role] = login(email, password)
-        assignment = {k: v for k, v in SAMPLE.items() if k != "reference_solution"}
+        assignment = SAMPLE
         resp = http.post("/api/assignments", json=assignment, headers=people["instructor"])
         resp.raise_for_status()
         assignment_id = resp.json()["id"]

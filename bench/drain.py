@@ -29,7 +29,6 @@ Imports ``e2e.platform`` and ``fakes.*`` via bench/common.py, which puts the rep
 """
 
 import asyncio
-import json
 import math
 import resource
 import secrets
@@ -46,7 +45,6 @@ from typing import Any
 
 import httpx
 from common import (
-    ROOT,
     CpuWindow,
     collapsed_top,
     effective_runs,
@@ -65,12 +63,13 @@ from common import (
 )
 
 from cloudemy_common.jobs import job_name
+from demo.platform import sample_assignment
 from e2e.platform import TERMINAL, E2EPlatform
 
 RATIO_TARGET = 1.25
 POST_CONCURRENCY = 16
 POLL_SECONDS = 0.5
-SAMPLE = json.loads((ROOT / "demo" / "sample_assignment.json").read_text())
+SAMPLE = sample_assignment(with_llm_rubric=True)
 MARKER = "# bench-drain "
 
 
@@ -125,7 +124,7 @@ class Drain:
             setattr(self, role, self.login(email, password))
 
     def new_assignment(self) -> str:
-        body = {k: v for k, v in SAMPLE.items() if k != "reference_solution"}
+        body = SAMPLE
         resp = self.http.post("/api/assignments", json=body, headers=self.instructor)
         resp.raise_for_status()
         return resp.json()["id"]

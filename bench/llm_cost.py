@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 from common import (
-    ROOT,
     clean_env,
     effective_runs,
     finish_machine_info,
@@ -60,6 +59,7 @@ from common import (
 
 from cloudemy_common.keys import submission_key
 from cloudemy_common.models import AssignmentSpec, SubmissionPayload
+from demo.platform import sample_assignment
 from fakes.openai_server import FakeOpenAI
 from fakes.redis_server import RedisServer
 
@@ -76,7 +76,7 @@ O200K_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d
 TOKENS_PER_MESSAGE = 3  # OpenAI cookbook, "How to count tokens with tiktoken", gpt-4o family
 TOKENS_REPLY_PRIMING = 3
 
-SAMPLE = json.loads((ROOT / "demo" / "sample_assignment.json").read_text())
+SAMPLE = sample_assignment(with_llm_rubric=True)
 SUBMISSION_ID = "65a1b2c3d4e5f60718293a4c"
 
 # What a real model plausibly answers for the reference solution, at the lengths the prompt asks for
@@ -195,7 +195,9 @@ def sample_payload() -> SubmissionPayload:
         title=SAMPLE["title"],
         description=SAMPLE["description"],
         rubric=SAMPLE["rubric"],
-        max_score=sum(c["points"] for c in SAMPLE["rubric"]),
+        tests=SAMPLE["tests"],
+        limits=SAMPLE["limits"],
+        max_score=sum(c["points"] for c in SAMPLE["rubric"]) + sum(t["points"] for t in SAMPLE["tests"]),
         fail_tags=SAMPLE["fail_tags"],
     )
     return SubmissionPayload(

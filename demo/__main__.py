@@ -50,8 +50,9 @@ def banner(platform: LocalPlatform) -> str:
     grader = (
         f"LLM {platform.cfg.llm_env.get('LLM_MODEL', 'gpt-4o-mini')} at "
         f"{platform.cfg.llm_env.get('LLM_BASE_URL', 'https://api.openai.com/v1')}"
-        if platform.cfg.llm_env.get("LLM_API_KEY") or platform.cfg.llm_env.get("LLM_BASE_URL")
-        else "offline grader (no LLM configured: submissions wait for an instructor as needs_review)"
+        if platform.cfg.llm_configured
+        else "the sample's tests (no LLM configured: tests-only assignments are graded; a rubric waits for an "
+        "instructor as needs_review)"
     )
     lines = [
         "",

@@ -21,6 +21,18 @@ from demo.chart import BACKEND_SERVICE, write_runner_job_template
 from demo.processes import ManagedProcess, RedisProcess, free_port, memory_backend_env
 
 SAMPLE_ASSIGNMENT = Path(__file__).with_name("sample_assignment.json")
+
+
+def sample_assignment(*, with_llm_rubric: bool) -> dict[str, Any]:
+    """The sample FizzBuzz as the API takes it: its tests (which grade it with no LLM at all), its reference
+    solution, and, ``with_llm_rubric``, the rubric an LLM grades on top of the tests (``llm_rubric`` in the file)."""
+    sample = json.loads(SAMPLE_ASSIGNMENT.read_text())
+    llm_rubric = sample.pop("llm_rubric")
+    if with_llm_rubric:
+        sample["rubric"] = llm_rubric
+    return sample
+
+
 LLM_ENV = ("LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL", "LLM_TIMEOUT_SECONDS")
 
 
@@ -45,6 +57,11 @@ class PlatformConfig:
     extra_backend_env: dict[str, str] = field(default_factory=dict)
     extra_scheduler_env: dict[str, str] = field(default_factory=dict)
     workdir: Path | None = None
+
+    @property
+    def llm_configured(self) -> bool:
+        """An LLM to grade rubrics: a key, or an OpenAI-compatible server of one's own."""
+        return bool(self.llm_env.get("LLM_API_KEY") or self.llm_env.get("LLM_BASE_URL"))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | os._Environ[str] = os.environ) -> "PlatformConfig":
@@ -167,8 +184,7 @@ class LocalPlatform:
                 resp.raise_for_status()
                 self.accounts[role] = account
             instructor = self.login(http, self.accounts["instructor"])
-            sample = json.loads(SAMPLE_ASSIGNMENT.read_text())
-            sample.pop("reference_solution")
+            sample = sample_assignment(with_llm_rubric=self.cfg.llm_configured)
             resp = http.post("/api/assignments", json=sample, headers=instructor)
             resp.raise_for_status()
             self.assignment = resp.json()

@@ -1,7 +1,6 @@
 """Fixtures of the web UI's tests: Debian's Chromium through Playwright, the backend alone (results
 posted by the test through the internal API), and the whole local platform with the fake LLM."""
 
-import json
 import secrets
 import sys
 import tempfile
@@ -97,7 +96,7 @@ class Platform:
 def ui_platform() -> Iterator[Platform]:
     """The whole local platform (demo/platform.py: Redis, backend, scheduler with EXECUTOR=local and runner
     subprocesses) grading with the fake OpenAI server, plus the sample assignment."""
-    from demo.platform import SAMPLE_ASSIGNMENT, LocalPlatform, PlatformConfig
+    from demo.platform import LocalPlatform, PlatformConfig, sample_assignment
     from fakes.openai_server import FakeOpenAI
 
     with FakeOpenAI(mode="good") as fake:
@@ -111,8 +110,7 @@ def ui_platform() -> Iterator[Platform]:
         with LocalPlatform(cfg) as platform:
             admin = User(cfg.admin_email, cfg.admin_password, "Administrator", "admin")
             api = Api(platform.url, platform.internal_token, admin)
-            sample = json.loads(SAMPLE_ASSIGNMENT.read_text())
-            sample.pop("reference_solution", None)
+            sample = sample_assignment(with_llm_rubric=True)
             instructor = api.create_user("instructor")
             resp = api.http.post("/api/assignments", json=sample, headers=instructor.headers)
             resp.raise_for_status()

@@ -31,7 +31,7 @@ export function rubricTable(assignment) {
           ),
         ),
       ),
-      h("tfoot", {}, h("tr", {}, h("th", { scope: "row" }, "Total"), h("td", { class: "num" }, formatNumber(assignment.max_score)))),
+      h("tfoot", {}, h("tr", {}, h("th", { scope: "row" }, "Total"), h("td", { class: "num" }, formatNumber((assignment.rubric || []).reduce((sum, c) => sum + Number(c.points), 0))))),
     ),
   );
 }
