@@ -59,6 +59,7 @@ from common import (
 
 from cloudemy_common.keys import submission_key
 from cloudemy_common.models import AssignmentSpec, SubmissionPayload
+from cloudemy_common.program_tests import TestOutcome, Verdict
 from demo.platform import sample_assignment
 from fakes.openai_server import FakeOpenAI
 from fakes.redis_server import RedisServer
@@ -246,12 +247,17 @@ def recorded_requests(runs: int) -> list[dict[str, Any]]:
 
 
 def rebuilt_messages() -> list[dict[str, str]]:
-    """The same prompt, built in-process with the runner's own builder (a cross-check of the recording)."""
+    """The same prompt, built in-process with the runner's own builder (a cross-check of the recording), with the
+    outcomes the reference solution gets: every test passed."""
     from cloudemy_runner.prompt import build_prompt
     from cloudemy_runner.static_checks import run_static_checks
 
     payload = sample_payload()
-    return build_prompt(payload, run_static_checks(payload.language, payload.code)).messages
+    passed = [
+        TestOutcome(id=t.id, verdict=Verdict.PASSED, points=t.points, max_points=t.points, stdout=t.expected_stdout)
+        for t in payload.assignment.tests
+    ]
+    return build_prompt(payload, run_static_checks(payload.language, payload.code), tests=passed).messages
 
 
 # ---- the benchmark ------------------------------------------------------------------------------------------
