@@ -266,6 +266,15 @@ class ResultOut(StoredResult):
     )
 
 
+class SubmissionState(BaseModel):
+    """What a status poll returns: enough to know whether to fetch the whole submission again."""
+
+    id: str
+    status: str
+    attempt: int
+    updated_at: datetime
+
+
 class SubmissionSummary(BaseModel):
     id: str
     assignment_id: str

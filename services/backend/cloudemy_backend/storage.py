@@ -244,6 +244,15 @@ class Storage:
         oid = parse_object_id(submission_id)
         return await self.submissions.find_one({"_id": oid}) if oid else None
 
+    async def submission_state(self, submission_id: str) -> Document | None:
+        """Owner, status, attempt and last change of a submission: what a status poll needs, without the
+        code, the result or the history."""
+        oid = parse_object_id(submission_id)
+        if oid is None:
+            return None
+        projection = {"user_id": True, "status": True, "attempt": True, "updated_at": True}
+        return await self.submissions.find_one({"_id": oid}, projection)
+
     async def list_submissions(
         self,
         *,

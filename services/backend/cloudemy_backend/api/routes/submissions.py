@@ -2,10 +2,11 @@
 
 import hashlib
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from bson import ObjectId
-from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from cloudemy_backend.api.deps import (
     Backend,
@@ -26,6 +27,7 @@ from cloudemy_backend.schemas import (
     SubmissionCreate,
     SubmissionOut,
     SubmissionPage,
+    SubmissionState,
     TestRunCreate,
     submission_out,
     submission_summary,
@@ -47,7 +49,7 @@ CONFLICT = {409: {"model": ErrorOut}}
 async def readable_submission(backend: Backend, user: Document, submission_id: str) -> Document:
     """The submission if this user may read it: its owner, instructors, admins. Anyone else gets 404."""
     doc = await backend.storage.submission_by_id(submission_id)
-    if doc is None or not (is_staff(user) or doc["user_id"] == str(user["_id"])):
+    if doc is None or not may_read(user, doc):
         raise not_found("submission")
     return doc
 
@@ -246,9 +248,64 @@ async def list_submissions(
     return SubmissionPage(items=items, next_cursor=next_cursor(docs, page.limit))
 
 
-@router.get("/submissions/{submission_id}", response_model=SubmissionOut, responses=NOT_FOUND)
-async def get_submission(submission_id: str, backend: BackendDep, user: CurrentUser) -> SubmissionOut:
-    return await shown(backend, user, await readable_submission(backend, user, submission_id))
+def may_read(user: Document, doc: Document | None) -> bool:
+    return doc is not None and (is_staff(user) or doc["user_id"] == str(user["_id"]))
+
+
+def state_etag(user: Document, doc: Document) -> str:
+    """A weak validator of what this user sees of the submission: it changes with every status change,
+    result, regrade or grade (each one moves ``updated_at``), and differs between staff and students (who
+    see hidden tests differently)."""
+    changed = int(doc["updated_at"].timestamp() * 1000)
+    return f'W/"{doc["attempt"]}-{doc["status"]}-{changed}-{"staff" if is_staff(user) else "owner"}"'
+
+
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    offered = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in offered or etag.removeprefix("W/") in offered
+
+
+IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", max_length=1024)]
+NOT_MODIFIED = {304: {"description": "unchanged since the ETag given in If-None-Match"}}
+
+
+@router.get("/submissions/{submission_id}", response_model=SubmissionOut, responses={**NOT_FOUND, **NOT_MODIFIED})
+async def get_submission(
+    submission_id: str, backend: BackendDep, user: CurrentUser, response: Response, if_none_match: IfNoneMatch = None
+) -> Any:
+    """The whole submission, with an ``ETag``; ``If-None-Match`` with that ETag answers 304 (no body) while
+    nothing changed, after reading only the submission's status fields."""
+    if if_none_match:
+        state = await backend.storage.submission_state(submission_id)
+        if not may_read(user, state):
+            raise not_found("submission")
+        if not_modified(if_none_match, state_etag(user, state)):
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": state_etag(user, state)})
+    doc = await readable_submission(backend, user, submission_id)
+    response.headers["ETag"] = state_etag(user, doc)
+    return await shown(backend, user, doc)
+
+
+@router.get(
+    "/submissions/{submission_id}/status", response_model=SubmissionState, responses={**NOT_FOUND, **NOT_MODIFIED}
+)
+async def get_submission_status(
+    submission_id: str, backend: BackendDep, user: CurrentUser, if_none_match: IfNoneMatch = None
+) -> Any:
+    """Status, attempt and last change only: what a page polls while a submission is graded (one small
+    read, a few dozen bytes), fetching the whole submission when ``updated_at`` moves. ETag and
+    ``If-None-Match`` work as on the submission itself."""
+    state = await backend.storage.submission_state(submission_id)
+    if not may_read(user, state):
+        raise not_found("submission")
+    etag = state_etag(user, state)
+    if not_modified(if_none_match, etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    body = SubmissionState(id=str(state["_id"]), status=state["status"], attempt=state["attempt"],
+                           updated_at=state["updated_at"])  # fmt: skip
+    return JSONResponse(body.model_dump(mode="json"), headers={"ETag": etag})
 
 
 @router.post(

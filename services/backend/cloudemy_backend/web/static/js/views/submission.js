@@ -1,4 +1,5 @@
-// One submission: live status (polled every second until it is terminal), the result with its
+// One submission: live status (its small /status polled from every second to every 5 s while nothing
+// changes, the whole submission fetched when it does, no polling once terminal), the result with its
 // per-criterion breakdown, fail tags and feedback, the code, earlier submissions, and for
 // instructors and admins: regrade and the manual-grade form for `needs_review`.
 
@@ -11,6 +12,7 @@ import { studentDirectory } from "./submissions.js";
 import { testResultsSection } from "./test-results.js";
 
 const POLL_MS = 1000;
+const MAX_QUIET_MS = 5000;
 const MAX_BACKOFF_MS = 5000;
 
 export async function submissionView(ctx) {
@@ -51,10 +53,15 @@ export async function submissionView(ctx) {
       await sleep(delay, ctx.signal);
       if (ctx.signal.aborted) return;
       try {
-        submission = await api(path, { signal: ctx.signal });
+        const state = await api(`${path}/status`, { signal: ctx.signal });
         setMessage(connection, "", "");
-        delay = POLL_MS;
-        show(submission);
+        if (state.status !== submission.status || state.attempt !== submission.attempt || state.updated_at !== submission.updated_at) {
+          submission = await api(path, { signal: ctx.signal });
+          delay = POLL_MS;
+          show(submission);
+        } else {
+          delay = Math.min(Math.round(delay * 1.5), MAX_QUIET_MS); // nothing new: ask less often
+        }
       } catch (err) {
         if (err?.name === "AbortError" || !(err instanceof ApiError)) return;
         if (err.status === 401) return; // the app sends the user to the login page
