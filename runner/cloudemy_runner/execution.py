@@ -154,7 +154,7 @@ class TestSession:
             memory_mb=box.compile_memory_mb,
             memory_rlimit=lang.memory_rlimit,
             output_bytes=MAX_COMPILE_OUTPUT_BYTES * 8,
-            disk_bytes=box.disk_mb * 4 * MIB,
+            disk_bytes=box.disk_mb * 2 * MIB,
             processes=box.compile_processes,
             open_files=max(lang.open_files or 0, 256),
         )

@@ -108,9 +108,7 @@ def _grade_in(
     tests, hidden_stdin, hidden_expected = with_hidden(visible or [{"id": "t1", "stdin": "", "expected_stdout": ""}])
     store_payload(code, language=language, assignment=assignment(tests, rubric=rubric, limits=limits))
     overrides: dict[str, str | None] = {"JOB_DEADLINE_SECONDS": str(DEADLINE_SECONDS), "SANDBOX_DIR": str(sandbox_dir)}
-    overrides.update(env)
-    if not rubric:
-        overrides.update({"LLM_API_KEY": None, "LLM_BASE_URL": None})
+    overrides.update(env)  # the fake LLM stays configured: a tests-only assignment must not call it
     run = run_runner(runner_env(**overrides), timeout=DEADLINE_SECONDS + 15)
     posted = [r.body for r in backend.results()]
     assert run.exit_code == 0, run.stderr[-3000:]
