@@ -137,3 +137,24 @@ async def test_names_with_accents_and_scripts_are_accepted(client: httpx.AsyncCl
         response = await client.post("/api/auth/register", json=body)
         assert response.status_code == 201, response.text
         assert response.json()["name"] == name
+
+
+def test_mongo_client_waits_are_bounded_and_the_uri_wins() -> None:
+    from pymongo import AsyncMongoClient
+
+    from cloudemy_backend.core.config import Settings
+    from cloudemy_backend.storage import mongo_client_options
+
+    base = {"jwt_secret": JWT_SECRET, "internal_result_token": "t" * 32}
+    defaults = Settings(**base, mongo_uri="mongodb://mongo:27017/")
+    client = AsyncMongoClient(defaults.mongo_uri, **mongo_client_options(defaults), connect=False)
+    assert client.options.timeout == 8.0  # per operation (timeoutMS)
+    assert client.options.pool_options.socket_timeout == 10.0
+    assert client.options.server_selection_timeout == 5.0
+    assert client.options.write_concern.document == {"w": "majority"}
+    assert client.options.retry_writes is True
+    tuned = Settings(**base, mongo_uri="mongodb+srv://u:p@db.example.org/?timeoutMS=2500&w=1")
+    options = mongo_client_options(tuned)
+    assert "timeoutMS" not in options
+    assert "w" not in options
+    assert options["socketTimeoutMS"] == 10000

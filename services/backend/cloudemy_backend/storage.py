@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument, uri_parser
 from pymongo.errors import DuplicateKeyError
 
 from cloudemy_backend.core.config import Settings
@@ -44,6 +44,23 @@ def parse_object_id(value: str) -> ObjectId | None:
 def idempotency_id(user_id: str, key: str) -> str:
     """One user's key (user ids are 24 hex digits, so the first colon separates the two)."""
     return f"{user_id}:{key}"
+
+
+def mongo_client_options(settings: Settings) -> Document:
+    """Bounded waits: a slow or unreachable MongoDB fails a request within seconds (503, retry) instead of
+    hanging it until the Ingress gives up. Writes wait for a majority and are retried once by the driver
+    (a replica set's primary stepping down loses nothing). An option spelled in MONGO_URI wins."""
+    options: Document = {
+        "connectTimeoutMS": settings.mongo_connect_timeout_ms,
+        "serverSelectionTimeoutMS": settings.mongo_server_selection_timeout_ms,
+        "socketTimeoutMS": settings.mongo_socket_timeout_ms,
+        "timeoutMS": settings.mongo_operation_timeout_ms,
+        "retryWrites": True,
+        "w": "majority",
+    }
+    query = settings.mongo_uri.partition("?")[2]  # the options only: no DNS lookup of a mongodb+srv host
+    in_uri = {name.lower() for name in uri_parser.split_options(query, validate=False)} if query else set()
+    return {"tz_aware": True} | {name: value for name, value in options.items() if name.lower() not in in_uri}
 
 
 def utcnow() -> datetime:
@@ -89,10 +106,8 @@ class Storage:
                 extra={"store": "memory"},
             )
             return cls(AsyncMongoMockClient(tz_aware=True), settings.db_name, ephemeral=True)
-        client: AsyncMongoClient[Document] = AsyncMongoClient(
-            settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000
-        )
-        return cls(client, settings.db_name, ephemeral=False)
+        return cls(AsyncMongoClient(settings.mongo_uri, **mongo_client_options(settings)), settings.db_name,
+                   ephemeral=False)  # fmt: skip
 
     async def create_indexes(self) -> None:
         """Idempotent; run at start-up by every replica."""

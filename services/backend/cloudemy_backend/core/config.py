@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     llm_requeue_max_delay_seconds: Annotated[float, Field(gt=0, le=MAX_REQUEUE_DELAY_SECONDS)] = 600.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     docs_enabled: bool = True  # /docs, /redoc and /openapi.json
+    # MongoDB client bounds (docs/security.md): every wait ends in seconds, then the request answers 503.
+    mongo_connect_timeout_ms: Annotated[int, Field(ge=100)] = 5000
+    mongo_server_selection_timeout_ms: Annotated[int, Field(ge=100)] = 5000
+    mongo_socket_timeout_ms: Annotated[int, Field(ge=100)] = 10000
+    mongo_operation_timeout_ms: Annotated[int, Field(ge=100)] = 8000
     # Limits (docs/security.md). 0 turns a limit off.
     login_max_failures: Annotated[int, Field(ge=0)] = 10
     login_failure_window_seconds: Annotated[int, Field(ge=1)] = 15 * 60
