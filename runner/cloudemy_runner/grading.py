@@ -139,7 +139,7 @@ def grade_payload(
     failure = llm_outcome.failure
     assert failure is not None  # an LlmResult holds either an answer or a failure
     requeue = (
-        RequeueRequest(reason=failure.outcome, retry_after_seconds=min(failure.retry_after_seconds, 3600.0))  # type: ignore[arg-type]
+        RequeueRequest(reason=failure.code, retry_after_seconds=min(failure.retry_after_seconds, 3600.0))  # type: ignore[arg-type]
         if failure.requeueable
         else None
     )

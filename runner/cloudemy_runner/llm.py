@@ -5,12 +5,12 @@ One loop with explicit states:
   ``json_object`` (JSON mode), whose answer is validated the same way;
 - every request first reserves its turn in the LLM budget all runners share (``LLM_REQUESTS_PER_MINUTE``,
   ``LLM_TOKENS_PER_MINUTE``) and waits for it; a turn that would come after the LLM phase ends is not taken
-  (outcome ``llm-busy``);
+  (code ``llm-busy``);
 - transient failures (429, 408, 5xx, timeouts, connection errors) are retried by tenacity with full jitter
   (a Retry-After is the floor, never obeyed to the millisecond by every runner at once) until the LLM phase
   of the budget would be overrun; other 4xx are final;
 - every transient failure counts towards the shared circuit breaker, every answer closes it; while it is
-  open no request is sent (outcome ``breaker-open``);
+  open no request is sent (code ``breaker-open``);
 - an answer that is not a usable grading answer is asked for once more, then given up on.
 
 Failures whose cause is the provider's availability (``LlmFailure.requeueable``) are not the student's
@@ -51,7 +51,7 @@ BACKOFF_MAX_SECONDS = 8.0
 REQUEST_RESERVE_SECONDS = 10.0
 """A budget turn is only taken if at least this much (or LLM_TIMEOUT_SECONDS, if shorter) of the LLM phase is
 left after it for the request itself."""
-REQUEUEABLE_OUTCOMES = REQUEUE_REASONS
+REQUEUEABLE_CODES = REQUEUE_REASONS
 """Outcomes caused by the provider's availability, not by the submission: the attempt goes back to the queue."""
 
 JSON_SCHEMA = "json_schema"
@@ -69,21 +69,22 @@ class LlmStats:
     completion_tokens: int = 0
     latency_ms: int = 0
     response_format: str = JSON_SCHEMA
-    outcome: str = "pending"
+    code: str = "pending"
+    """How the LLM phase ended (``ok`` or a failure code); reported as the ``llm_outcome`` metric."""
 
 
 @dataclass(frozen=True)
 class LlmFailure:
-    """Why grading with the LLM gave up. ``outcome`` is a short code, ``detail`` a readable reason."""
+    """Why grading with the LLM gave up: ``code`` (the ``llm_outcome`` metric) and ``detail``, a readable reason."""
 
-    outcome: str
+    code: str
     detail: str
     retry_after_seconds: float = 0.0
     """The earliest useful retry, when the server or the breaker said one."""
 
     @property
     def requeueable(self) -> bool:
-        return self.outcome in REQUEUEABLE_OUTCOMES
+        return self.code in REQUEUEABLE_CODES
 
 
 @dataclass(frozen=True)
@@ -220,13 +221,13 @@ class LlmGrader:
                 if invalid_answers >= MAX_INVALID_ANSWERS:
                     return self._failed("invalid-output", "the model's answers were not valid grading JSON")
                 continue
-            self.stats.outcome = "ok"
+            self.stats.code = "ok"
             return LlmResult(answer=answer, failure=None, stats=self.stats)
 
-    def _failed(self, outcome: str, detail: str, retry_after: float = 0.0) -> LlmResult:
-        self.stats.outcome = outcome
-        log.warning("llm grading failed outcome=%s attempts=%d", outcome, self.stats.attempts)
-        return LlmResult(answer=None, failure=LlmFailure(outcome, detail, retry_after), stats=self.stats)
+    def _failed(self, code: str, detail: str, retry_after: float = 0.0) -> LlmResult:
+        self.stats.code = code
+        log.warning("llm grading failed outcome=%s attempts=%d", code, self.stats.attempts)
+        return LlmResult(answer=None, failure=LlmFailure(code, detail, retry_after), stats=self.stats)
 
     def _request_with_retries(self, prompt: GradingPrompt) -> Any:
         import tenacity

@@ -23,7 +23,7 @@ def metrics(
         "llm_latency_ms": stats.latency_ms if stats else 0,
         "attempts": stats.attempts if stats else 0,
         "response_format": stats.response_format if stats and stats.attempts else None,
-        "llm_outcome": stats.outcome if stats else None,
+        "llm_outcome": stats.code if stats else None,
         "confidence": confidence,
         "runner_version": __version__,
         "total_ms": budget.elapsed_ms(),
@@ -61,7 +61,7 @@ def payload_failure(tag: str, *, grader: str, budget: Budget) -> ResultBody:
 
 
 # The model was too slow for the Job's deadline: the submission timed out, as if the Job had been killed.
-SLOW_MODEL_OUTCOMES = frozenset({"timeout", "budget-exhausted"})
+SLOW_MODEL_CODES = frozenset({"timeout", "budget-exhausted"})
 
 
 def llm_failure(
@@ -71,7 +71,7 @@ def llm_failure(
     that says why; both with the static findings and the ``llm-unavailable`` tag."""
     attempts = f"{stats.attempts} request{'s' if stats.attempts != 1 else ''}"
     return ResultBody(
-        status="timeout" if failure.outcome in SLOW_MODEL_OUTCOMES else "error",
+        status="timeout" if failure.code in SLOW_MODEL_CODES else "error",
         score=None,
         max_score=assignment.max_score,
         fail_tags=tags.unique([*findings.fail_tags, tags.LLM_UNAVAILABLE]),

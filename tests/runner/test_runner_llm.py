@@ -50,7 +50,7 @@ def quick_backoff(monkeypatch):
 def test_retry_after_longer_than_the_budget_gives_up_at_once(fake_llm):
     fake_llm.set_mode("rate_limit", retry_after=30)
     result, seconds = grade(fake_llm.base_url, deadline=8)
-    assert result.failure.outcome == "rate-limited"
+    assert result.failure.code == "rate-limited"
     assert result.stats.attempts == 1
     assert seconds < 5, "no pointless sleep past the budget (Retry-After asked for 30 s)"
 
@@ -58,14 +58,14 @@ def test_retry_after_longer_than_the_budget_gives_up_at_once(fake_llm):
 def test_server_errors_stop_at_the_request_cap(fake_llm, quick_backoff):
     fake_llm.set_mode("server_error")
     result, _ = grade(fake_llm.base_url)
-    assert (result.failure.outcome, result.stats.attempts) == ("server-error", llm.MAX_REQUESTS)
+    assert (result.failure.code, result.stats.attempts) == ("server-error", llm.MAX_REQUESTS)
     assert fake_llm.calls == {"server_error": llm.MAX_REQUESTS}
 
 
 def test_server_errors_stop_at_the_budget(fake_llm):
     fake_llm.set_mode("server_error")
     result, seconds = grade(fake_llm.base_url, deadline=4)  # LLM phase: 3 s
-    assert result.failure.outcome == "server-error"
+    assert result.failure.code == "server-error"
     assert 2 <= result.stats.attempts < llm.MAX_REQUESTS
     assert seconds < 4
 
@@ -74,20 +74,20 @@ def test_each_request_is_cut_at_llm_timeout(fake_llm, quick_backoff, monkeypatch
     monkeypatch.setattr(llm, "MAX_REQUESTS", 3)
     fake_llm.set_mode("slow", delay=20)
     result, seconds = grade(fake_llm.base_url, llm_timeout_seconds=1)
-    assert (result.failure.outcome, result.stats.attempts) == ("timeout", 3)
+    assert (result.failure.code, result.stats.attempts) == ("timeout", 3)
     assert seconds < 10
 
 
 def test_unreachable_server_is_retried_then_reported(quick_backoff):
     result, _ = grade(f"http://127.0.0.1:{free_port()}/v1", deadline=6)
-    assert result.failure.outcome == "connection-error"
+    assert result.failure.code == "connection-error"
     assert result.stats.attempts >= 2
 
 
 def test_400_after_the_fallback_is_final(fake_llm):
     fake_llm.set_mode("bad_request")
     result, _ = grade(fake_llm.base_url)
-    assert (result.failure.outcome, result.stats.attempts) == ("rejected", 2)
+    assert (result.failure.code, result.stats.attempts) == ("rejected", 2)
     assert [r.response_format_type for r in fake_llm.requests] == ["json_schema", "json_object"]
     assert result.failure.detail == "the model server rejected the request (HTTP 400)"
 
@@ -97,7 +97,7 @@ def test_no_request_starts_without_budget(fake_llm):
     payload = make_payload()
     prompt = build_prompt(payload, run_static_checks(payload.language, payload.code))
     result = LlmGrader(settings, Budget(1, started=time.monotonic() - 5)).grade(prompt)
-    assert (result.failure.outcome, result.stats.attempts) == ("budget-exhausted", 0)
+    assert (result.failure.code, result.stats.attempts) == ("budget-exhausted", 0)
     assert fake_llm.requests == []
 
 

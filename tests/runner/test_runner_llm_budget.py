@@ -103,12 +103,12 @@ def test_an_outage_opens_the_breaker_for_every_runner(redis_url: str, redis_clie
         fake.go_down(30)
         settings = settings_for(fake, redis_url, llm_breaker_failures=3, llm_breaker_open_seconds=20)
         first = grade_in_threads(settings, 1)[0]
-        assert first.failure.outcome == "breaker-open"
+        assert first.failure.code == "breaker-open"
         assert first.failure.requeueable
         assert 15 < first.failure.retry_after_seconds <= 20
         assert fake.calls["down"] == 3, "the third failure in a row opened the breaker: no more requests"
         later = grade_in_threads(settings, 5)
-        assert {o.failure.outcome for o in later} == {"breaker-open"}
+        assert {o.failure.code for o in later} == {"breaker-open"}
         assert fake.calls["down"] == 3, "runners starting while it is open do not ask the provider at all"
         redis_client.delete(BREAKER_KEY)
         fake.come_back()

@@ -25,7 +25,7 @@ def answer(*criteria, **extra):
 
 
 def result(parsed, findings: StaticFindings = PASSED) -> ResultBody:
-    return graded_result(SPEC, parsed, findings, LlmStats(model="m", attempts=1, outcome="ok"), Budget(60))
+    return graded_result(SPEC, parsed, findings, LlmStats(model="m", attempts=1, code="ok"), Budget(60))
 
 
 @pytest.mark.parametrize(
