@@ -70,7 +70,7 @@ def test_malformed_messages_go_to_dead_with_reason_and_the_loop_goes_on(k8s_api,
     assert [d["message"] for d in dead] == bad
     assert all(d["reason"].startswith("malformed message") for d in dead)
     assert k8s_api.created_names() == [f"runner-{sid(5)}"]
-    assert redis_client.llen(PROCESSING) == 0
+    wait_for(lambda: redis_client.llen(PROCESSING) == 0, what="the good message leaves processing once its Job exists")
 
 
 def test_api_500s_are_retried_until_the_job_exists(k8s_api, backend, redis_client, start_scheduler):
@@ -134,7 +134,8 @@ def test_cap_never_exceeded_and_work_waits_in_the_queue(k8s_api, redis_client, s
     redis_client.rpush(QUEUE, *(message(100 + i) for i in range(12)))
     wait_for(lambda: len(k8s_api.created_names()) == cap, what="cap reached")
     wait_for(lambda: redis_client.llen(QUEUE) == 12 - cap, what="the rest left queued")
-    assert redis_client.llen(PROCESSING) == 0, "at the cap, work stays in the queue, not in processing"
+    wait_for(lambda: redis_client.llen(PROCESSING) == 0, what="the third message done with processing")
+    assert redis_client.llen(QUEUE) == 12 - cap, "at the cap, work stays in the queue, not in processing"
     finished: set[str] = set()
     while len(finished) < 12:
         for job in k8s_api.unfinished_jobs():

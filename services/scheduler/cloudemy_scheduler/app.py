@@ -1,6 +1,7 @@
 """Wiring: settings -> Redis, executor, backend client, dispatcher, housekeeping, metrics; run until SIGTERM."""
 
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -10,6 +11,7 @@ from types import FrameType
 import redis
 from pydantic import ValidationError
 
+from cloudemy_common.logs import configure_logging
 from cloudemy_scheduler.backend_client import BackendClient
 from cloudemy_scheduler.config import ConfigurationError, Settings
 from cloudemy_scheduler.dispatcher import BLOCK_SECONDS, Dispatcher
@@ -17,7 +19,7 @@ from cloudemy_scheduler.executors.base import Executor
 from cloudemy_scheduler.job_template import label_selector, load_template
 from cloudemy_scheduler.metrics import HealthServer
 from cloudemy_scheduler.recovery import Housekeeper
-from cloudemy_scheduler.work_queue import WorkQueue
+from cloudemy_scheduler.work_queue import REDIS_ERRORS, WorkQueue
 
 log = logging.getLogger("cloudemy_scheduler")
 
@@ -105,7 +107,7 @@ class Scheduler:
         self.housekeeper.stop()
         try:
             self.work_queue.sign_off()
-        except (redis.ConnectionError, redis.TimeoutError):
+        except REDIS_ERRORS:
             log.warning("could not sign off in Redis; this scheduler's lease expires by itself")
         self.executor.close()
         self.backend.close()
@@ -132,14 +134,11 @@ def run(settings: Settings) -> int:
 
 
 def main() -> None:
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))  # JSON lines on stderr, like every Cloudemy process
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        log.error("configuration error: %s", exc)
         sys.exit(EXIT_CONFIG_ERROR)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level, {"scheduler_id": settings.scheduler_id})
     sys.exit(run(settings))

@@ -1,7 +1,8 @@
 """Calls to the backend's internal API with the master token: ``dispatched`` status and Job-failure results.
 
-Reports run on a small thread pool and are retried with tenacity (connection errors, timeouts, 429 and 5xx),
-so a slow or absent backend never holds up dispatch. 4xx answers are final: 409 on a result means the submission
+Reports run on a small thread pool and are retried with tenacity (connection errors, and the shared retryable
+answers ``RETRYABLE_HTTP_STATUS``: 408, 429, 5xx), so a slow or absent backend never holds up dispatch. Other 4xx
+answers are final: 409 on a result means the submission
 already has its terminal result (the runner's, or another replica's identical report).
 
 HTTP goes through urllib3 (already here for the kubernetes client): one ``dispatched`` report per Job is on the
@@ -23,10 +24,9 @@ from tenacity import (
 )
 
 from cloudemy_common.models import ResultBody, StatusUpdate
+from cloudemy_common.retry import RETRYABLE_HTTP_STATUS
 
 log = logging.getLogger(__name__)
-
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 class BackendUnavailable(Exception):
@@ -117,7 +117,7 @@ class BackendClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             log.info("backend unreachable for %s: %s", path, type(exc).__name__)
             raise
-        if response.status in RETRYABLE_STATUS:
+        if response.status in RETRYABLE_HTTP_STATUS:
             raise BackendUnavailable(f"{response.status} from {path}")
         if response.status == 409:
             log.info("backend already has a final answer for %s", path)

@@ -15,29 +15,28 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-import redis
 from pydantic import ValidationError
-from tenacity import RetryError, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from cloudemy_common.jobs import job_name
 from cloudemy_common.keys import submission_key
 from cloudemy_common.models import QueueMessage
+from cloudemy_common.retry import Stopped, retry_until_stopped
 from cloudemy_scheduler.backend_client import BackendClient
 from cloudemy_scheduler.executors.base import Created, Executor, JobRejected, TransientError
 from cloudemy_scheduler.job_template import build_job
 from cloudemy_scheduler.metrics import ACTIVE_JOBS, DISPATCH_SECONDS, DISPATCHED, FAILURES
 from cloudemy_scheduler.outcomes import Ending, JobOutcome, result_for
-from cloudemy_scheduler.work_queue import WorkQueue
+from cloudemy_scheduler.work_queue import REDIS_ERRORS, WorkQueue
 
 log = logging.getLogger(__name__)
 
 BLOCK_SECONDS = 5  # SPEC: BLMOVE <queue> <queue>:processing LEFT RIGHT 5
 SLOT_POLL_SECONDS = 0.2  # how often a full scheduler looks for slots that other replicas freed
-REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+T = TypeVar("T")
 
 
 class Outcome(StrEnum):
@@ -48,10 +47,6 @@ class Outcome(StrEnum):
     LANGUAGE_UNAVAILABLE = "language-unavailable"  # no runner image serves the language: reported, no Job
     GIVEN_BACK = "given-back"  # shutting down before the Job existed: the message is back on the queue
     ABANDONED = "abandoned"  # shutting down while Redis is unreachable: recovery will re-queue it
-
-
-class Stopping(Exception):
-    """The scheduler was asked to stop while waiting; the current message must not be lost."""
 
 
 def malformed_reason(exc: ValidationError) -> str:
@@ -101,30 +96,33 @@ class Dispatcher:
 
     def run(self) -> None:
         """Dispatch until ``stop()``; the message in hand when asked to stop is finished first."""
-        redis_backoff = 0.1
         while not self.stopping:
             self.last_tick = time.monotonic()
             try:
-                if not self._wait_for_capacity():
-                    break
-                raw = self.queue.take(BLOCK_SECONDS)
-                redis_backoff = 0.1
-            except REDIS_ERRORS as exc:
-                FAILURES.labels(reason="redis-error").inc()
-                log.warning("Redis unavailable (%s); retrying in %.1f s", exc, redis_backoff)
-                self._stop.wait(redis_backoff)
-                redis_backoff = min(redis_backoff * 2, 5)
-                continue
-            if raw is None:
-                continue
-            self.dispatch(raw)
+                raw = retry_until_stopped(self._next_message, retry_on=REDIS_ERRORS, stop=self._stop,
+                                          on_retry=self._redis_unavailable)  # fmt: skip
+            except Stopped:
+                break
+            if raw is not None:
+                self.dispatch(raw)
         log.info("dispatch loop stopped")
+
+    def _next_message(self) -> str | None:
+        """Wait for a free slot, then BLMOVE the next message into ``:processing`` (None: none came, or stopping)."""
+        if not self._wait_for_capacity():
+            return None
+        return self.queue.take(BLOCK_SECONDS)
+
+    def _redis_unavailable(self, exc: BaseException, wait_seconds: float) -> None:
+        FAILURES.labels(reason="redis-error").inc()
+        self.last_tick = time.monotonic()  # waiting on a dependency is not a hung loop
+        log.warning("Redis unavailable (%s); retrying in %.1f s", exc, wait_seconds)
 
     def dispatch(self, raw: str) -> Outcome:
         """Turn one message (already in ``:processing``) into its Job."""
         try:
             return self._dispatch(raw)
-        except Stopping:
+        except Stopped:
             log.warning("stopping with Redis unreachable: the message stays in processing for recovery")
             return Outcome.ABANDONED
 
@@ -144,7 +142,7 @@ class Dispatcher:
             self._claim_slot(raw, name)
             job = build_job(self.template, message.submission_id, message.attempt, self.master_token, image)
             created = self._create(job, name)
-        except Stopping:
+        except Stopped:
             return self._give_back(raw, name)
         except JobRejected as exc:
             return self._reject_job(raw, message, name, str(exc))
@@ -182,7 +180,7 @@ class Dispatcher:
                 return
             self.last_tick = time.monotonic()
             if self._pause_for_slot():
-                raise Stopping
+                raise Stopped
 
     def _pause_for_slot(self) -> bool:
         """Wait until one of our Jobs ends (its slot is free at once) or SLOT_POLL_SECONDS pass (a slot another
@@ -192,24 +190,15 @@ class Dispatcher:
         return self.stopping
 
     def _create(self, job: dict[str, Any], name: str) -> Created:
-        """Create the Job, retrying transient API failures with backoff until it exists or we are stopped."""
+        """Create the Job, retrying transient API failures with backoff until it exists; Stopped if asked to stop."""
         try:
             return self.executor.create(job)  # the common case, without setting up a retry loop
         except TransientError as exc:
             self._note_api_failure(name, exc)
-        retrying = Retrying(
-            retry=retry_if_exception_type(TransientError),
-            wait=wait_exponential_jitter(multiplier=0.1, max=5),
-            stop=lambda state: self.stopping,
-            sleep=self._stop.wait,
-            before_sleep=lambda state: self._note_api_failure(name, state.outcome.exception()),
-        )
-        try:
-            return retrying(self.executor.create, job)
-        except RetryError as exc:
-            raise Stopping from exc
+        return retry_until_stopped(lambda: self.executor.create(job), retry_on=TransientError, stop=self._stop,
+                                   on_retry=lambda exc, wait_seconds: self._note_api_failure(name, exc))  # fmt: skip
 
-    def _note_api_failure(self, name: str, exc: BaseException | None) -> None:
+    def _note_api_failure(self, name: str, exc: BaseException) -> None:
         FAILURES.labels(reason="api-error").inc()
         self.last_tick = time.monotonic()
         log.warning("creating Job %s failed (%s); retrying", name, exc)
@@ -265,23 +254,14 @@ class Dispatcher:
         log.info("stopping before Job %s existed: message returned to the queue", name)
         return Outcome.GIVEN_BACK
 
-    def _with_redis(self, operation: Any, what: str) -> Any:
-        """Run a Redis step, retrying while Redis is unreachable; raises Stopping if asked to stop meanwhile."""
+    def _with_redis(self, operation: Callable[[], T], what: str) -> T:
+        """Run a Redis step, retrying while Redis is unreachable; Stopped if asked to stop meanwhile."""
         try:
             return operation()  # the common case, without setting up a retry loop
         except REDIS_ERRORS:
             log.warning("Redis step %s failed; retrying", what)
-        retrying = Retrying(
-            retry=retry_if_exception_type(REDIS_ERRORS),
-            wait=wait_exponential_jitter(multiplier=0.1, max=5),
-            stop=lambda state: self.stopping,
-            sleep=self._stop.wait,
-            before_sleep=lambda state: self._note_redis_failure(what),
-        )
-        try:
-            return retrying(operation)
-        except RetryError as exc:
-            raise Stopping from exc
+        return retry_until_stopped(operation, retry_on=REDIS_ERRORS, stop=self._stop,
+                                   on_retry=lambda exc, wait_seconds: self._note_redis_failure(what))  # fmt: skip
 
     # ---- Jobs that ended -----------------------------------------------------------------------------------
 

@@ -10,15 +10,12 @@ that re-checks the owner. Delivery is at-least-once, and the deterministic Job n
 import logging
 import threading
 
-import redis
-
+from cloudemy_common.retry import Stopped, retry_until_stopped
 from cloudemy_scheduler.executors.base import Executor
 from cloudemy_scheduler.metrics import ACTIVE_JOBS, FAILURES, QUEUE_LENGTH, RECOVERED
-from cloudemy_scheduler.work_queue import WorkQueue
+from cloudemy_scheduler.work_queue import REDIS_ERRORS, WorkQueue
 
 log = logging.getLogger(__name__)
-
-REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
 class Housekeeper:
@@ -44,20 +41,19 @@ class Housekeeper:
     def startup(self, stop: threading.Event) -> bool:
         """Before the first BLMOVE: announce this scheduler and re-queue what a dead predecessor left.
         Retries while Redis is unreachable; False if ``stop`` is set first."""
-        backoff = 0.2
-        while not stop.is_set():
-            try:
-                self.queue.heartbeat(self.lease_seconds)
-                recovered = self.queue.recover(startup=True, grace_seconds=self.orphan_grace_seconds)
-                RECOVERED.inc(recovered)
-                if recovered:
-                    log.info("start-up: %d orphaned message(s) returned to the queue", recovered)
-                return True
-            except REDIS_ERRORS as exc:
-                log.warning("Redis unavailable at start-up (%s); retrying in %.1f s", exc, backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5)
-        return False
+        try:
+            recovered = retry_until_stopped(self._announce, retry_on=REDIS_ERRORS, stop=stop,
+                                            on_retry=_redis_unavailable_at_startup, initial=0.2)  # fmt: skip
+        except Stopped:
+            return False
+        RECOVERED.inc(recovered)
+        if recovered:
+            log.info("start-up: %d orphaned message(s) returned to the queue", recovered)
+        return True
+
+    def _announce(self) -> int:
+        self.queue.heartbeat(self.lease_seconds)
+        return self.queue.recover(startup=True, grace_seconds=self.orphan_grace_seconds)
 
     def start(self) -> None:
         self._thread.start()
@@ -98,3 +94,7 @@ class Housekeeper:
         for name in ("queued", "processing", "dead"):
             QUEUE_LENGTH.labels(list=name).set(lengths[name])
         ACTIVE_JOBS.set(lengths["active_slots"])
+
+
+def _redis_unavailable_at_startup(exc: BaseException, wait_seconds: float) -> None:
+    log.warning("Redis unavailable at start-up (%s); retrying in %.1f s", exc, wait_seconds)

@@ -1,5 +1,10 @@
 """The Job watcher: list runner Jobs by label, then watch from that resourceVersion (re-list on 410 Gone).
 
+The watch is the client library's own ``kubernetes.watch.Watch`` with ``return_type="object"``: events arrive as
+plain dicts (no model round trip per event) and an ``ERROR`` event becomes an ``ApiException`` with its code.
+``deserialize=False`` would skip the same round trip, but in kubernetes 37.0.2 it breaks on ``ERROR`` events
+(``KeyError: 'raw_object'``), so a 410 Gone could not be told from any other failure.
+
 Every Job that ends is handed to ``on_finished`` once: Complete as ``succeeded`` (the runner posted its own
 result), DeadlineExceeded as ``timeout``, anything else as ``error`` with a fail tag naming the cause (found on
 the Job's condition and its pods: BackoffLimitExceeded, pod evicted, OOMKilled, image pull failing). A Job whose
@@ -7,6 +12,7 @@ pod has been stuck pulling its image for IMAGE_PULL_TIMEOUT_SECONDS is reported 
 deleted. The set of unfinished Jobs it keeps is what the active-Job slots are reconciled against.
 """
 
+import contextlib
 import json
 import logging
 import threading
@@ -15,11 +21,11 @@ from datetime import datetime
 from typing import Any
 
 import urllib3
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
-from kubernetes.watch.watch import iter_resp_lines
 
 from cloudemy_common.jobs import ATTEMPT_LABEL, SUBMISSION_ID_LABEL
+from cloudemy_common.retry import Stopped, retry_until_stopped
 from cloudemy_scheduler.executors.base import OnFinished
 from cloudemy_scheduler.metrics import FAILURES
 from cloudemy_scheduler.outcomes import Ending, JobOutcome, tag_for_reason
@@ -27,6 +33,10 @@ from cloudemy_scheduler.outcomes import Ending, JobOutcome, tag_for_reason
 log = logging.getLogger(__name__)
 
 IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
+WATCH_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
+"""Failures of a list or watch request that another try may fix (the API down, overloaded, or not ready)."""
+LIST_BACKOFF = (0.2, 10.0)  # seconds: the first wait after a failed list, and the longest
+HTTP_GONE = 410
 
 
 class WatchGone(Exception):
@@ -78,6 +88,7 @@ class JobWatcher:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._last_error = ""
+        self._watch = watch.Watch(return_type="object")
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
 
@@ -90,6 +101,7 @@ class JobWatcher:
 
     def stop(self) -> None:
         self._stop.set()
+        self._watch.stop()  # ends a watch request blocked on the socket at once
 
     def unfinished_job_names(self) -> set[str] | None:
         if not self.synced.is_set():
@@ -105,22 +117,27 @@ class JobWatcher:
     # ---- list, then watch ----------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = 0.2
-        while not self._stop.is_set():
-            try:
-                resource_version = self._relist()
-                backoff = 0.2
-                while not self._stop.is_set():
-                    resource_version = self._watch(resource_version)
-            except WatchGone:
-                self.relists += 1
-                log.info("Job watch expired (410 Gone): listing again")
-            except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-                self._last_error = f"{type(exc).__name__}: {getattr(exc, 'status', '') or exc}"
-                FAILURES.labels(reason="watch-error").inc()
-                log.warning("Job watch failed (%s); retrying in %.1f s", self._last_error, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 10)
+        """List (retried with backoff while the API fails), then watch from the list's resourceVersion until the
+        watch fails or the API has compacted that history (410 Gone); then list again."""
+        with contextlib.suppress(Stopped):
+            while not self._stop.is_set():
+                resource_version = retry_until_stopped(self._relist, retry_on=WATCH_ERRORS, stop=self._stop,
+                                                       on_retry=self._failed, initial=LIST_BACKOFF[0],
+                                                       maximum=LIST_BACKOFF[1])  # fmt: skip
+                try:
+                    while not self._stop.is_set():
+                        resource_version = self._watch_once(resource_version)
+                except WatchGone:
+                    self.relists += 1
+                    log.info("Job watch expired (410 Gone): listing again")
+                except WATCH_ERRORS as exc:
+                    self._failed(exc, LIST_BACKOFF[0])
+                    self._stop.wait(LIST_BACKOFF[0])
+
+    def _failed(self, exc: BaseException, wait_seconds: float) -> None:
+        self._last_error = f"{type(exc).__name__}: {getattr(exc, 'status', '') or exc}"
+        FAILURES.labels(reason="watch-error").inc()
+        log.warning("Job watch failed (%s); retrying in %.1f s", self._last_error, wait_seconds)
 
     def _relist(self) -> str:
         response = self.batch.list_namespaced_job(
@@ -143,36 +160,33 @@ class JobWatcher:
         self._last_error = ""
         return str(listing["metadata"]["resourceVersion"])
 
-    def _watch(self, resource_version: str) -> str:
+    def _watch_once(self, resource_version: str) -> str:
         """One watch request; returns the resourceVersion to resume from when the server ends it."""
-        response = self.batch.list_namespaced_job(
+        events = self._watch.stream(
+            self.batch.list_namespaced_job,
             self.namespace,
             label_selector=self.selector,
-            watch=True,
             allow_watch_bookmarks=True,
             resource_version=resource_version,
-            timeout_seconds=self.watch_timeout,
-            _preload_content=False,
+            timeout_seconds=self.watch_timeout,  # one request per call: the library does not resume by itself
             _request_timeout=(self.request_timeout, self.watch_timeout + self.request_timeout),
         )
         try:
-            for line in iter_resp_lines(response):
+            for event in events:
                 if self._stop.is_set():
                     break
-                event = json.loads(line)
-                kind, obj = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    if obj.get("code") == 410:
-                        raise WatchGone(obj.get("message", ""))
-                    raise ApiException(status=obj.get("code", 500), reason=obj.get("message", "watch error"))
+                kind, obj = event["type"], event["raw_object"]
                 resource_version = obj.get("metadata", {}).get("resourceVersion", resource_version)
                 if kind in ("ADDED", "MODIFIED"):
                     self._observe(obj)
                 elif kind == "DELETED":
                     self._observe_deleted(obj["metadata"]["name"])
+        except ApiException as exc:
+            if exc.status == HTTP_GONE:
+                raise WatchGone(str(exc.reason)) from exc
+            raise
         finally:
-            response.close()
-            response.release_conn()
+            events.close()
         return resource_version
 
     # ---- what a Job's state means --------------------------------------------------------------------------

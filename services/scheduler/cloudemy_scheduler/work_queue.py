@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import redis
 
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+"""Redis is unreachable or slow (restarting, failing over): worth waiting for, never a reason to drop work."""
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 "
 
 # Claim a just-moved message and take an active-Job slot for its Job if one is free.

@@ -8,14 +8,16 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from cloudemy_common.retry import RETRYABLE_HTTP_STATUS
 from cloudemy_scheduler.executors.base import Created, JobRejected, OnFinished, TransientError
 from cloudemy_scheduler.watcher import JobWatcher, finished_condition
 
 log = logging.getLogger(__name__)
 
-# Answers worth retrying: the API is overloaded or down, or the scheduler's RBAC / namespace is not in place yet
-# (an operator fixes those without the message being lost).
-RETRYABLE_STATUS = frozenset({0, 401, 403, 404, 408, 429, 500, 502, 503, 504})
+RETRYABLE_CREATE_STATUS = RETRYABLE_HTTP_STATUS | {0, 401, 403, 404}
+"""Answers to a Job create worth retrying: the shared retryable ones (the API overloaded or down), plus no answer
+at all (0) and the scheduler's RBAC or namespace not in place yet (an operator fixes those without the message
+being lost)."""
 
 
 def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
@@ -74,7 +76,7 @@ class KubernetesExecutor:
             return Created.CREATED
         if status == 409:
             return Created.EXISTS
-        if status in RETRYABLE_STATUS or status >= 500:
+        if status in RETRYABLE_CREATE_STATUS or status >= 500:
             raise TransientError(f"API answered {status}")
         raise JobRejected(f"API answered {status}: {answer[:300]}")
 
