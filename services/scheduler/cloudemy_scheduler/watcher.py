@@ -99,9 +99,12 @@ class JobWatcher:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5) -> None:
+        """Stop both threads and wait for them (a thread still logging while the interpreter exits aborts it)."""
         self._stop.set()
         self._watch.stop()  # ends a watch request blocked on the socket at once
+        for thread in self._threads:
+            thread.join(timeout)
 
     def unfinished_job_names(self) -> set[str] | None:
         if not self.synced.is_set():
@@ -135,6 +138,8 @@ class JobWatcher:
                     self._stop.wait(LIST_BACKOFF[0])
 
     def _failed(self, exc: BaseException, wait_seconds: float) -> None:
+        if self._stop.is_set():
+            return  # stop() ended the request: not a failure
         self._last_error = f"{type(exc).__name__}: {getattr(exc, 'status', '') or exc}"
         FAILURES.labels(reason="watch-error").inc()
         log.warning("Job watch failed (%s); retrying in %.1f s", self._last_error, wait_seconds)
