@@ -41,3 +41,21 @@ def test_other_names_are_no_runner_job(name: str | None) -> None:
 )  # fmt: skip
 def test_a_pod_name_gives_its_runner_job(pod: str | None, job: str | None) -> None:
     assert job_name_of_pod(pod) == job
+
+
+def test_one_object_id_pattern_for_models_storage_and_job_names() -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from cloudemy_common.ids import is_object_id
+    from cloudemy_common.models import ObjectIdStr
+
+    adapter = TypeAdapter(ObjectIdStr)
+    for good in (SID, "0" * 24):
+        assert is_object_id(good)
+        assert adapter.validate_python(good) == good
+        assert parse_job_name(job_name(good)) == RunnerJob(good, 1)
+    for bad in (SID.upper(), SID[:-1], SID + "0", f" {SID}", "z" * 24):
+        assert not is_object_id(bad)
+        assert parse_job_name(f"runner-{bad}") is None
+        with pytest.raises(ValidationError):
+            adapter.validate_python(bad)

@@ -18,8 +18,9 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument, uri
 from pymongo.errors import DuplicateKeyError
 
 from cloudemy_backend.core.config import Settings
+from cloudemy_common.ids import is_object_id
 from cloudemy_common.lifecycle import IN_FLIGHT_STATUSES, SubmissionStatus, can_override, can_regrade, can_transition
-from cloudemy_common.models import StoredResult, is_object_id
+from cloudemy_common.models import StoredResult
 
 log = logging.getLogger(__name__)
 

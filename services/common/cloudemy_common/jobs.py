@@ -8,6 +8,8 @@ A runner Job is named ``runner-{submission id}`` for a submission's first attemp
 import re
 from dataclasses import dataclass
 
+from cloudemy_common.ids import OBJECT_ID_HEX
+
 RUNNER_COMPONENT = "runner"
 SUBMISSION_ID_LABEL = "cloudemy.io/submission-id"
 ATTEMPT_LABEL = "cloudemy.io/attempt"
@@ -17,7 +19,7 @@ DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 """What Kubernetes accepts as a Job name (an RFC 1123 label), and so what a status update may name."""
 
 _JOB_NAME = re.compile(
-    rf"{JOB_NAME_PREFIX}(?P<id>[0-9a-f]{{24}})(?:-(?P<attempt>[1-9][0-9]{{0,5}})(?:-(?P<requeue>[1-9][0-9]{{0,2}}))?)?"
+    rf"{JOB_NAME_PREFIX}(?P<id>{OBJECT_ID_HEX})(?:-(?P<attempt>[1-9][0-9]{{0,5}})(?:-(?P<requeue>[1-9][0-9]{{0,2}}))?)?"
 )
 _POD_NAME = re.compile(r"(?P<job>.+)-[a-z0-9]{5}")
 

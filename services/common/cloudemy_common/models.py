@@ -1,12 +1,12 @@
 """Pydantic models of the wire contracts: queue message, Redis payload, internal API bodies, stored result."""
 
 import json
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from cloudemy_common.ids import OBJECT_ID_PATTERN
 from cloudemy_common.jobs import DNS_LABEL_PATTERN
 from cloudemy_common.languages import Language
 from cloudemy_common.program_tests import (
@@ -19,16 +19,8 @@ from cloudemy_common.program_tests import (
     validate_tests,
 )
 
-OBJECT_ID_PATTERN = r"^[0-9a-f]{24}$"
 ObjectIdStr = Annotated[str, StringConstraints(pattern=OBJECT_ID_PATTERN)]
 """A MongoDB ObjectId in its 24 lowercase hex characters: every submission, user and assignment id."""
-_OBJECT_ID = re.compile(OBJECT_ID_PATTERN)
-
-
-def is_object_id(value: str) -> bool:
-    """Whether ``value`` is an ``ObjectIdStr``."""
-    return _OBJECT_ID.fullmatch(value) is not None
-
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 """A short identifier: rubric criterion ids and fail tags."""
