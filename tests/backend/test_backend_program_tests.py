@@ -2,6 +2,7 @@
 student may see of hidden tests through every route, and the staff's run against the reference solution."""
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -435,3 +436,25 @@ async def test_a_students_run_is_never_a_test_run(client, actors) -> None:
     assert sneaky.status_code == 422
     mine = await client.get("/api/submissions", params={"test_runs": True}, headers=actors["student"].headers)
     assert mine.json()["items"] == []
+
+
+async def test_no_get_route_shows_a_student_a_hidden_test(app, client, actors) -> None:
+    """Every GET route of the API (from its OpenAPI document, whatever module adds it), called as the student with
+    the ids it takes filled in: none answers with a hidden test's input, expected output or what the program
+    printed while running it."""
+    data = await create(client, actors["instructor"], assignment_with_tests())
+    sid = await graded_submission(client, actors, data)
+    ids = {"assignment_id": data["id"], "submission_id": sid, "user_id": actors["student"].user_id}
+    checked = []
+    for route, operations in app.openapi()["paths"].items():
+        if "get" not in operations or not route.startswith("/api/"):
+            continue
+        path = route
+        for name in re.findall(r"{(\w+)}", route):
+            path = path.replace(f"{{{name}}}", ids.get(name, data["id"]))
+        for params in ({}, {"assignment_id": data["id"]}, {"test_runs": "true"}):
+            response = await client.get(path, params=params, headers=actors["student"].headers)
+            assert response.status_code < 500, (path, response.text)
+            assert_no_secret(response.text)
+        checked.append(route)
+    assert {"/api/assignments/{assignment_id}", "/api/submissions/{submission_id}", "/api/submissions"} <= set(checked)
