@@ -52,3 +52,11 @@ def test_prod_notes_carry_no_unsafe_setting_warning(kubeconfig: Path) -> None:
 def test_without_ingress_the_notes_give_a_port_forward(kubeconfig: Path) -> None:
     text = notes(kubeconfig, "helm4", "--set", "ingress.enabled=false")
     assert "port-forward service/cloudemy-backend 8000:8000" in text
+
+
+@pytest.mark.parametrize("helm", HELMS)
+def test_notes_point_at_the_secret_that_holds_the_admin_password(kubeconfig: Path, helm: str) -> None:
+    assert "get secret cloudemy-generated" in notes(kubeconfig, helm)
+    given = notes(kubeconfig, helm, "--set", "secrets.adminPassword=chosen-by-me")
+    assert "get secret cloudemy \\" in given
+    assert "get secret my-creds" in notes(kubeconfig, helm, "--set", "secrets.existingSecret=my-creds")
