@@ -6,6 +6,7 @@ from cloudemy_common.lifecycle import (
     SubmissionStatus,
     can_override,
     can_regrade,
+    can_requeue,
     can_transition,
     is_terminal,
 )
@@ -65,6 +66,12 @@ def test_an_instructor_grade_overrides_any_terminal_result_with_graded(cur):
 def test_no_override_or_regrade_before_a_result(cur):
     assert not can_override(cur, S.GRADED)
     assert not can_regrade(cur)
+
+
+@pytest.mark.parametrize("cur", list(S))
+def test_only_an_attempt_in_flight_goes_back_to_the_queue(cur):
+    assert can_requeue(cur) is (cur in {S.DISPATCHED, S.RUNNING})
+    assert not can_transition(cur, S.QUEUED), "a report never moves back to queued"
 
 
 def test_in_flight_set():

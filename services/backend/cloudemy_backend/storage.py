@@ -19,7 +19,14 @@ from pymongo.errors import DuplicateKeyError
 
 from cloudemy_backend.core.config import Settings
 from cloudemy_common.ids import is_object_id
-from cloudemy_common.lifecycle import IN_FLIGHT_STATUSES, SubmissionStatus, can_override, can_regrade, can_transition
+from cloudemy_common.lifecycle import (
+    IN_FLIGHT_STATUSES,
+    SubmissionStatus,
+    can_override,
+    can_regrade,
+    can_requeue,
+    can_transition,
+)
 from cloudemy_common.models import StoredResult
 
 log = logging.getLogger(__name__)
@@ -31,6 +38,7 @@ Document = dict[str, Any]
 # The status each conditional update may start from, derived from the lifecycle's rules.
 IN_FLIGHT = sorted(IN_FLIGHT_STATUSES)
 REGRADABLE = [s.value for s in SubmissionStatus if can_regrade(s)]
+REQUEUEABLE = [s.value for s in SubmissionStatus if can_requeue(s)]
 
 
 class DuplicateEmailError(Exception):
@@ -417,7 +425,7 @@ class Storage:
             {
                 "_id": submission_id,
                 "attempt": attempt,
-                "status": {"$in": IN_FLIGHT},
+                "status": {"$in": REQUEUEABLE},
                 "$or": [{"requeues": {"$exists": False}}, {"requeues": {"$lt": limit}}],
             },
             {

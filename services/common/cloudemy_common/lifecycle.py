@@ -1,6 +1,6 @@
 """The submission lifecycle and every rule that changes a submission's status.
 
-``queued -> dispatched -> running -> one terminal status`` (graded, needs_review, error, timeout), by three rules:
+``queued -> dispatched -> running -> one terminal status`` (graded, needs_review, error, timeout), by four rules:
 
 1. **Reports** (``can_transition``): the scheduler's ``dispatched``, the runner's ``running``, a result posted by
    the runner or the scheduler, the sweep's ``lost`` error. Progress only moves forward (a late ``dispatched``
@@ -10,6 +10,8 @@
    submission with a ``graded`` one. The common case turns ``needs_review`` into ``graded``; a ``graded``,
    ``error`` or ``timeout`` result is corrected the same way. The replaced result is kept in history.
 3. **A regrade** (``can_regrade``): a terminal submission starts its next attempt as ``queued``.
+4. **A requeue** (``can_requeue``): an in-flight attempt whose runner could not reach a usable LLM goes back to
+   ``queued`` (the same attempt, a bounded number of times, with a delay) instead of ending in ``error``.
 
 Nothing else changes a status; the backend's storage layer derives the statuses each of its conditional
 updates may start from these rules.
@@ -62,3 +64,8 @@ def can_override(current: str, new: str = OVERRIDE_STATUS) -> bool:
 def can_regrade(current: str) -> bool:
     """Rule 3: whether a submission in ``current`` may start its next attempt."""
     return is_terminal(current)
+
+
+def can_requeue(current: str) -> bool:
+    """Rule 4: whether the attempt of a submission in ``current`` may be handed back to ``queued``."""
+    return SubmissionStatus(current) in IN_FLIGHT_STATUSES
