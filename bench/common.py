@@ -271,6 +271,19 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.lower() not in drop and not k.startswith(("LLM_", "OPENAI_"))}
 
 
+def runner_env(submission_id: str, redis_url: str, sink: ThreadingHTTPServer, **extra: str) -> dict[str, str]:
+    """A runner's environment for a benchmark: this process's clean env, the payload's Redis, ``sink`` as the
+    internal API, a throw-away result token and LOG_LEVEL WARNING; ``extra`` adds or overrides variables."""
+    return clean_env() | {
+        "SUBMISSION_ID": submission_id,
+        "REDIS_URL": redis_url,
+        "BACKEND_INTERNAL_URL": f"http://127.0.0.1:{sink.server_address[1]}/internal",
+        "INTERNAL_RESULT_TOKEN": "bench-token",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
 class OkSink(BaseHTTPRequestHandler):
     """The backend's internal API as a zero-latency sink: every POST (status, result) is answered 200 at once."""
 

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 from common import (
-    clean_env,
     effective_runs,
     finish_machine_info,
     git_revision,
@@ -51,6 +50,7 @@ from common import (
     ok_sink,
     parser,
     ratio,
+    runner_env,
     summary,
     table,
     verdict,
@@ -221,16 +221,15 @@ def recorded_requests(runs: int) -> list[dict[str, Any]]:
     try:
         with RedisServer() as redis_server, FakeOpenAI(mode="good") as fake:
             client = redis_server.client()
-            env = clean_env() | {
-                "SUBMISSION_ID": SUBMISSION_ID,
-                "REDIS_URL": redis_server.url,
-                "BACKEND_INTERNAL_URL": f"http://127.0.0.1:{sink.server_address[1]}/internal",
-                "INTERNAL_RESULT_TOKEN": secrets.token_hex(32),
-                "LLM_API_KEY": "sk-bench",
-                "LLM_BASE_URL": fake.base_url,
-                "LLM_MODEL": MODEL,
-                "LOG_LEVEL": "WARNING",
-            }
+            env = runner_env(
+                SUBMISSION_ID,
+                redis_server.url,
+                sink,
+                INTERNAL_RESULT_TOKEN=secrets.token_hex(32),
+                LLM_API_KEY="sk-bench",
+                LLM_BASE_URL=fake.base_url,
+                LLM_MODEL=MODEL,
+            )
             for _ in range(runs):
                 client.hset(submission_key(SUBMISSION_ID), mapping=payload.to_redis_hash())
                 fake.reset()

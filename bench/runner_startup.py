@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from common import ok_sink  # noqa: E402
+from common import clean_env, ok_sink, runner_env  # noqa: E402
 
 from cloudemy_common.keys import submission_key  # noqa: E402
 from fakes.openai_server import FakeOpenAI  # noqa: E402
@@ -107,23 +107,13 @@ def main() -> int:
     args = parser.parse_args()
     runs, code_bytes = (3, 600) if args.quick else (max(args.runs, 5), args.code_bytes)
 
-    base_env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    base_env = {k: v for k, v in base_env.items() if not k.startswith(("OPENAI_", "LLM_"))}
-    floor_env = dict(base_env)
+    floor_env = clean_env()
 
     sink = ok_sink()
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     with RedisServer() as redis_server, FakeOpenAI(mode="good") as fake:
         client = redis_server.client()
-        runner_env = base_env | {
-            "SUBMISSION_ID": SUBMISSION_ID,
-            "REDIS_URL": redis_server.url,
-            "BACKEND_INTERNAL_URL": f"http://127.0.0.1:{sink.server_address[1]}/internal",
-            "INTERNAL_RESULT_TOKEN": "bench-token",
-            "LLM_API_KEY": "sk-bench",
-            "LLM_BASE_URL": fake.base_url,
-            "LOG_LEVEL": "WARNING",
-        }
+        env = runner_env(SUBMISSION_ID, redis_server.url, sink, LLM_API_KEY="sk-bench", LLM_BASE_URL=fake.base_url)
         code = submission_code(code_bytes)
 
         floor, openai_import, to_first_request, runner_rss, floor_rss = [], [], [], [], []
@@ -140,7 +130,7 @@ def main() -> int:
         for _ in range(runs):
             client.hset(submission_key(SUBMISSION_ID), mapping=payload_hash(code))
             fake.reset()
-            spawned, _, rss_kb, cpu = spawn_and_wait([args.python, "-m", "cloudemy_runner"], runner_env)
+            spawned, _, rss_kb, cpu = spawn_and_wait([args.python, "-m", "cloudemy_runner"], env)
             if fake.first_request_at is None:
                 raise RuntimeError("the runner never called the LLM")
             to_first_request.append(fake.first_request_at - spawned)
@@ -152,7 +142,7 @@ def main() -> int:
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / "profile.txt"
                 argv = [args.python, "-m", "pyinstrument", "-o", str(out), "-m", "cloudemy_runner"]
-                subprocess.run(argv, env=runner_env, check=True, capture_output=True)
+                subprocess.run(argv, env=env, check=True, capture_output=True)
                 args.profile.write_text(out.read_text())
         client.close()
     sink.shutdown()
