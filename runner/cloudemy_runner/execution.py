@@ -25,7 +25,15 @@ from cloudemy_common.program_tests import (
 )
 from cloudemy_runner.languages import LanguageConfig, LanguageTable
 from cloudemy_runner.sandbox.client import Launcher
-from cloudemy_runner.sandbox.process import Breach, ProgramRunner, RunLimits, RunResult, SandboxPaths, remove_tree
+from cloudemy_runner.sandbox.process import (
+    Breach,
+    ProgramRunner,
+    RunLimits,
+    RunRequest,
+    RunResult,
+    SandboxPaths,
+    remove_tree,
+)
 from cloudemy_runner.sandbox.support import SandboxSupport, prepare
 
 log = logging.getLogger("cloudemy_runner")
@@ -160,12 +168,14 @@ class TestSession:
         )
         argv = _format(lang.compile, main=str(self.main), build=str(self.build), memory_mb=str(limits.memory_mb))
         result = self.launcher.run(
-            argv,
-            cwd=self.build,
-            stdin=b"",
-            limits=limits,
-            memory_overhead_mb=lang.compile_memory_overhead_mb,
-            extra_env={"TMPDIR": str(self.build)},
+            RunRequest(
+                argv=argv,
+                cwd=str(self.build),
+                stdin=b"",
+                limits=limits,
+                memory_overhead_mb=lang.compile_memory_overhead_mb,
+                extra_env={"TMPDIR": str(self.build)},
+            )
         )
         self.runner.seal(self.build)
         self.leftovers += result.leftovers
@@ -189,12 +199,14 @@ class TestSession:
                 self.language.run, main=str(self.main), build=str(self.build), memory_mb=str(limits.memory_mb)
             )
             result = self.launcher.run(
-                argv,
-                cwd=cwd,
-                stdin=test.stdin.encode("utf-8"),
-                limits=limits,
-                memory_overhead_mb=self.language.memory_overhead_mb,
-                extra_read=(str(self.build),),
+                RunRequest(
+                    argv=argv,
+                    cwd=str(cwd),
+                    stdin=test.stdin.encode("utf-8"),
+                    limits=limits,
+                    memory_overhead_mb=self.language.memory_overhead_mb,
+                    extra_read=(str(self.build),),
+                )
             )
         finally:
             remove_tree(cwd)

@@ -98,35 +98,26 @@ def internal_error(*, grader: str, budget: Budget, max_score: float | None) -> R
     )
 
 
-def language_unavailable(assignment: AssignmentSpec, language: str, *, grader: str, budget: Budget) -> ResultBody:
-    """The assignment has tests, but this runner image has no toolchain for the submission's language."""
+def _platform_failure(assignment: AssignmentSpec, tag: str, reason: str, *, budget: Budget, grader: str) -> ResultBody:
+    """No grade because the platform, not the student, failed: an ``error`` an instructor can regrade."""
     return ResultBody(
         status="error",
         score=None,
         max_score=assignment.max_score,
-        fail_tags=[tags.LANGUAGE_UNAVAILABLE],
-        feedback=join_paragraphs(
-            f"Automatic grading failed: this grader cannot run {language} programs "
-            "(the platform's runner image for it lacks the toolchain).",
-            REGRADE_HINT,
-        ),
+        fail_tags=[tag],
+        feedback=join_paragraphs(f"Automatic grading failed: {reason}.", REGRADE_HINT),
         metrics=metrics(grader=grader, budget=budget),
         grader=None,
     )
+
+
+def language_unavailable(assignment: AssignmentSpec, language: str, *, grader: str, budget: Budget) -> ResultBody:
+    """The assignment has tests, but this runner image has no toolchain for the submission's language."""
+    reason = f"this grader cannot run {language} programs (the platform's runner image for it lacks the toolchain)"
+    return _platform_failure(assignment, tags.LANGUAGE_UNAVAILABLE, reason, budget=budget, grader=grader)
 
 
 def sandbox_failure(assignment: AssignmentSpec, *, grader: str, budget: Budget) -> ResultBody:
-    """The sandbox itself failed (not the student's program): no grade, an error an instructor can regrade."""
-    return ResultBody(
-        status="error",
-        score=None,
-        max_score=assignment.max_score,
-        fail_tags=[tags.SANDBOX_ERROR],
-        feedback=join_paragraphs(
-            "Automatic grading failed: the grader could not run your program's tests (a platform problem, "
-            "not a problem with your code).",
-            REGRADE_HINT,
-        ),
-        metrics=metrics(grader=grader, budget=budget),
-        grader=None,
-    )
+    """The sandbox itself failed (not the student's program)."""
+    reason = "the grader could not run your program's tests (a platform problem, not a problem with your code)"
+    return _platform_failure(assignment, tags.SANDBOX_ERROR, reason, budget=budget, grader=grader)

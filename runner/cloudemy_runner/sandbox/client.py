@@ -10,9 +10,8 @@ import subprocess
 import sys
 from contextlib import suppress
 from dataclasses import asdict
-from pathlib import Path
 
-from cloudemy_runner.sandbox.process import Breach, RunLimits, RunResult, spawn_failure
+from cloudemy_runner.sandbox.process import Breach, RunRequest, RunResult, spawn_failure
 
 log = logging.getLogger("cloudemy_runner.sandbox")
 
@@ -43,32 +42,15 @@ class Launcher:
             )
         return self.proc
 
-    def run(
-        self,
-        argv: list[str],
-        *,
-        cwd: Path,
-        stdin: bytes,
-        limits: RunLimits,
-        memory_overhead_mb: int = 0,
-        extra_read: tuple[str, ...] = (),
-        extra_env: dict[str, str] | None = None,
-    ) -> RunResult:
-        request = {
-            **self.common,
-            "argv": argv,
-            "cwd": str(cwd),
-            "stdin": base64.b64encode(stdin).decode(),
-            "limits": asdict(limits),
-            "memory_overhead_mb": memory_overhead_mb,
-            "extra_read": list(extra_read),
-            "extra_env": extra_env or {},
-        }
+    def run(self, request: RunRequest) -> RunResult:
+        """Run ``request`` in the launcher; any failure of the launcher itself is a ``spawn_failure``."""
+        message = {**self.common, **asdict(request), "stdin": base64.b64encode(request.stdin).decode()}
+        limits = request.limits
         try:
             proc = self._start()
             assert proc.stdin is not None
             assert proc.stdout is not None
-            proc.stdin.write(json.dumps(request).encode() + b"\n")
+            proc.stdin.write(json.dumps(message).encode() + b"\n")
             proc.stdin.flush()
             with selectors.DefaultSelector() as selector:
                 selector.register(proc.stdout, selectors.EVENT_READ)

@@ -21,10 +21,9 @@ import os
 import signal
 import sys
 from contextlib import suppress
-from pathlib import Path
 from typing import Any
 
-from cloudemy_runner.sandbox.process import ProgramRunner, RunLimits, RunResult, spawn_failure
+from cloudemy_runner.sandbox.process import ProgramRunner, RunLimits, RunRequest, RunResult, spawn_failure
 from cloudemy_runner.sandbox.support import PR_SET_PDEATHSIG, prctl, prepare
 
 
@@ -36,15 +35,15 @@ def encode_result(result: RunResult) -> dict[str, Any]:
     return data
 
 
-def handle(runner: ProgramRunner, request: dict[str, Any]) -> RunResult:
-    return runner.run(
-        request["argv"],
-        cwd=Path(request["cwd"]),
-        stdin=base64.b64decode(request["stdin"]),
-        limits=RunLimits(**request["limits"]),
-        memory_overhead_mb=request["memory_overhead_mb"],
-        extra_read=tuple(request["extra_read"]),
-        extra_env=request["extra_env"],
+def decode_request(message: dict[str, Any]) -> RunRequest:
+    return RunRequest(
+        argv=list(message["argv"]),
+        cwd=str(message["cwd"]),
+        stdin=base64.b64decode(message["stdin"]),
+        limits=RunLimits(**message["limits"]),
+        memory_overhead_mb=int(message["memory_overhead_mb"]),
+        extra_read=tuple(message["extra_read"]),
+        extra_env=dict(message["extra_env"]),
     )
 
 
@@ -63,7 +62,7 @@ def serve() -> int:
             support, request["read_paths"], request["device_paths"], request["env_path"], request["lang"]
         )
         try:
-            result = handle(runner, request)
+            result = runner.run(decode_request(request))
         except Exception as exc:  # never die on one request: answer it as the sandbox's failure
             result = spawn_failure(f"launcher: {type(exc).__name__}: {exc}")
         sys.stdout.write(json.dumps(encode_result(result)) + "\n")

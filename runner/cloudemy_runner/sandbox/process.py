@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -54,6 +54,19 @@ class RunLimits:
     disk_bytes: int
     processes: int
     open_files: int
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One program to run: its command, working directory, input, limits and what else it may read."""
+
+    argv: list[str]
+    cwd: str
+    stdin: bytes
+    limits: RunLimits
+    memory_overhead_mb: int = 0
+    extra_read: tuple[str, ...] = ()
+    extra_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -200,34 +213,26 @@ class ProgramRunner:
                         mode = os.stat(target).st_mode
                         os.chmod(target, 0o755 if stat.S_ISDIR(mode) else (mode & 0o755) | 0o444)
 
-    def run(
-        self,
-        argv: list[str],
-        *,
-        cwd: Path,
-        stdin: bytes,
-        limits: RunLimits,
-        memory_overhead_mb: int = 0,
-        extra_read: tuple[str, ...] = (),
-        extra_env: dict[str, str] | None = None,
-    ) -> RunResult:
+    def run(self, request: RunRequest) -> RunResult:
         if self.support.seccomp_load is None:
             return spawn_failure(f"seccomp unavailable ({self.support.seccomp_error})")
-        env = {"PATH": self.env_path, "HOME": str(cwd), "LANG": self.lang, **(extra_env or {})}
+        cwd, limits = Path(request.cwd), request.limits
+        env = {"PATH": self.env_path, "HOME": str(cwd), "LANG": self.lang, **request.extra_env}
         ruleset = None
         if self.support.landlock_abi:
             ruleset = landlock.build_ruleset(
                 self.support.landlock_abi,
-                read=[*self.read_paths, *extra_read],
+                read=[*self.read_paths, *request.extra_read],
                 write=[str(cwd)],
                 devices=self.device_paths,
             )
         stdin_fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
         try:
-            _write_all(stdin_fd, stdin)
+            _write_all(stdin_fd, request.stdin)
             os.lseek(stdin_fd, 0, os.SEEK_SET)
-            preexec = _preexec(_rlimits(limits, memory_overhead_mb), ruleset, self.support.seccomp_load)
-            result = self._supervise(argv, cwd, env, stdin_fd, limits, preexec)
+            rlimits = _rlimits(limits, request.memory_overhead_mb)
+            preexec = _preexec(rlimits, ruleset, self.support.seccomp_load)
+            result = self._supervise(request.argv, cwd, env, stdin_fd, limits, preexec)
             if result.breach is None and not result.spawn_error and _over_disk(cwd, limits):
                 result = dataclasses.replace(result, breach=Breach.DISK)  # a file hit RLIMIT_FSIZE (EFBIG)
             return result
