@@ -17,7 +17,7 @@ from typing import Any
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", "color_message"}
 SECRET_WORDS = ("password", "token", "secret", "code", "authorization", "cookie")
 HANDLER_NAME = "cloudemy-json"
-QUIET_LIBRARIES = ("openai", "httpx", "httpcore", "urllib3", "redis", "pymongo", "kubernetes")
+QUIET_LIBRARIES = ("openai", "httpx", "httpx2", "httpcore", "httpcore2", "urllib3", "redis", "pymongo", "kubernetes")
 """Their DEBUG logs print request bodies and headers (the code, a key): never below WARNING."""
 
 
