@@ -36,6 +36,7 @@ LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 RELEASE = "cloudemy"
 NAMESPACE = "cloudemy"
 
+# The restricted Pod Security Standard's container fields, as every container of the chart sets them.
 RESTRICTED = {
     "allowPrivilegeEscalation": False,
     "readOnlyRootFilesystem": True,

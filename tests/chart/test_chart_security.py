@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_render import ROOT, SCENARIOS, TOOLS, containers_of, labels, render_chart, render_scenario
+from chart_render import RESTRICTED, ROOT, SCENARIOS, TOOLS, containers_of, labels, render_chart, render_scenario
 
 SCHEDULER_RULES = [
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
@@ -65,15 +65,6 @@ def test_only_the_scheduler_and_the_secret_hook_get_a_service_account_token(scen
         assert pod.get("automountServiceAccountToken") is needs_token, where
 
 
-RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-
-
 def restricted_violations(where: str, pod: dict[str, Any]) -> list[str]:
     found = []
     pod_context = pod.get("securityContext") or {}
@@ -91,7 +82,7 @@ def restricted_violations(where: str, pod: dict[str, Any]) -> list[str]:
             found.append(f"{where}: hostPath volume {volume['name']}")
     for container in containers_of(pod):
         context = container.get("securityContext") or {}
-        for key, wanted in RESTRICTED_CONTAINER.items():
+        for key, wanted in RESTRICTED.items():
             if context.get(key) != wanted:
                 found.append(f"{where}/{container['name']}: securityContext.{key} is {context.get(key)!r}")
         if context.get("privileged"):
