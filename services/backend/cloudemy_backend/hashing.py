@@ -10,7 +10,7 @@ budget wait in line (on the event loop, costing nothing) and a caller that waite
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from fastapi import HTTPException, status
@@ -38,16 +38,29 @@ class HashingPool:
     async def hash(self, password: str) -> str:
         return await self._run(hash_memory_kib(None), hash_password, password)
 
-    async def verify(self, password: str, stored_hash: str | None) -> tuple[bool, str | None]:
-        """Whether the password matches, and the rehash to store when the parameters changed."""
-        return await self._run(hash_memory_kib(stored_hash), verify_password, password, stored_hash)
+    async def verify(
+        self, password: str, stored_hash: str | None, *, first: Callable[[], Awaitable[None]] | None = None
+    ) -> tuple[bool, str | None]:
+        """Whether the password matches, and the rehash to store when the parameters changed. ``first`` runs
+        once this verification's turn has come, just before it (the login throttle's check: it then sees
+        every failure of the verifications that ran before, so parallel guesses overshoot a limit by at most
+        the few verifications running at once); what it raises ends the call."""
+        return await self._run(hash_memory_kib(stored_hash), verify_password, password, stored_hash, first=first)
 
-    async def _run(self, cost_kib: int, function: Callable[..., T], *args: object) -> T:
+    async def _run(
+        self,
+        cost_kib: int,
+        function: Callable[..., T],
+        *args: object,
+        first: Callable[[], Awaitable[None]] | None = None,
+    ) -> T:
         cost = min(cost_kib, self.budget_kib)  # a hash larger than the whole budget runs alone
         started = time.perf_counter()
         await self._acquire(cost)
         self.metrics.password_hash_wait.observe(time.perf_counter() - started)
         try:
+            if first is not None:
+                await first()
             return await run_in_threadpool(function, *args)
         finally:
             self._release(cost)

@@ -3,9 +3,10 @@
 Login throttle: more than ``LOGIN_MAX_FAILURES`` failed logins for one account, or from one client address,
 within ``LOGIN_FAILURE_WINDOW_SECONDS`` (15 minutes) and every further login of that account or address
 answers 429 with ``Retry-After``, the right password included, until the oldest failure leaves the window.
-Each attempt is counted before its password is checked (and taken back when it succeeds), so a burst of
-parallel guesses cannot overshoot the limit. Sign-ups are limited per client address
-(``SIGNUP_RATE_PER_HOUR``).
+The check runs when the login's turn in the hashing pool has come, right before its password is verified,
+and a wrong password is recorded at once: parallel guesses overshoot the limit by at most the few
+verifications running at once, and successful logins (a whole class behind one address) are never counted.
+Sign-ups are limited per client address (``SIGNUP_RATE_PER_HOUR``).
 """
 
 import logging
@@ -74,22 +75,22 @@ async def token(
     after LOGIN_MAX_FAILURES failures for the account or from the client address within 15 minutes."""
     settings = backend.settings
     keys = login_keys(username, client_address(request))
-    attempt = await backend.limiter.reserve(
-        keys, limit=settings.login_max_failures, window_seconds=settings.login_failure_window_seconds
+    window = {"limit": settings.login_max_failures, "window_seconds": settings.login_failure_window_seconds}
+
+    async def refuse_when_throttled() -> None:
+        decision = await backend.limiter.check(keys, **window)
+        if not decision.allowed:
+            backend.metrics.rate_limited.labels("login").inc()
+            log.warning("login throttled", extra={"retry_after": decision.retry_after})
+            raise too_many_requests("too many failed logins; try again later", decision.retry_after)
+
+    user = await backend.storage.user_by_email(username)
+    matches, new_hash = await backend.hashing.verify(
+        password, user["password_hash"] if user else None, first=refuse_when_throttled
     )
-    if not attempt.allowed:
-        backend.metrics.rate_limited.labels("login").inc()
-        log.warning("login throttled", extra={"retry_after": attempt.retry_after})
-        raise too_many_requests("too many failed logins; try again later", attempt.retry_after)
-    try:
-        user = await backend.storage.user_by_email(username)
-        matches, new_hash = await backend.hashing.verify(password, user["password_hash"] if user else None)
-    except BaseException:
-        await backend.limiter.release(keys, attempt.member)  # not a failed login: the check never ran
-        raise
     if not matches or user is None:
-        raise unauthorized("incorrect email or password")  # the reserved attempt stays: it is a failure
-    await backend.limiter.release(keys, attempt.member)
+        await backend.limiter.record(keys, **window)
+        raise unauthorized("incorrect email or password")
     if new_hash is not None:
         await backend.storage.set_password_hash(user["_id"], new_hash)
         log.info("password rehashed with the current parameters", extra={"user_id": str(user["_id"])})
