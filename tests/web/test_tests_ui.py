@@ -221,6 +221,14 @@ def test_instructor_builds_tests_and_runs_the_reference_solution_before_publishi
     grades = api.http.get(f"/api/assignments/{assignment_id}/grades", headers=instructor.headers).json()
     assert grades["items"] == []
 
+    # Opened again later, the editor shows the latest reference run.
+    page.reload()
+    panel = page.locator(".reference-run")
+    expect(panel).to_contain_text("Latest reference run")
+    expect(panel).to_contain_text("The reference solution fails 1 of 2 tests")
+    expect(page.locator("li.test-row")).to_have_count(2)
+    expect(page.locator("output.total")).to_have_text("Max score: 5")
+
 
 def wait_for_runs(api, instructor, assignment_id: str) -> list:
     deadline = time.monotonic() + 15

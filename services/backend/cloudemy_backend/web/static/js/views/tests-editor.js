@@ -56,7 +56,7 @@ export function testsEditor(existing, { onChange = () => {}, languages = () => [
     });
     count.textContent = rows.children.length ? `${rows.children.length} test${rows.children.length === 1 ? "" : "s"}, ${formatNumber(totalPoints())} points` : "No tests: the rubric alone grades.";
     addButton.disabled = rows.children.length >= MAX_TESTS;
-    onChange();
+    if (!building) onChange(); // not while the editor itself is still being built
   }
 
   function addRow(test = {}, focus = false) {
@@ -118,7 +118,9 @@ export function testsEditor(existing, { onChange = () => {}, languages = () => [
 
 
   const addButton = h("button", { type: "button", class: "secondary", onclick: () => addRow({}, true) }, "Add test");
+  let building = true;
   for (const test of existing?.tests ?? []) addRow(test);
+  building = false;
 
   const reference = existing?.reference_solution ?? null;
   const referenceLanguage = h("select", { name: "reference_language" });
@@ -181,6 +183,7 @@ export function testsEditor(existing, { onChange = () => {}, languages = () => [
 
   /** Wire the run button: save(): Promise<assignment|null> saves the form (null when it did not validate). */
   function connectRun(ctx, save) {
+    if (existing) showLatestRun(ctx);
     runButton.addEventListener("click", async () => {
       setMessage(runMessage, "", "");
       if (!referenceCode.value.trim()) {
@@ -210,7 +213,18 @@ export function testsEditor(existing, { onChange = () => {}, languages = () => [
     });
   }
 
-  function showRun(run, saved) {
+  /** An assignment opened for editing shows its latest reference run, if it has one. */
+  async function showLatestRun(ctx) {
+    try {
+      const page = await api(`/submissions?assignment_id=${encodeURIComponent(existing.id)}&test_runs=true&limit=1`, { signal: ctx.signal });
+      const latest = page.items?.[0];
+      if (latest && TERMINAL.has(latest.status) && !runResult.hasChildNodes()) showRun(latest, existing, "Latest reference run");
+    } catch (err) {
+      if (err?.name !== "AbortError") setMessage(runMessage, "error", err instanceof ApiError ? err.message : "Could not load the latest reference run.");
+    }
+  }
+
+  function showRun(run, saved, label = "Reference run") {
     const result = run.result;
     if (!result) {
       runResult.replaceChildren(notice("info", "The reference run has not finished yet; its result will be in the assignment's test runs."));
@@ -221,7 +235,7 @@ export function testsEditor(existing, { onChange = () => {}, languages = () => [
     const body = h(
       "div",
       {},
-      h("p", { class: "status-line" }, "Reference run: ", statusBadge(run.status), h("a", { href: `#/submissions/${encodeURIComponent(run.id)}` }, "open the run")),
+      h("p", { class: "status-line" }, `${label}: `, statusBadge(run.status), h("a", { href: `#/submissions/${encodeURIComponent(run.id)}` }, "open the run")),
       outcomes.length && failed === 0 ? notice("success", `The reference solution passes all ${outcomes.length} tests.`) : null,
       failed ? notice("error", `The reference solution fails ${failed} of ${outcomes.length} tests: check the expected outputs before publishing.`) : null,
       !outcomes.length && result.feedback ? h("p", { class: "prose" }, result.feedback) : null,
