@@ -96,6 +96,7 @@ export async function editorView(ctx) {
 
   const addCriterion = h("button", { type: "button", class: "secondary", onclick: () => addRow({}, true) }, "Add criterion");
   for (const criterion of existing?.rubric ?? [{}]) addRow(criterion);
+  updateTotal(); // also when there is no criterion (a tests-only assignment)
 
   const message = h("div", { class: "form-message" });
   const save = h("button", { type: "submit", class: "primary" }, editing ? "Save changes" : "Create assignment");
