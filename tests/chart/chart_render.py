@@ -112,7 +112,7 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     ),
     "networkpolicy-off": (("values/prod.yaml",), {"networkPolicy": {"enabled": False}}),
     "hpa-off": ((), {"backend": {"autoscaling": {"enabled": False}, "replicaCount": 3}}),
-    "leader-election": ((), {"scheduler": {"leaderElection": True, "replicaCount": 2}}),
+    "two-schedulers": ((), {"scheduler": {"replicaCount": 2}}),
     "ci-default": (("charts/cloudemy/ci/default-values.yaml",), {}),
     "ci-persistence": (("charts/cloudemy/ci/persistence-values.yaml",), {}),
     "ci-networkpolicy": (("charts/cloudemy/ci/networkpolicy-values.yaml",), {}),

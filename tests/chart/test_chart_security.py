@@ -10,13 +10,10 @@ import pytest
 import yaml
 from chart_render import RESTRICTED, ROOT, SCENARIOS, TOOLS, containers_of, labels, render_chart, render_scenario
 
-SCHEDULER_RULES = [
+SCHEDULER_RULES = [  # exactly the requests the scheduler makes: tests/e2e/test_rbac.py records them
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
-    {"apiGroups": ["batch"], "resources": ["jobs/status"], "verbs": ["get"]},
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
 ]
-LEASE_RULE = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
 
 
 def test_scheduler_role_grants_exactly_what_it_needs() -> None:
@@ -34,12 +31,13 @@ def test_scheduler_role_grants_exactly_what_it_needs() -> None:
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "cloudemy-scheduler", "namespace": "cloudemy"}]
 
 
-def test_leases_only_with_leader_election() -> None:
-    role = render_scenario("leader-election").component("Role", "scheduler")
-    assert role["rules"] == [*SCHEDULER_RULES, LEASE_RULE]
-    scheduler = render_scenario("leader-election").component("Deployment", "scheduler")
+def test_no_lease_rights_with_several_schedulers() -> None:
+    """Replicas coordinate through Redis: two schedulers get the same Role and no leader-election setting."""
+    role = render_scenario("two-schedulers").component("Role", "scheduler")
+    assert role["rules"] == SCHEDULER_RULES
+    scheduler = render_scenario("two-schedulers").component("Deployment", "scheduler")
     env = {e["name"]: e.get("value") for e in scheduler["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["LEADER_ELECTION"] == "true"
+    assert "LEADER_ELECTION" not in env
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))

@@ -58,6 +58,23 @@ class Call:
     token: str | None = None  # the client's bearer token (write_kubeconfig's ``token``): who made the call
 
 
+def rbac_request(call: Call) -> tuple[str, str, str]:
+    """The RBAC (apiGroup, resource, verb) a recorded call needs, as the API server's authorizer sees it."""
+    jobs, pods = JOBS_PATH.match(call.path), PODS_PATH.match(call.path)
+    match = jobs or pods
+    if match is None:
+        raise ValueError(f"not a path this fake serves: {call.method} {call.path}")
+    group, resource = ("batch", "jobs") if jobs else ("", "pods")
+    if jobs and jobs["status"]:
+        resource += "/status"
+    named = bool(match["name"])
+    if call.method == "GET":
+        verb = "get" if named else ("watch" if call.query.get("watch") in ("true", "1", "True") else "list")
+    else:
+        verb = {"POST": "create", "DELETE": "delete", "PUT": "update", "PATCH": "patch"}[call.method]
+    return group, resource, verb
+
+
 @dataclass
 class _Fault:
     status: int

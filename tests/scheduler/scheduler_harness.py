@@ -6,14 +6,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from waiting import wait_for
 
 from cloudemy_scheduler.app import Scheduler
 from cloudemy_scheduler.config import Settings
@@ -36,16 +35,6 @@ def message(n: int, attempt: int | None = None, language: str = "python") -> str
     if attempt is not None:
         body["attempt"] = attempt
     return json.dumps(body)
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15, interval: float = 0.02, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
 
 
 class RecordingBackend:

@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -37,16 +36,6 @@ log = logging.getLogger(__name__)
 BLOCK_SECONDS = 5  # SPEC: BLMOVE <queue> <queue>:processing LEFT RIGHT 5
 SLOT_POLL_SECONDS = 0.2  # how often a full scheduler looks for slots that other replicas freed
 T = TypeVar("T")
-
-
-class Outcome(StrEnum):
-    CREATED = "created"
-    EXISTS = "exists"
-    MALFORMED = "malformed"
-    REJECTED = "rejected"
-    LANGUAGE_UNAVAILABLE = "language-unavailable"  # no runner image serves the language: reported, no Job
-    GIVEN_BACK = "given-back"  # shutting down before the Job existed: the message is back on the queue
-    ABANDONED = "abandoned"  # shutting down while Redis is unreachable: recovery will re-queue it
 
 
 def malformed_reason(exc: ValidationError) -> str:
@@ -118,34 +107,37 @@ class Dispatcher:
         self.last_tick = time.monotonic()  # waiting on a dependency is not a hung loop
         log.warning("Redis unavailable (%s); retrying in %.1f s", exc, wait_seconds)
 
-    def dispatch(self, raw: str) -> Outcome:
+    def dispatch(self, raw: str) -> None:
         """Turn one message (already in ``:processing``) into its Job."""
         try:
-            return self._dispatch(raw)
+            self._dispatch(raw)
         except Stopped:
             log.warning("stopping with Redis unreachable: the message stays in processing for recovery")
-            return Outcome.ABANDONED
 
-    def _dispatch(self, raw: str) -> Outcome:
+    def _dispatch(self, raw: str) -> None:
         taken_at = time.monotonic()
         try:
             message = QueueMessage.model_validate_json(raw)
         except ValidationError as exc:
-            return self._reject_malformed(raw, malformed_reason(exc))
+            self._reject_malformed(raw, malformed_reason(exc))
+            return
         name = job_name(message.submission_id, message.attempt)
         image = None
         if self.language_images is not None:
             image = self.language_images.get(message.language)
             if not image:
-                return self._reject_language(raw, message, name)
+                self._reject_language(raw, message, name)
+                return
         try:
             self._claim_slot(raw, name)
             job = build_job(self.template, message.submission_id, message.attempt, self.master_token, image)
             created = self._create(job, name)
         except Stopped:
-            return self._give_back(raw, name)
+            self._give_back(raw, name)
+            return
         except JobRejected as exc:
-            return self._reject_job(raw, message, name, str(exc))
+            self._reject_job(raw, message, name, str(exc))
+            return
         if created is Created.EXISTS:
             self._release_if_ended(name)
         DISPATCHED.labels(outcome=created.value).inc()
@@ -153,7 +145,6 @@ class Dispatcher:
         self.backend.report_dispatched(message.submission_id, message.attempt, name)
         self._with_redis(lambda: self.queue.finish(raw), "finish")
         log.debug("dispatched %s (%s)", name, created.value)  # one per Job: counted by the metrics instead
-        return Outcome.CREATED if created is Created.CREATED else Outcome.EXISTS
 
     # ---- steps ---------------------------------------------------------------------------------------------
 
@@ -219,22 +210,20 @@ class Dispatcher:
         if ended:
             self._with_redis(lambda: self.queue.release_slot(name), "release slot")
 
-    def _reject_malformed(self, raw: str, reason: str) -> Outcome:
+    def _reject_malformed(self, raw: str, reason: str) -> None:
         FAILURES.labels(reason="malformed-message").inc()
         log.error("%s; moved to %s: %r", reason, self.queue.dead, raw[:200])
         self._with_redis(lambda: self.queue.dead_letter(raw, reason), "dead-letter")
-        return Outcome.MALFORMED
 
-    def _reject_job(self, raw: str, message: QueueMessage, name: str, reason: str) -> Outcome:
+    def _reject_job(self, raw: str, message: QueueMessage, name: str, reason: str) -> None:
         FAILURES.labels(reason="job-rejected").inc()
         log.error("the API rejected Job %s: %s; moved to %s", name, reason, self.queue.dead)
         self._with_redis(lambda: self.queue.dead_letter(raw, f"job rejected: {reason}"), "dead-letter")
         self._with_redis(lambda: self.queue.release_slot(name), "release slot")
         outcome = JobOutcome(name, message.submission_id, message.attempt, Ending.ERROR, "job-rejected")
         self.backend.report_result(message.submission_id, message.attempt, result_for(outcome))
-        return Outcome.REJECTED
 
-    def _reject_language(self, raw: str, message: QueueMessage, name: str) -> Outcome:
+    def _reject_language(self, raw: str, message: QueueMessage, name: str) -> None:
         """No runner image carries this language's toolchain: say so as the submission's result, create no Job."""
         FAILURES.labels(reason="language-unavailable").inc()
         log.warning("no runner image serves %s: %s reported as language-unavailable", message.language, name)
@@ -242,17 +231,15 @@ class Dispatcher:
                              detail=message.language)  # fmt: skip
         self.backend.report_result(message.submission_id, message.attempt, result_for(outcome))
         self._with_redis(lambda: self.queue.finish(raw), "finish")
-        return Outcome.LANGUAGE_UNAVAILABLE
 
-    def _give_back(self, raw: str, name: str) -> Outcome:
+    def _give_back(self, raw: str, name: str) -> None:
         try:
             self.queue.give_back(raw)
             self.queue.release_slot(name)
         except REDIS_ERRORS:
             log.warning("stopping with Redis unreachable: %s stays in processing for recovery", name)
-            return Outcome.ABANDONED
+            return
         log.info("stopping before Job %s existed: message returned to the queue", name)
-        return Outcome.GIVEN_BACK
 
     def _with_redis(self, operation: Callable[[], T], what: str) -> T:
         """Run a Redis step, retrying while Redis is unreachable; Stopped if asked to stop meanwhile."""
