@@ -107,6 +107,13 @@ def test_writing_2_gb_to_a_file_is_an_output_limit(hostile):
     assert graded.test("t1")["verdict"] == "output_limit"
 
 
+def test_filling_the_disk_with_many_files_is_an_output_limit(hostile):
+    code = "i = 0\nwhile True:\n    open(f'f{i}', 'w').close()\n    i += 1\n"
+    # time enough to create the 10,000 entries a working directory may hold
+    graded = hostile(code, visible=[{"id": "t1", "stdin": "", "expected_stdout": "", "time_limit_seconds": 5}])
+    assert graded.test("t1")["verdict"] == "output_limit"
+
+
 def test_writing_outside_the_working_directory_is_denied(hostile):
     code = (
         DENIED
