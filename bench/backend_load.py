@@ -272,7 +272,14 @@ def seed(backend: ManagedProcess, port: int, submissions: int) -> Fixture:
             http.post("/api/users", json=body, headers=admin).raise_for_status()
             people[role] = login(email, password)
         assignment = SAMPLE
-        resp = http.post("/api/assignments", json=assignment, headers=people["instructor"])
+        course = http.post("/api/courses", json={"code": "BENCH", "title": "Bench"}, headers=people["instructor"])
+        course.raise_for_status()
+        member = {"email": "student@example.com", "role": "student"}
+        joined = http.post(f"/api/courses/{course.json()['id']}/members", json=member, headers=people["instructor"])
+        joined.raise_for_status()
+        resp = http.post(
+            f"/api/courses/{course.json()['id']}/assignments", json=assignment, headers=people["instructor"]
+        )
         resp.raise_for_status()
         assignment_id = resp.json()["id"]
         code = SAMPLE["reference_solution"]["code"]

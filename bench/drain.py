@@ -107,6 +107,7 @@ class Drain:
         self.http = platform.client()
         self.instructor: dict[str, str] = {}
         self.student: dict[str, str] = {}
+        self.course_id = ""
 
     # ---- accounts -------------------------------------------------------------------------------------------
 
@@ -117,15 +118,24 @@ class Drain:
 
     def open(self) -> None:
         admin = self.login(*self.platform.admin)
+        emails = {}
         for role in ("instructor", "student"):
             email, password = f"{role}-{secrets.token_hex(3)}@example.edu", secrets.token_urlsafe(12)
             body = {"email": email, "password": password, "name": role.title(), "role": role}
             self.http.post("/api/users", json=body, headers=admin).raise_for_status()
             setattr(self, role, self.login(email, password))
+            emails[role] = email
+        resp = self.http.post("/api/courses", json={"code": "DRAIN", "title": "Drain"}, headers=self.instructor)
+        resp.raise_for_status()
+        self.course_id = resp.json()["id"]
+        member = {"email": emails["student"], "role": "student"}
+        self.http.post(
+            f"/api/courses/{self.course_id}/members", json=member, headers=self.instructor
+        ).raise_for_status()
 
     def new_assignment(self) -> str:
         body = SAMPLE
-        resp = self.http.post("/api/assignments", json=body, headers=self.instructor)
+        resp = self.http.post(f"/api/courses/{self.course_id}/assignments", json=body, headers=self.instructor)
         resp.raise_for_status()
         return resp.json()["id"]
 

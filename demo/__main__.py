@@ -63,9 +63,10 @@ def banner(platform: LocalPlatform) -> str:
         f"  Sample assignment: {platform.assignment.get('title')} (id {platform.assignment.get('id')})",
         "  Accounts (this run only; the store is in memory):",
     ]
-    for role in ("admin", "instructor", "student"):
-        account = platform.accounts[role]
-        lines.append(f"    {role:<10} {account.email:<28} password: {account.password}")
+    for role, account in platform.accounts.items():
+        lines.append(f"    {role:<11} {account.email:<28} password: {account.password}")
+    for code, course in platform.courses.items():
+        lines.append(f"  Course {code}: {course['title']} (join code {course['join_code']})")
     lines += [f"  Logs:     {platform.workdir}", "Press Ctrl-C to stop."]
     return "\n".join(lines)
 

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from demo.chart import BACKEND_SERVICE, write_runner_job_template
+from demo.courses_seed import seed_courses
 from demo.processes import ManagedProcess, RedisProcess, free_port, memory_backend_env
 
 SAMPLE_ASSIGNMENT = Path(__file__).with_name("sample_assignment.json")
@@ -109,6 +110,7 @@ class LocalPlatform:
         self.scheduler: ManagedProcess | None = None
         self.accounts: dict[str, Account] = {}
         self.assignment: dict[str, Any] = {}
+        self.courses: dict[str, dict[str, Any]] = {}
 
     @property
     def url(self) -> str:
@@ -174,20 +176,17 @@ class LocalPlatform:
         self.scheduler.wait_http(f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=60)
 
     def seed(self) -> None:
-        """Create the demo's instructor, student and sample assignment (the admin comes from the backend's env)."""
+        """Create the demo's courses, accounts and assignments (demo/courses_seed.py; the admin comes from the
+        backend's env). ``assignment`` is the sample FizzBuzz, in CS101."""
         self.accounts["admin"] = Account(self.cfg.admin_email, self.cfg.admin_password, "Admin", "admin")
         with httpx.Client(base_url=self.url, timeout=10) as http:
             admin = self.login(http, self.accounts["admin"])
-            for role in ("instructor", "student"):
-                account = Account(f"{role}@example.com", secrets.token_urlsafe(9), f"Demo {role.title()}", role)
-                resp = http.post("/api/users", json=account.__dict__, headers=admin)
-                resp.raise_for_status()
-                self.accounts[role] = account
-            instructor = self.login(http, self.accounts["instructor"])
             sample = sample_assignment(with_llm_rubric=self.cfg.llm_configured)
-            resp = http.post("/api/assignments", json=sample, headers=instructor)
-            resp.raise_for_status()
-            self.assignment = resp.json()
+            seeded = seed_courses(http, admin, sample)
+        for name, (email, password) in seeded.accounts.items():
+            self.accounts[name] = Account(email, password, name, "instructor" if "instructor" in name else "student")
+        self.courses = seeded.courses
+        self.assignment = seeded.assignments[sample["title"]]
 
     @staticmethod
     def login(http: httpx.Client, account: Account) -> dict[str, str]:

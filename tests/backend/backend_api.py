@@ -36,6 +36,31 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[st
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+async def open_course(
+    client: httpx.AsyncClient, instructor: Actor, students: list[Actor], code: str = "CS101"
+) -> dict[str, Any]:
+    """A course created by ``instructor`` (who becomes its instructor); ``students`` join it by its code."""
+    response = await client.post(
+        "/api/courses", json={"code": code, "title": f"{code} course"}, headers=instructor.headers
+    )
+    assert response.status_code == 201, response.text
+    course = response.json()
+    for student in students:
+        joined = await client.post(
+            "/api/courses/join", json={"join_code": course["join_code"]}, headers=student.headers
+        )
+        assert joined.status_code == 200, joined.text
+    return course
+
+
+async def create_assignment(
+    client: httpx.AsyncClient, course: dict[str, Any], who: Actor, **overrides: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/api/courses/{course['id']}/assignments", json=assignment_body(**overrides), headers=who.headers
+    )
+
+
 def assignment_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "title": "FizzBuzz",

@@ -6,7 +6,16 @@ from typing import Any
 
 import httpx
 import pytest
-from backend_api import ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, MASTER_TOKEN, Actor, assignment_body, login
+from backend_api import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    JWT_SECRET,
+    MASTER_TOKEN,
+    Actor,
+    assignment_body,
+    login,
+    open_course,
+)
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
@@ -97,9 +106,17 @@ async def actors(client: httpx.AsyncClient) -> dict[str, Actor]:
 
 
 @pytest.fixture
-async def assignment(client: httpx.AsyncClient, actors: dict[str, Actor]) -> dict[str, Any]:
-    """A published assignment created by the instructor."""
-    response = await client.post("/api/assignments", json=assignment_body(), headers=actors["instructor"].headers)
+async def course(client: httpx.AsyncClient, actors: dict[str, Actor]) -> dict[str, Any]:
+    """The instructor's course; both students joined it with its join code."""
+    return await open_course(client, actors["instructor"], [actors["student"], actors["other_student"]])
+
+
+@pytest.fixture
+async def assignment(client: httpx.AsyncClient, actors: dict[str, Actor], course: dict[str, Any]) -> dict[str, Any]:
+    """A published assignment of ``course``, created by the instructor."""
+    response = await client.post(
+        f"/api/courses/{course['id']}/assignments", json=assignment_body(), headers=actors["instructor"].headers
+    )
     assert response.status_code == 201, response.text
     return response.json()
 

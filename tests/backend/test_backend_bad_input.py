@@ -14,6 +14,7 @@ from cloudemy_common.keys import DEFAULT_QUEUE
 
 UNKNOWN_ID = "0123456789abcdef01234567"
 FORM = "application/x-www-form-urlencoded"
+NEW_ASSIGNMENT = "/api/courses/{course}/assignments"
 BAD_IDS = ["nope", "0123456789abcdef0123456z", "0123456789abcdef012345678", "%20", "' or 1=1 --"]
 
 
@@ -23,38 +24,38 @@ def raw(body: Any) -> bytes:
 
 @pytest.fixture
 async def ids(
-    client: httpx.AsyncClient, actors: dict[str, Actor], assignment: dict, submission: dict
+    client: httpx.AsyncClient, actors: dict[str, Actor], course: dict, assignment: dict, submission: dict
 ) -> dict[str, str]:
-    return {"pub": assignment["id"], "sub": submission["id"]}
+    return {"course": course["id"], "pub": assignment["id"], "sub": submission["id"]}
 
 
 # (name, method, path, raw body, content type, expected status). {pub}: a published assignment allowing
-# python and javascript; {sub}: the student's queued submission. Sent as the instructor unless noted.
+# python and javascript, of {course}; {sub}: the student's queued submission. Sent as the instructor unless noted.
 TABLE: list[tuple[str, str, str, bytes | None, str, int]] = [
     ("malformed json register", "POST", "/api/auth/register", b'{"email": ', "application/json", 422),
-    ("malformed json assignment", "POST", "/api/assignments", b"{title: 1}", "application/json", 422),
+    ("malformed json assignment", "POST", NEW_ASSIGNMENT, b"{title: 1}", "application/json", 422),
     ("malformed json submission", "POST", "/api/assignments/{pub}/submissions", b"\xff\xfe", "application/json", 422),
-    ("empty body", "POST", "/api/assignments", b"", "application/json", 422),
-    ("json array instead of object", "POST", "/api/assignments", b"[]", "application/json", 422),
+    ("empty body", "POST", NEW_ASSIGNMENT, b"", "application/json", 422),
+    ("json array instead of object", "POST", NEW_ASSIGNMENT, b"[]", "application/json", 422),
     ("wrong type: email", "POST", "/api/auth/register", raw({"email": 5, "password": "p" * 9, "name": "x"}),
      "application/json", 422),
     ("invalid email", "POST", "/api/auth/register", raw({"email": "not-mail", "password": "p" * 9, "name": "x"}),
      "application/json", 422),
     ("short password", "POST", "/api/auth/register", raw({"email": "a@example.com", "password": "p", "name": "x"}),
      "application/json", 422),
-    ("wrong type: languages", "POST", "/api/assignments", raw(assignment_body(languages="python")),
+    ("wrong type: languages", "POST", NEW_ASSIGNMENT, raw(assignment_body(languages="python")),
      "application/json", 422),
-    ("wrong type: published", "POST", "/api/assignments", raw(assignment_body(published=[1])),
+    ("wrong type: published", "POST", NEW_ASSIGNMENT, raw(assignment_body(published=[1])),
      "application/json", 422),
-    ("unknown field", "POST", "/api/assignments", raw(assignment_body(owner_id=UNKNOWN_ID)), "application/json", 422),
-    ("empty rubric", "POST", "/api/assignments", raw(assignment_body(rubric=[])), "application/json", 422),
-    ("duplicate rubric ids", "POST", "/api/assignments",
+    ("unknown field", "POST", NEW_ASSIGNMENT, raw(assignment_body(owner_id=UNKNOWN_ID)), "application/json", 422),
+    ("empty rubric", "POST", NEW_ASSIGNMENT, raw(assignment_body(rubric=[])), "application/json", 422),
+    ("duplicate rubric ids", "POST", NEW_ASSIGNMENT,
      raw(assignment_body(rubric=[{"id": "a", "title": "A", "points": 1}, {"id": "a", "title": "B", "points": 1}])),
      "application/json", 422),
-    ("negative points", "POST", "/api/assignments",
+    ("negative points", "POST", NEW_ASSIGNMENT,
      raw(assignment_body(rubric=[{"id": "a", "title": "A", "points": -1}])), "application/json", 422),
-    ("title too long", "POST", "/api/assignments", raw(assignment_body(title="t" * 201)), "application/json", 422),
-    ("lone surrogate in title", "POST", "/api/assignments", b'{"title": "\\ud800", "languages": ["c"], '
+    ("title too long", "POST", NEW_ASSIGNMENT, raw(assignment_body(title="t" * 201)), "application/json", 422),
+    ("lone surrogate in title", "POST", NEW_ASSIGNMENT, b'{"title": "\\ud800", "languages": ["c"], '
      b'"rubric": [{"id": "a", "title": "A", "points": 1}]}', "application/json", 422),
     ("unknown language", "POST", "/api/assignments/{pub}/submissions", raw({"language": "cobol", "code": "x"}),
      "application/json", 422),

@@ -5,7 +5,7 @@ import json
 import httpx
 import pytest
 import redis
-from backend_api import RUBRIC, Actor, assignment_body, graded_result, login
+from backend_api import RUBRIC, Actor, create_assignment, graded_result, login
 
 from cloudemy_common.jobs import job_name
 from cloudemy_common.keys import DEFAULT_QUEUE, submission_key
@@ -44,9 +44,11 @@ async def test_admin_creates_an_instructor(client: httpx.AsyncClient, actors: di
     assert me.json()["role"] == "instructor"
 
 
-async def test_assignment_create_list_get_patch(client: httpx.AsyncClient, actors: dict[str, Actor]) -> None:
+async def test_assignment_create_list_get_patch(
+    client: httpx.AsyncClient, actors: dict[str, Actor], course: dict
+) -> None:
     staff = actors["instructor"].headers
-    created = await client.post("/api/assignments", json=assignment_body(published=False), headers=staff)
+    created = await create_assignment(client, course, actors["instructor"], published=False)
     assert created.status_code == 201
     data = created.json()
     assert data["max_score"] == 10
@@ -69,10 +71,12 @@ async def test_assignment_create_list_get_patch(client: httpx.AsyncClient, actor
     assert seen.json()["published"] is True
 
 
-async def test_assignment_pages_follow_the_cursor(client: httpx.AsyncClient, actors: dict[str, Actor]) -> None:
+async def test_assignment_pages_follow_the_cursor(
+    client: httpx.AsyncClient, actors: dict[str, Actor], course: dict
+) -> None:
     staff = actors["instructor"].headers
     for number in range(5):
-        await client.post("/api/assignments", json=assignment_body(title=f"A{number}"), headers=staff)
+        await create_assignment(client, course, actors["instructor"], title=f"A{number}")
     titles: list[str] = []
     cursor = None
     while True:

@@ -52,7 +52,10 @@ def live_backend(redis_server: RedisServer) -> Iterator[dict[str, Any]]:
     with httpx.Client(base_url=base) as http:
         token = http.post("/api/auth/token", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
-        assignment = http.post("/api/assignments", json=assignment_body(), headers=headers).json()
+        course = http.post("/api/courses", json={"code": "FUZZ", "title": "Fuzzing"}, headers=headers).json()
+        assignment = http.post(
+            f"/api/courses/{course['id']}/assignments", json=assignment_body(), headers=headers
+        ).json()
         submission = http.post(
             f"/api/assignments/{assignment['id']}/submissions",
             json={"language": "python", "code": "x"},

@@ -62,7 +62,7 @@ async def test_signed_token_with_a_far_but_representable_expiry_still_works(
         ("GET", "/api/submissions/{sub}", "student"),
         ("GET", "/api/submissions/{sub}", "other_student"),  # 404
         ("GET", "/api/users/me", "anonymous"),  # 401
-        ("POST", "/api/assignments", "student"),  # 403
+        ("POST", "/api/courses", "student"),  # 403
         ("GET", "/api/submissions?limit=0", "student"),  # 422
         ("GET", "/api/nothing-here", "student"),  # 404 of no route
         ("GET", "/healthz", "anonymous"),
@@ -121,10 +121,12 @@ async def test_control_characters_in_a_name_are_422_and_store_nothing(
 
 
 async def test_control_characters_in_an_assignment_title_are_422(
-    client: httpx.AsyncClient, actors: dict[str, Actor]
+    client: httpx.AsyncClient, actors: dict[str, Actor], course: dict
 ) -> None:
     response = await client.post(
-        "/api/assignments", json=assignment_body(title="Fizz\x00Buzz"), headers=actors["instructor"].headers
+        f"/api/courses/{course['id']}/assignments",
+        json=assignment_body(title="Fizz\x00Buzz"),
+        headers=actors["instructor"].headers,
     )
     assert response.status_code == 422
     listed = await client.get("/api/assignments", headers=actors["instructor"].headers)

@@ -44,13 +44,18 @@ class Campus:
     admin: dict[str, str]
     instructor: dict[str, str]
     assignment_id: str
+    join_code: str = ""
 
     def register_student(self, name: str | None = None) -> dict[str, str]:
+        """A new account that joined the course with its join code."""
         email = f"{name or 'student'}-{secrets.token_hex(4)}@example.edu"
         password = secrets.token_urlsafe(12)
         resp = self.http.post("/api/auth/register", json={"email": email, "password": password, "name": name or "S"})
         assert resp.status_code == 201, resp.text
-        return self.login(email, password)
+        student = self.login(email, password)
+        joined = self.http.post("/api/courses/join", json={"join_code": self.join_code}, headers=student)
+        assert joined.status_code == 200, joined.text
+        return student
 
     def login(self, email: str, password: str) -> dict[str, str]:
         resp = self.http.post("/api/auth/token", data={"username": email, "password": password})
@@ -89,8 +94,10 @@ def open_campus(platform: E2EPlatform) -> Campus:
     )
     assert resp.status_code == 201, resp.text
     instructor = probe.login(instructor_email, instructor_password)
+    course = http.post("/api/courses", json={"code": "E2E", "title": "End to end"}, headers=instructor)
+    assert course.status_code == 201, course.text
     resp = http.post(
-        "/api/assignments",
+        f"/api/courses/{course.json()['id']}/assignments",
         json={
             "title": "Add two numbers",
             "description": "Write add(a, b).",
@@ -103,7 +110,7 @@ def open_campus(platform: E2EPlatform) -> Campus:
     )
     assert resp.status_code == 201, resp.text
     assert resp.json()["max_score"] == 10
-    return Campus(platform, http, admin, instructor, resp.json()["id"])
+    return Campus(platform, http, admin, instructor, resp.json()["id"], course.json()["join_code"])
 
 
 @pytest.fixture

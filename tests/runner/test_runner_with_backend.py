@@ -60,8 +60,9 @@ def _login(api: httpx.Client, email: str, password: str) -> dict[str, str]:
 def test_real_backend_stores_the_runner_result(backend_url, redis_client, runner_env, fake_llm):
     with httpx.Client(base_url=backend_url, timeout=10, trust_env=False) as api:
         admin = _login(api, *ADMIN)
+        course = api.post("/api/courses", headers=admin, json={"code": "RUN", "title": "Runner"}).json()
         created = api.post(
-            "/api/assignments",
+            f"/api/courses/{course['id']}/assignments",
             headers=admin,
             json={"title": "FizzBuzz", "description": "Write fizzbuzz(n).", "languages": ["python"],
                   "rubric": RUBRIC, "fail_tags": ["wrong-output"], "published": True},
@@ -70,6 +71,7 @@ def test_real_backend_stores_the_runner_result(backend_url, redis_client, runner
         signup = {"email": STUDENT[0], "password": STUDENT[1], "name": "Student"}
         assert api.post("/api/auth/register", json=signup).status_code == 201
         student = _login(api, *STUDENT)
+        api.post("/api/courses/join", json={"join_code": course["join_code"]}, headers=student).raise_for_status()
         submitted = api.post(
             f"/api/assignments/{created.json()['id']}/submissions",
             headers=student,

@@ -151,7 +151,8 @@ def test_deadline_exceeded_ends_as_timeout_at_the_real_backend(real_backend, k8s
     credentials = {"username": "admin@example.com", "password": "admin-password-123"}
     admin = {"Authorization": f"Bearer {api.post('/api/auth/token', data=credentials).json()['access_token']}"}
     rubric = [{"id": "correct", "title": "Correct", "description": "adds", "points": 10}]
-    assignment = api.post("/api/assignments", headers=admin, json={
+    course = api.post("/api/courses", headers=admin, json={"code": "K8S", "title": "Watcher"}).json()
+    assignment = api.post(f"/api/courses/{course['id']}/assignments", headers=admin, json={
         "title": "Add", "description": "Write add(a, b).", "languages": ["python"], "rubric": rubric,
         "published": True})  # fmt: skip
     assert assignment.status_code == 201, assignment.text

@@ -90,6 +90,7 @@ class Platform:
     fake_llm: Any
     url: str
     sample: dict[str, Any]
+    course: dict[str, Any]  # the sample's course (its instructor's)
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +113,8 @@ def ui_platform() -> Iterator[Platform]:
             api = Api(platform.url, platform.internal_token, admin)
             sample = sample_assignment(with_llm_rubric=True)
             instructor = api.create_user("instructor")
-            resp = api.http.post("/api/assignments", json=sample, headers=instructor.headers)
+            course = api.course_of(instructor)
+            resp = api.http.post(f"/api/courses/{course['id']}/assignments", json=sample, headers=instructor.headers)
             resp.raise_for_status()
-            yield Platform(api, fake, platform.url, resp.json())
+            yield Platform(api, fake, platform.url, resp.json(), course)
             api.close()

@@ -24,11 +24,10 @@ def fake_jwt(exp: float) -> str:
 @pytest.fixture
 def course(ui_backend) -> dict:
     instructor = ui_backend.create_user("instructor")
-    return {
-        "instructor": instructor,
-        "assignment": ui_backend.create_assignment(instructor),
-        "student": ui_backend.create_user("student"),
-    }
+    assignment = ui_backend.create_assignment(instructor)
+    student = ui_backend.create_user("student")
+    ui_backend.enrol(assignment, student)
+    return {"instructor": instructor, "assignment": assignment, "student": student}
 
 
 def open_assignment(browser: Browser, course: dict) -> None:
@@ -136,11 +135,11 @@ def test_expired_token_goes_to_login_and_back(ui_backend, open_browser, course) 
     page = browser.page
     browser.login(course["student"])
     target = f"#/assignments/{course['assignment']['id']}"
-    page.evaluate("t => sessionStorage.setItem('cloudemy.token', t)", fake_jwt(time.time() - 60))
+    page.evaluate("t => localStorage.setItem('cloudemy.token', t)", fake_jwt(time.time() - 60))
     browser.goto(target)
     expect(page.get_by_role("heading", level=1, name="Log in")).to_be_visible()
     expect(page.get_by_text("Your session has expired. Please log in again.")).to_be_visible()
-    assert page.evaluate("sessionStorage.getItem('cloudemy.token')") is None
+    assert page.evaluate("localStorage.getItem('cloudemy.token')") is None
     page.get_by_label("Email").fill(course["student"].email)
     page.get_by_label("Password").fill(course["student"].password)
     page.get_by_role("button", name="Log in").click()
@@ -153,7 +152,7 @@ def test_a_token_the_server_rejects_goes_to_login(ui_backend, open_browser, cour
     browser.console.allow_http(401)
     page = browser.page
     browser.login(course["student"])
-    page.evaluate("t => sessionStorage.setItem('cloudemy.token', t)", fake_jwt(time.time() + 3600))
+    page.evaluate("t => localStorage.setItem('cloudemy.token', t)", fake_jwt(time.time() + 3600))
     page.reload()
     expect(page.get_by_role("heading", level=1, name="Log in")).to_be_visible()
     expect(page.get_by_text("Your session has expired. Please log in again.")).to_be_visible()
@@ -202,7 +201,7 @@ def test_keyboard_only_login(ui_backend, open_browser, course) -> None:
     page.keyboard.press("Tab")
     page.keyboard.type(course["student"].password)
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", level=1, name="Assignments")).to_be_focused()
+    expect(page.get_by_role("heading", level=1, name="Courses")).to_be_focused()
 
 
 CONTROLS_WITHOUT_LABEL = """() => [...document.querySelectorAll('input, select, textarea')]

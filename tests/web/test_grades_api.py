@@ -18,6 +18,8 @@ COLUMNS = [
     "max_score",
     "submitted_at",
     "graded_at",
+    "late",
+    "score_before_penalty",
 ]
 
 
@@ -43,6 +45,7 @@ def course(ui_backend: Api) -> dict:
     plain = api.create_user("student", name="김민준 Kim")
     plus = api.create_user("student", name="+1 Plus")
     idle = api.create_user("student")
+    api.enrol(assignment, formula, plain, plus, idle)
     first = api.submit(formula, assignment["id"], "def reverse(xs):\n    return xs\n")
     graded(api, first["id"], 4)
     latest = api.submit(formula, assignment["id"], "def reverse(xs):\n    return xs[::-1]\n")

@@ -18,6 +18,16 @@ def test_instructor_creates_an_assignment_grades_a_submission_and_downloads_the_
     page = browser.page
     browser.login(instructor)
 
+    # A new instructor teaches no course yet: create one; its join code is shown to its staff.
+    expect(page.get_by_text("You are in no course yet.")).to_be_visible()
+    page.get_by_label("Course code").fill("ALG1")
+    page.get_by_label("Course title").fill("Algorithms")
+    page.get_by_label("Term").fill("Fall 2026")
+    page.get_by_role("button", name="Create course").click()
+    expect(page.get_by_role("heading", level=1, name="ALG1 · Algorithms")).to_be_visible()
+    expect(page.locator(".join-code")).to_have_text(re.compile(r"^[A-Z2-9]{8}$"))
+    expect(page.locator("table.members")).to_contain_text(instructor.email)
+
     # Create an assignment with a two-criterion rubric.
     page.get_by_role("link", name="New assignment").first.click()
     expect(page.get_by_role("heading", level=1, name="New assignment")).to_be_visible()
@@ -63,6 +73,7 @@ def test_instructor_creates_an_assignment_grades_a_submission_and_downloads_the_
     # Two students submit; the grader leaves one for review and grades the other.
     ada = api.create_user("student", name="Ada Lovelace")
     bob = api.create_user("student", name="Bob Builder")
+    api.enrol(stored, ada, bob)
     review = api.submit(ada, assignment_id, "def search(xs, x):\n    return xs.index(x)\n")
     api.post_status(review["id"], "running")
     api.post_result(
@@ -139,6 +150,7 @@ def test_regrade_starts_the_next_attempt_and_the_page_follows_it(ui_backend, ope
     instructor = api.create_user("instructor")
     assignment = api.create_assignment(instructor)
     student = api.create_user("student")
+    api.enrol(assignment, student)
     submission = api.submit(student, assignment["id"], "def reverse(xs):\n    return xs[::-1]\n")
     api.post_result(submission["id"], status="error", feedback="LLM unavailable", fail_tags=["llm-unavailable"])
     browser = open_browser(api.url)
@@ -197,6 +209,7 @@ def test_staff_pages_fit_a_375px_wide_screen(ui_backend, open_browser) -> None:
     instructor = api.create_user("instructor")
     assignment = api.create_assignment(instructor)
     student = api.create_user("student", name="A Student With A Rather Long Name")
+    api.enrol(assignment, student)
     submission = api.submit(student, assignment["id"], "def reverse(xs):\n    return list(reversed(xs))\n")
     api.post_result(submission["id"], status="needs_review", score=5, max_score=10, feedback="Please check.")
     browser = open_browser(api.url, width=375, height=740)

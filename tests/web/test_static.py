@@ -9,7 +9,9 @@ from fastapi.testclient import TestClient
 
 from cloudemy_backend.web.router import STATIC_DIR, router
 
-SCRIPTS = sorted(STATIC_DIR.rglob("*.js"))
+VENDOR_DIR = STATIC_DIR / "vendor"
+# Cloudemy's own scripts; vendor/ holds third-party libraries copied unchanged from npm (vendor/VERSIONS.txt).
+SCRIPTS = sorted(p for p in STATIC_DIR.rglob("*.js") if not p.is_relative_to(VENDOR_DIR))
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +84,26 @@ def test_scripts_never_write_markup(script: Path) -> None:
     assert not re.search(r"setAttribute\(\s*[\"']on", source), f"{script.name} sets an inline handler"
 
 
-def test_the_token_lives_in_session_storage_only() -> None:
+def test_the_token_lives_in_local_storage_of_this_origin_only() -> None:
+    """Kept across the tabs of one browser (localStorage), never in a cookie."""
     sources = "\n".join(p.read_text() for p in SCRIPTS)
-    assert "sessionStorage.setItem(TOKEN_KEY" in sources
-    assert "localStorage" not in sources
+    assert "localStorage.setItem(TOKEN_KEY" in sources
     assert "document.cookie" not in sources
+
+
+def test_vendored_libraries_are_listed_with_their_versions_and_licenses() -> None:
+    listed = (VENDOR_DIR / "VERSIONS.txt").read_text()
+    for name in ("marked", "dompurify", "@highlightjs/cdn-assets"):
+        assert name in listed
+    for license_file in ("marked.LICENSE.txt", "dompurify.LICENSE.txt", "highlight.LICENSE.txt"):
+        assert (VENDOR_DIR / license_file).is_file()
+    for script in VENDOR_DIR.rglob("*.js"):
+        assert "sourceMappingURL" not in script.read_text(), f"{script.name} points at a map that is not shipped"
+
+
+def test_only_the_sanitiser_turns_library_html_into_nodes() -> None:
+    """Markdown and highlighter output reach the page as DOMPurify fragments (RETURN_DOM_FRAGMENT) only."""
+    sources = {p.name: p.read_text() for p in SCRIPTS}
+    assert "RETURN_DOM_FRAGMENT: true" in sources["markdown.js"]
+    assert "RETURN_DOM_FRAGMENT: true" in sources["sanitize.js"]
+    assert "html: (token) => escapeHtml(token.text)" in sources["markdown.js"], "raw HTML in Markdown is shown as text"

@@ -37,10 +37,23 @@ def test_student_registers_submits_and_watches_the_result_arrive(ui_platform, op
     browser.screenshot("register")
     page.get_by_role("button", name="Create account").click()
 
-    expect(page.get_by_role("heading", level=1, name="Assignments")).to_be_visible()
+    expect(page.get_by_role("heading", level=1, name="Courses")).to_be_visible()
     expect(page.get_by_text("Account created. Welcome!")).to_be_visible()
     expect(page.locator("#nav")).to_contain_text("Sam Student")
-    browser.screenshot("student-assignments")
+    expect(page.get_by_text("You are in no course yet.")).to_be_visible()
+
+    # Join the course with the code the instructor shared (a wrong code first).
+    browser.console.allow_http(404)
+    page.get_by_label("Join code").fill("WRONG123")
+    page.get_by_role("button", name="Join course").click()
+    expect(page.get_by_text("No course has this join code.")).to_be_visible()
+    page.get_by_label("Join code").fill(ui_platform.course["join_code"].lower())
+    page.get_by_role("button", name="Join course").click()
+    course_heading = f"{ui_platform.course['code']} · {ui_platform.course['title']}"
+    expect(page.get_by_role("heading", level=1, name=course_heading)).to_be_visible()
+    expect(page.get_by_text(f"You joined {course_heading}.")).to_be_visible()
+    expect(page.get_by_text("Join code for students")).to_have_count(0)  # staff only
+    browser.screenshot("student-course")
 
     page.get_by_role("link", name="FizzBuzz").click()
     expect(page.get_by_role("heading", level=1, name="FizzBuzz")).to_be_visible()
@@ -97,11 +110,14 @@ def test_student_registers_submits_and_watches_the_result_arrive(ui_platform, op
 def test_pages_fit_a_375px_wide_screen(ui_platform, open_browser) -> None:
     ui_platform.fake_llm.set_mode("good", fraction=0.8)
     student = ui_platform.api.create_user("student", name="Narrow Screen")
+    ui_platform.api.enrol(ui_platform.course, student)
     submission = ui_platform.api.submit(student, ui_platform.sample["id"], CODE)
     browser = open_browser(ui_platform.url, width=375, height=740)
     page = browser.page
     browser.login(student)
     for fragment, name in [
+        ("#/courses", "mobile-courses"),
+        (f"#/courses/{ui_platform.course['id']}", "mobile-course"),
         ("#/assignments", "mobile-assignments"),
         (f"#/assignments/{ui_platform.sample['id']}", "mobile-assignment"),
         (f"#/submissions/{submission['id']}", "mobile-submission"),
@@ -122,6 +138,7 @@ def test_hostile_code_and_model_feedback_render_as_text_through_the_real_runner(
     hostile_code = "</textarea><script>window.__x=1</script>\nprint('hi')\n"
     ui_platform.fake_llm.set_mode("good", fraction=1.0, feedback=hostile_feedback)
     student = ui_platform.api.create_user("student", name="<b>Mallory</b>")
+    ui_platform.api.enrol(ui_platform.course, student)
     submission = ui_platform.api.submit(student, ui_platform.sample["id"], hostile_code)
     browser = open_browser(ui_platform.url)
     page = browser.page

@@ -31,12 +31,14 @@ def test_hostile_text_renders_as_text_for_students_and_instructors(ui_backend, o
         rubric=[{"id": "safe", "title": "<b>Bold?</b>", "description": "<i>no</i>", "points": 10}],
     )
     student = api.create_user("student", name=NAME)
+    api.enrol(assignment, student)
 
     # The student types the hostile code into the editor and submits it through the page.
     browser = open_browser(api.url)
     page = browser.page
     browser.login(student)
     expect(page.locator("#nav")).to_contain_text(NAME)
+    browser.goto("#/assignments")
     expect(page.get_by_role("link", name=TITLE)).to_be_visible()
     page.get_by_role("link", name=TITLE).click()
     expect(page.get_by_role("heading", level=1, name=TITLE)).to_be_visible()
@@ -83,6 +85,36 @@ def test_hostile_text_renders_as_text_for_students_and_instructors(ui_backend, o
     expect(staff.page.get_by_label("Title", exact=True).first).to_have_value(TITLE)
     expect(staff.page.get_by_label("Description")).to_have_value(DESCRIPTION)
     assert_nothing_ran(staff.page)
+
+
+MARKDOWN = (
+    "Write **fast** code, see [the docs](https://docs.python.org/3/) or [this](javascript:window.__x=10).\n\n"
+    '<b onclick="window.__x=11">raw</b> stays text.\n\n'
+    "```python\ndef f(x):\n    return x  # <script>window.__x=12</script>\n```\n"
+)
+
+
+def test_markdown_descriptions_keep_formatting_and_drop_markup(ui_backend, open_browser) -> None:
+    api = ui_backend
+    instructor = api.create_user("instructor")
+    assignment = api.create_assignment(instructor, description=MARKDOWN)
+    browser = open_browser(api.url)
+    page = browser.page
+    browser.login(instructor)
+    browser.goto(f"#/assignments/{assignment['id']}")
+    prose = page.locator(".prose.markdown")
+    expect(prose.locator("strong")).to_have_text("fast")
+    expect(prose.locator("a[href='https://docs.python.org/3/']")).to_have_attribute(
+        "rel", "noopener noreferrer nofollow"
+    )
+    expect(prose.get_by_text("this", exact=True)).to_be_visible()
+    assert prose.locator("a[href^='javascript']").count() == 0
+    expect(prose).to_contain_text('<b onclick="window.__x=11">raw</b> stays text.')
+    assert prose.locator("b").count() == 0
+    code = prose.locator("pre code.hljs")
+    expect(code).to_contain_text("# <script>window.__x=12</script>")
+    expect(code.locator("span.hljs-keyword").first).to_have_text("def")
+    assert_nothing_ran(page)
 
 
 def test_the_csp_would_stop_an_injected_inline_script(ui_backend, open_browser) -> None:

@@ -32,6 +32,7 @@ class Api:
         self.internal_token = internal_token
         self.http = httpx.Client(base_url=url, timeout=15)
         self.admin = self.login(admin)
+        self.courses: dict[str, dict[str, Any]] = {}  # instructor email -> their course
 
     def login(self, user: User) -> User:
         resp = self.http.post("/api/auth/token", data={"username": user.email, "password": user.password})
@@ -47,7 +48,29 @@ class Api:
         self.http.post("/api/users", json=body, headers=self.admin.headers).raise_for_status()
         return self.login(user)
 
+    def course_of(self, instructor: User) -> dict[str, Any]:
+        """The instructor's course (created on first use)."""
+        if instructor.email not in self.courses:
+            body = {
+                "code": f"C{secrets.token_hex(2).upper()}",
+                "title": f"Course of {instructor.name}",
+                "term": "Test term",
+            }
+            resp = self.http.post("/api/courses", json=body, headers=instructor.headers)
+            resp.raise_for_status()
+            self.courses[instructor.email] = resp.json()
+        return self.courses[instructor.email]
+
+    def enrol(self, assignment_or_course: dict[str, Any], *users: User, role: str = "student") -> None:
+        """Make ``users`` members (``role``) of the course of an assignment (or of a course)."""
+        course_id = assignment_or_course.get("course_id") or assignment_or_course["id"]
+        for user in users:
+            body = {"email": user.email, "role": role}
+            resp = self.http.post(f"/api/courses/{course_id}/members", json=body, headers=self.admin.headers)
+            resp.raise_for_status()
+
     def create_assignment(self, instructor: User, **overrides: Any) -> dict[str, Any]:
+        """An assignment in the instructor's course."""
         body = {
             "title": f"Reverse a list {secrets.token_hex(3)}",
             "description": "Write reverse(xs) that returns a new list in reverse order.",
@@ -60,7 +83,9 @@ class Api:
             "published": True,
             **overrides,
         }
-        resp = self.http.post("/api/assignments", json=body, headers=instructor.headers)
+        resp = self.http.post(
+            f"/api/courses/{self.course_of(instructor)['id']}/assignments", json=body, headers=instructor.headers
+        )
         resp.raise_for_status()
         return resp.json()
 
@@ -144,4 +169,4 @@ class Browser:
         self.page.get_by_label("Email").fill(user.email)
         self.page.get_by_label("Password").fill(user.password)
         self.page.get_by_role("button", name="Log in").click()
-        expect(self.page.get_by_role("heading", level=1, name="Assignments")).to_be_visible()
+        expect(self.page.get_by_role("heading", level=1, name="Courses")).to_be_visible()

@@ -9,7 +9,8 @@ settings reads the environment once and exits with one line when a required vari
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 from bson.errors import InvalidStringData
 from fastapi import FastAPI, Request
@@ -24,7 +25,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
 from cloudemy_backend import __version__
 from cloudemy_backend.api.deps import Backend
 from cloudemy_backend.api.headers import DefaultHeadersMiddleware
-from cloudemy_backend.api.routes import assignments, auth, grades, health, internal, submissions, users
+from cloudemy_backend.api.routes import assignments, auth, courses, grades, health, internal, submissions, users
 from cloudemy_backend.core.config import Settings, load_settings_or_exit
 from cloudemy_backend.core.security import hash_password
 from cloudemy_backend.hashing import HashingPool
@@ -48,6 +49,7 @@ ROUTERS = [
     health.router,
     auth.router,
     users.router,
+    courses.router,
     assignments.router,
     submissions.router,
     internal.router,
@@ -86,6 +88,9 @@ async def prepare_storage(settings: Settings, storage: Storage) -> None:
         with attempt:
             await storage.create_indexes()
             await bootstrap_admin(settings, storage)
+            moved = await storage.migrate_into_default_course()
+            if any(moved.values()):
+                log.info("data from before courses moved into the default course", extra=moved)
 
 
 def route_server_logs() -> None:
@@ -145,8 +150,9 @@ def _route(request: Request) -> str:
     return getattr(route, "path", "<unmatched>")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The backend app; reads the environment when no settings are given."""
+def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """The backend app; reads the environment when no settings are given. ``clock`` (default: the system's
+    UTC time) is what deadlines are judged by; tests pass one they control."""
     settings = settings or load_settings_or_exit()
     configure_logging(settings.log_level)
     route_server_logs()
@@ -170,6 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.password_hashing_memory_mib * 1024, settings.password_hashing_wait_seconds, metrics
             ),
         )
+        if clock is not None:
+            app.state.backend.clock = clock
         sweeper, stopping = Sweeper(settings, storage, queue, metrics), asyncio.Event()
         sweep_task = asyncio.create_task(sweeper.run_forever(stopping), name="cloudemy-sweep")
         log.info("backend started", extra={"version": __version__, "store": "memory" if storage.ephemeral else "mongo"})
@@ -211,7 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
-            allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(RequestLogMiddleware, metrics=metrics)

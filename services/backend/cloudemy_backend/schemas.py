@@ -1,10 +1,19 @@
 """Request and response models of the public API (the internal API uses cloudemy_common.models)."""
 
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from cloudemy_backend.limits import MAX_TESTS_TOTAL_BYTES
 from cloudemy_backend.visibility import HIDDEN_TEST_NAME, TestCatalog, assignment_tests_for, result_for
@@ -43,6 +52,23 @@ Languages = Annotated[list[Language], Field(min_length=1, max_length=8)]
 Rubric = Annotated[list[RubricCriterion], Field(max_length=MAX_CRITERIA)]
 Tests = Annotated[list[ProgramTest], Field(max_length=MAX_TESTS)]
 FailTags = Annotated[list[Slug], Field(max_length=MAX_FAIL_TAGS)]
+CourseRole = Literal["instructor", "ta", "student"]
+CourseCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+Term = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
+JoinCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=64)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    """Stored and compared in UTC, at BSON's millisecond precision."""
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+# A time with its zone (``2026-12-01T23:59:00+01:00`` or ``...Z``); a time without one is ambiguous: 422.
+UtcTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+PenaltyPercent = Annotated[float, Field(ge=0, le=100, description="per started day after due_at")]
+MaxSubmissions = Annotated[int, Field(ge=1, le=10_000, description="null: unlimited")]
+ExtraSubmissions = Annotated[int, Field(ge=0, le=10_000)]
 
 
 def reject_invalid_text(value: Any) -> Any:
@@ -137,7 +163,29 @@ class ReferenceSolution(RequestBody):
     )
 
 
-class AssignmentCreate(RequestBody):
+def check_schedule(opens_at: datetime | None, due_at: datetime | None, late_until: datetime | None) -> None:
+    """ValueError unless opens_at < due_at <= late_until (each optional; late_until needs due_at)."""
+    if opens_at is not None and due_at is not None and due_at <= opens_at:
+        raise ValueError("due_at must be after opens_at")
+    if late_until is not None and due_at is None:
+        raise ValueError("late_until needs a due_at")
+    if late_until is not None and due_at is not None and late_until < due_at:
+        raise ValueError("late_until must not be before due_at")
+
+
+class Schedule(RequestBody):
+    """When an assignment takes submissions, how late ones are penalised and how many each student has."""
+
+    opens_at: UtcTime | None = Field(default=None, description="submissions before it: 403 not open yet")
+    due_at: UtcTime | None = Field(default=None, description="later submissions are late (or closed)")
+    late_until: UtcTime | None = Field(default=None, description="late submissions accepted until then")
+    late_penalty_percent_per_day: PenaltyPercent = 0
+    max_submissions: MaxSubmissions | None = None
+    release: Literal["immediate", "manual"] = "immediate"
+    counted: Literal["last", "best"] = Field(default="last", description="which submission the gradebook takes")
+
+
+class AssignmentCreate(Schedule):
     """``max_score`` is computed: the rubric's points plus the tests' points. The rubric may be empty when there are
     tests (graded by the tests alone, no LLM)."""
 
@@ -156,6 +204,7 @@ class AssignmentCreate(RequestBody):
         _unique_rubric_ids(self.rubric)
         _bounded_tests(self.tests)
         check_grading(self.rubric, self.tests)
+        check_schedule(self.opens_at, self.due_at, self.late_until)
         return self
 
 
@@ -172,6 +221,14 @@ class AssignmentUpdate(RequestBody):
     fail_tags: FailTags | None = None
     published: bool | None = None
     reference_solution: ReferenceSolution | None = None
+    # Dates and the limit may be set to null (cleared); the schedule is checked against the stored one.
+    opens_at: UtcTime | None = None
+    due_at: UtcTime | None = None
+    late_until: UtcTime | None = None
+    late_penalty_percent_per_day: PenaltyPercent | None = None
+    max_submissions: MaxSubmissions | None = None
+    release: Literal["immediate", "manual"] | None = None
+    counted: Literal["last", "best"] | None = None
 
     @model_validator(mode="after")
     def _check_rubric(self) -> Self:
@@ -191,8 +248,22 @@ class HiddenTestOut(BaseModel):
     points: float
 
 
+CLEARABLE_FIELDS = frozenset({"opens_at", "due_at", "late_until", "max_submissions", "reference_solution"})
+
+
+class MySubmissions(BaseModel):
+    """The caller's own standing on an assignment: their deadlines (extensions included) and attempts."""
+
+    used: int
+    allowed: int | None = Field(description="max_submissions plus the caller's extra_submissions; null: unlimited")
+    due_at: datetime | None
+    late_until: datetime | None
+    extended: bool
+
+
 class AssignmentOut(BaseModel):
     id: str
+    course_id: str
     title: str
     description: str
     languages: list[str]
@@ -205,9 +276,17 @@ class AssignmentOut(BaseModel):
     published: bool
     max_score: float
     owner_id: str
+    opens_at: datetime | None = None
+    due_at: datetime | None = None
+    late_until: datetime | None = None
+    late_penalty_percent_per_day: float = 0
+    max_submissions: int | None = None
+    release: Literal["immediate", "manual"] = "immediate"
+    counted: Literal["last", "best"] = "last"
     created_at: datetime
     updated_at: datetime
     reference_solution: ReferenceSolution | None = Field(default=None, description="staff only")
+    mine: MySubmissions | None = Field(default=None, description="the caller's deadlines and attempts")
 
 
 class AssignmentPage(BaseModel):
@@ -277,6 +356,10 @@ class SubmissionState(BaseModel):
 
 class SubmissionSummary(BaseModel):
     id: str
+    course_id: str | None = None
+    late: bool = False
+    late_days: int = 0
+    penalty_percent: float = Field(default=0, description="taken off the score when the result arrives")
     assignment_id: str
     user_id: str
     language: str
@@ -330,14 +413,15 @@ def user_out(doc: dict[str, Any]) -> UserOut:
     )
 
 
-def assignment_out(doc: dict[str, Any], *, staff: bool = False) -> AssignmentOut:
+def assignment_out(doc: dict[str, Any], mine: MySubmissions | None = None, *, staff: bool = False) -> AssignmentOut:
     """The assignment as this viewer may see it: students get hidden tests cut down and no reference solution
-    (``staff=False``, the default, is the student view)."""
-    fields = {k: v for k, v in doc.items() if k not in ("_id", "tests", "reference_solution")}
+    (``staff=False``, the default, is the student view); ``mine`` is the viewer's own deadlines and attempts."""
+    hidden = {"_id", "id", "tests", "reference_solution", "mine"}
+    fields = {k: v for k, v in doc.items() if k in AssignmentOut.model_fields and k not in hidden}
     fields["tests"] = assignment_tests_for(doc.get("tests") or [], staff=staff)
     if staff:
         fields["reference_solution"] = doc.get("reference_solution")
-    return AssignmentOut(id=str(doc["_id"]), **fields)
+    return AssignmentOut(id=str(doc["_id"]), mine=mine, **fields)
 
 
 def submission_summary(
@@ -357,4 +441,99 @@ def _submission_fields(doc: dict[str, Any], catalog: TestCatalog | None, staff: 
     fields = {name: doc[name] for name in names}
     fields["result"] = result_for(doc["result"], catalog, staff=staff)
     fields["test_run"] = bool(doc.get("test_run"))
+    fields.update({name: doc[name] for name in ("course_id", "late", "late_days", "penalty_percent") if name in doc})
     return fields
+
+
+# --- courses -------------------------------------------------------------------------------------------------
+
+
+class CourseCreate(RequestBody):
+    code: CourseCode = Field(description="the course's short name, e.g. CS101")
+    title: Title
+    term: Term = ""
+
+
+class CourseUpdate(RequestBody):
+    code: CourseCode | None = None
+    title: Title | None = None
+    term: Term | None = None
+    archived: bool | None = Field(default=None, description="true: read-only from then on (false reopens it)")
+
+
+class CourseOut(BaseModel):
+    id: str
+    code: str
+    title: str
+    term: str
+    join_code: str | None = Field(description="shown to the course's staff only")
+    archived: bool
+    my_role: Literal["instructor", "ta", "student", "admin"]
+    created_at: datetime
+
+
+class JoinRequest(RequestBody):
+    join_code: JoinCode
+
+
+class MemberCreate(RequestBody):
+    email: EmailStr
+    role: CourseRole = "student"
+
+
+class MemberOut(BaseModel):
+    user_id: str
+    email: str
+    name: str
+    role: CourseRole
+    created_at: datetime
+
+
+class RosterReport(BaseModel):
+    added: list[str] = Field(description="emails now members")
+    already_present: list[str] = Field(description="emails that were members already (role unchanged)")
+    unknown: list[str] = Field(description="emails without an account; nothing was done for them")
+
+
+class ExtensionIn(RequestBody):
+    due_at: UtcTime
+    late_until: UtcTime | None = None
+    extra_submissions: ExtraSubmissions = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        check_schedule(None, self.due_at, self.late_until)
+        return self
+
+
+class ExtensionOut(BaseModel):
+    assignment_id: str
+    user_id: str
+    due_at: datetime
+    late_until: datetime | None
+    extra_submissions: int
+    updated_at: datetime
+
+
+def course_out(doc: dict[str, Any], my_role: str) -> CourseOut:
+    staff = my_role in {"instructor", "ta", "admin"}
+    return CourseOut(
+        id=str(doc["_id"]),
+        code=doc["code"],
+        title=doc["title"],
+        term=doc.get("term", ""),
+        join_code=doc["join_code"] if staff else None,
+        archived=doc.get("archived", False),
+        my_role=my_role,
+        created_at=doc["created_at"],
+    )
+
+
+def member_out(doc: dict[str, Any]) -> MemberOut:
+    return MemberOut(
+        user_id=doc["user_id"], email=doc["email"], name=doc["name"], role=doc["role"], created_at=doc["created_at"]
+    )
+
+
+def extension_out(doc: dict[str, Any]) -> ExtensionOut:
+    return ExtensionOut(**{name: doc.get(name) for name in ExtensionOut.model_fields})

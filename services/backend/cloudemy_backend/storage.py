@@ -1,4 +1,5 @@
-"""All MongoDB access: users, assignments and submissions (each submission embeds its result).
+"""All MongoDB access: users, courses and their members, assignments, extensions and submissions (each
+submission embeds its result).
 
 ``pymongo.AsyncMongoClient`` talks to a real server; ``MONGO_URI=memory://`` swaps in mongomock-motor's
 in-process ``AsyncMongoMockClient`` (the optional extra ``cloudemy-backend[memory]``), which keeps data in
@@ -10,12 +11,13 @@ wins and the others see ``None``.
 """
 
 import logging
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument, uri_parser
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from cloudemy_backend.core.config import Settings
 from cloudemy_common.ids import is_object_id
@@ -43,6 +45,32 @@ REQUEUEABLE = [s.value for s in SubmissionStatus if can_requeue(s)]
 
 class DuplicateEmailError(Exception):
     """A user with this email already exists."""
+
+
+class DuplicateMemberError(Exception):
+    """The user is already a member of this course."""
+
+
+class LastInstructorError(Exception):
+    """The change would leave a course without an instructor."""
+
+
+# Submissions that ended this way are the platform's fault, not the student's: they do not use up an attempt.
+UNCOUNTED_FAIL_TAGS = ("lost", "sandbox-error")
+# The course that data from before courses moves into; a fixed id so concurrent start-ups create it once.
+DEFAULT_COURSE_ID = ObjectId("000000000000000000000001")
+DEFAULT_COURSE_TITLE = "Default course"
+COURSES_MIGRATION = "courses-v1"
+JOIN_CODE_DRAWS = 5
+
+
+# Join codes: 8 characters without look-alikes (0/O, 1/I/L), about 40 bits; compared upper-case.
+JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+JOIN_CODE_LENGTH = 8
+
+
+def new_join_code() -> str:
+    return "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
 
 
 def parse_object_id(value: str) -> ObjectId | None:
@@ -93,7 +121,8 @@ def _set_result(result: StoredResult, now: datetime) -> Document:
 
 
 class Storage:
-    """One database: collections ``users``, ``assignments`` and ``submissions``."""
+    """One database: collections ``users``, ``courses``, ``memberships``, ``assignments``, ``extensions``,
+    ``submissions`` and ``migrations`` (one document per one-time data migration that completed)."""
 
     def __init__(self, client: Any, db_name: str, *, ephemeral: bool) -> None:
         self.client = client
@@ -103,6 +132,10 @@ class Storage:
         self.assignments = self.db["assignments"]
         self.submissions = self.db["submissions"]
         self.idempotency_keys = self.db["idempotency_keys"]
+        self.courses = self.db["courses"]
+        self.memberships = self.db["memberships"]
+        self.extensions = self.db["extensions"]
+        self.migrations = self.db["migrations"]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Storage":
@@ -130,6 +163,16 @@ class Storage:
         # MongoDB's TTL monitor drops keys a while after IDEMPOTENCY_WINDOW; claims check the age themselves.
         await self.idempotency_keys.create_index(
             [("created_at", ASCENDING)], expireAfterSeconds=IDEMPOTENCY_WINDOW_SECONDS, name="expire"
+        )
+        await self.submissions.create_index([("course_id", ASCENDING), ("_id", DESCENDING)], name="course_id")
+        await self.courses.create_index([("join_code", ASCENDING)], unique=True, name="join_code_unique")
+        await self.memberships.create_index(
+            [("course_id", ASCENDING), ("user_id", ASCENDING)], unique=True, name="course_user_unique"
+        )
+        await self.memberships.create_index([("user_id", ASCENDING)], name="user_id")
+        await self.assignments.create_index([("course_id", ASCENDING), ("_id", DESCENDING)], name="course_id")
+        await self.extensions.create_index(
+            [("assignment_id", ASCENDING), ("user_id", ASCENDING)], unique=True, name="assignment_user_unique"
         )
 
     async def ping(self) -> None:
@@ -193,11 +236,30 @@ class Storage:
         docs = await self.assignments.find({"_id": {"$in": oids}}, projection).to_list(len(oids))
         return {str(doc["_id"]): doc for doc in docs}
 
-    async def list_assignments(self, *, published_only: bool, limit: int, before_id: ObjectId | None) -> list[Document]:
-        query: Document = {"published": True} if published_only else {}
+    async def list_assignments(
+        self,
+        *,
+        staff_course_ids: list[str] | None,
+        student_course_ids: list[str],
+        limit: int,
+        before_id: ObjectId | None,
+    ) -> list[Document]:
+        """Newest first: every assignment of ``staff_course_ids`` (None: of every course) and the published
+        ones of ``student_course_ids``."""
+        query: Document = {}
+        if staff_course_ids is not None:
+            query["$or"] = [
+                {"course_id": {"$in": staff_course_ids}},
+                {"course_id": {"$in": student_course_ids}, "published": True},
+            ]
         if before_id is not None:
             query["_id"] = {"$lt": before_id}
         return await self.assignments.find(query).sort("_id", DESCENDING).limit(limit).to_list(limit)
+
+    async def assignments_of_course(self, course_id: str) -> list[Document]:
+        """Every assignment of one course, oldest first (the gradebook's column order)."""
+        cursor = self.assignments.find({"course_id": course_id}, {"tests": False})
+        return await cursor.sort("_id", ASCENDING).to_list(None)
 
     # --- submissions -------------------------------------------------------------------------------------
 
@@ -210,12 +272,17 @@ class Storage:
         code: str,
         test_run: bool = False,
         submission_id: ObjectId | None = None,
+        course_id: str | None = None,
+        lateness: Document | None = None,
     ) -> Document:
         """A new queued submission; ``test_run`` marks a staff run (a reference solution) that never counts;
-        ``submission_id`` is the id reserved for it (by an Idempotency-Key), a new one otherwise."""
+        ``submission_id`` is the id reserved for it (by an Idempotency-Key), a new one otherwise. ``lateness``
+        (``late``, ``late_days``, ``penalty_percent``) is decided once, when the student submits."""
         now = utcnow()
         doc: Document = {
             "_id": submission_id or ObjectId(),
+            "course_id": course_id,
+            **(lateness or {"late": False, "late_days": 0, "penalty_percent": 0.0}),
             "assignment_id": assignment_id,
             "user_id": user_id,
             "language": language,
@@ -269,12 +336,15 @@ class Storage:
         return await self.submissions.find_one({"_id": oid}) if oid else None
 
     async def submission_state(self, submission_id: str) -> Document | None:
-        """Owner, status, attempt and last change of a submission: what a status poll needs, without the
-        code, the result or the history."""
+        """Owner, course, status, attempt and last change of a submission: what a status poll (and its access
+        check) needs, without the code, the result or the history."""
         oid = parse_object_id(submission_id)
         if oid is None:
             return None
-        projection = {"user_id": True, "status": True, "attempt": True, "updated_at": True}
+        projection = {
+            "user_id": True, "course_id": True, "assignment_id": True, "status": True, "attempt": True,
+            "updated_at": True,
+        }  # fmt: skip
         return await self.submissions.find_one({"_id": oid}, projection)
 
     async def list_submissions(
@@ -285,9 +355,15 @@ class Storage:
         limit: int,
         before_id: ObjectId | None,
         test_runs: bool = False,
+        staff_course_ids: list[str] | None = None,
+        own_user_id: str | None = None,
     ) -> list[Document]:
-        """Newest first; students' submissions, or (``test_runs``) only the staff's test runs."""
+        """Newest first, without code; students' submissions, or (``test_runs``) only the staff's test runs. With
+        ``staff_course_ids`` or ``own_user_id``, only the submissions of those courses or of that user (how a
+        caller's visibility is expressed); neither: every submission."""
         query: Document = {"test_run": True} if test_runs else {"test_run": {"$ne": True}}
+        if staff_course_ids is not None or own_user_id is not None:
+            query["$or"] = [{"course_id": {"$in": staff_course_ids or []}}, {"user_id": own_user_id}]
         if assignment_id is not None:
             query["assignment_id"] = assignment_id
         if user_id is not None:
@@ -448,3 +524,221 @@ class Storage:
             {"$set": _set_result(result, now)},
             return_document=ReturnDocument.AFTER,
         )
+
+    # --- courses and members -----------------------------------------------------------------------------
+
+    async def insert_course(self, fields: Document, *, creator_id: str) -> Document:
+        """A new course with a fresh join code (drawn again on the rare clash); its creator is its instructor."""
+        now = utcnow()
+        for _ in range(JOIN_CODE_DRAWS):
+            doc = {**fields, "join_code": new_join_code(), "archived": False, "created_at": now, "updated_at": now}
+            try:
+                result = await self.courses.insert_one(doc)
+            except DuplicateKeyError:
+                continue
+            doc["_id"] = result.inserted_id
+            await self.add_member(str(doc["_id"]), creator_id, "instructor")
+            return doc
+        raise RuntimeError("no free join code after several draws")
+
+    async def course_by_id(self, course_id: str) -> Document | None:
+        oid = parse_object_id(course_id)
+        return await self.courses.find_one({"_id": oid}) if oid else None
+
+    async def course_by_join_code(self, join_code: str) -> Document | None:
+        return await self.courses.find_one({"join_code": join_code})
+
+    async def list_courses(self, course_ids: list[str] | None) -> list[Document]:
+        """The courses named (None: every course), newest first."""
+        query: Document = {}
+        if course_ids is not None:
+            query["_id"] = {"$in": [oid for oid in map(parse_object_id, course_ids) if oid is not None]}
+        return await self.courses.find(query).sort("_id", DESCENDING).to_list(None)
+
+    async def update_course(self, course_id: str, changes: Document) -> Document | None:
+        oid = parse_object_id(course_id)
+        if oid is None:
+            return None
+        return await self.courses.find_one_and_update(
+            {"_id": oid}, {"$set": {**changes, "updated_at": utcnow()}}, return_document=ReturnDocument.AFTER
+        )
+
+    async def rotate_join_code(self, course_id: str) -> Document | None:
+        """A new join code; the old one stops working at once."""
+        for _ in range(JOIN_CODE_DRAWS):
+            try:
+                return await self.update_course(course_id, {"join_code": new_join_code()})
+            except DuplicateKeyError:
+                continue
+        raise RuntimeError("no free join code after several draws")
+
+    async def membership(self, course_id: str, user_id: str) -> Document | None:
+        return await self.memberships.find_one({"course_id": course_id, "user_id": user_id})
+
+    async def memberships_of_user(self, user_id: str) -> list[Document]:
+        return await self.memberships.find({"user_id": user_id}).to_list(None)
+
+    async def add_member(self, course_id: str, user_id: str, role: str) -> Document:
+        doc: Document = {"course_id": course_id, "user_id": user_id, "role": role, "created_at": utcnow()}
+        try:
+            result = await self.memberships.insert_one(doc)
+        except DuplicateKeyError:
+            raise DuplicateMemberError(user_id) from None
+        doc["_id"] = result.inserted_id
+        return doc
+
+    async def add_members(self, course_id: str, members: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+        """Add (user id, role) pairs in one write; returns (added, already present) user ids."""
+        wanted = dict(members)
+        present = {
+            doc["user_id"]
+            for doc in await self.memberships.find({"course_id": course_id, "user_id": {"$in": list(wanted)}}).to_list(
+                None
+            )
+        }
+        now = utcnow()
+        new_docs = [
+            {"course_id": course_id, "user_id": uid, "role": role, "created_at": now}
+            for uid, role in wanted.items()
+            if uid not in present
+        ]
+        added = [doc["user_id"] for doc in new_docs]
+        if new_docs:
+            try:
+                await self.memberships.insert_many(new_docs, ordered=False)
+            except BulkWriteError as exc:  # someone added one of them meanwhile: already present after all
+                clashed = {new_docs[e["index"]]["user_id"] for e in exc.details.get("writeErrors", [])}
+                added = [uid for uid in added if uid not in clashed]
+                present |= clashed
+        return added, [uid for uid in wanted if uid in present]
+
+    async def list_members(self, course_id: str) -> list[Document]:
+        """The course's memberships, each with the member's ``email`` and ``name``, ordered by email."""
+        memberships = await self.memberships.find({"course_id": course_id}).to_list(None)
+        oids = [oid for oid in (parse_object_id(m["user_id"]) for m in memberships) if oid is not None]
+        users = {str(u["_id"]): u for u in await self.users.find({"_id": {"$in": oids}}).to_list(None)}
+        rows = []
+        for m in memberships:
+            user = users.get(m["user_id"])
+            if user is not None:
+                rows.append({**m, "email": user["email"], "name": user["name"]})
+        return sorted(rows, key=lambda row: row["email"])
+
+    async def student_ids(self, course_id: str) -> list[str]:
+        cursor = self.memberships.find({"course_id": course_id, "role": "student"}, {"user_id": True})
+        return [doc["user_id"] for doc in await cursor.to_list(None)]
+
+    async def remove_member(self, course_id: str, user_id: str) -> bool:
+        """False when not a member; LastInstructorError when this is the course's only instructor."""
+        member = await self.membership(course_id, user_id)
+        if member is None:
+            return False
+        if member["role"] == "instructor":
+            instructors = await self.memberships.count_documents({"course_id": course_id, "role": "instructor"})
+            if instructors <= 1:
+                raise LastInstructorError(course_id)
+        result = await self.memberships.delete_one({"_id": member["_id"], "role": member["role"]})
+        return result.deleted_count == 1
+
+    # --- extensions and submission counts ----------------------------------------------------------------
+
+    async def put_extension(self, assignment_id: str, user_id: str, fields: Document) -> Document:
+        """Create or replace one student's extension for one assignment."""
+        doc = await self.extensions.find_one_and_update(
+            {"assignment_id": assignment_id, "user_id": user_id},
+            {"$set": {**fields, "updated_at": utcnow()}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc
+
+    async def extension(self, assignment_id: str, user_id: str) -> Document | None:
+        return await self.extensions.find_one({"assignment_id": assignment_id, "user_id": user_id})
+
+    async def list_extensions(self, assignment_id: str) -> list[Document]:
+        return await self.extensions.find({"assignment_id": assignment_id}).sort("user_id", ASCENDING).to_list(None)
+
+    async def delete_extension(self, assignment_id: str, user_id: str) -> bool:
+        result = await self.extensions.delete_one({"assignment_id": assignment_id, "user_id": user_id})
+        return result.deleted_count == 1
+
+    async def counted_submissions(self, assignment_id: str, user_id: str) -> int:
+        """How many of the user's submissions use up an attempt (platform failures do not)."""
+        return await self.submissions.count_documents(
+            {
+                "assignment_id": assignment_id,
+                "user_id": user_id,
+                "$nor": [{"status": "error", "result.fail_tags": {"$in": list(UNCOUNTED_FAIL_TAGS)}}],
+            }
+        )
+
+    async def scored_submissions_of_course(self, course_id: str) -> list[Document]:
+        """Every submission of the course that has a score, without code or history (the gradebook's input)."""
+        cursor = self.submissions.find(
+            {"course_id": course_id, "result.score": {"$ne": None}},
+            {"assignment_id": True, "user_id": True, "result": True, "created_at": True},
+        )
+        return await cursor.to_list(None)
+
+    # --- the move into courses -----------------------------------------------------------------------------
+
+    async def migrate_into_default_course(self) -> Document:
+        """Move data from before courses into "Default course"; the same outcome however often it runs.
+
+        Assignments and submissions without a ``course_id`` get the default course's; users who were there
+        before courses (the first completed run records that) become members: global instructors as
+        instructors, everyone else but admins as students. Returns counts of what changed in this run.
+        """
+        done = await self.migrations.find_one({"_id": COURSES_MIGRATION})
+        orphans = await self.assignments.count_documents({"course_id": {"$exists": False}})
+        report: Document = {"assignments": 0, "submissions": 0, "members": 0, "course_created": False}
+        if done is not None and orphans == 0:
+            return report
+        needs_course = orphans > 0 or await self.users.count_documents({"role": {"$ne": "admin"}}) > 0
+        if needs_course:
+            report["course_created"] = await self._ensure_default_course()
+            course_id = str(DEFAULT_COURSE_ID)
+            moved = await self.assignments.update_many(
+                {"course_id": {"$exists": False}}, {"$set": {"course_id": course_id}}
+            )
+            report["assignments"] = moved.modified_count
+            async for assignment in self.assignments.find({"course_id": course_id}, {"_id": True}):
+                updated = await self.submissions.update_many(
+                    {"assignment_id": str(assignment["_id"]), "course_id": {"$exists": False}},
+                    {"$set": {"course_id": course_id, "late": False, "late_days": 0, "penalty_percent": 0.0}},
+                )
+                report["submissions"] += updated.modified_count
+            if done is None:
+                report["members"] = await self._enrol_existing_users(course_id)
+        if done is None:
+            await self.migrations.update_one(
+                {"_id": COURSES_MIGRATION}, {"$setOnInsert": {"completed_at": utcnow()}}, upsert=True
+            )
+        return report
+
+    async def _ensure_default_course(self) -> bool:
+        now = utcnow()
+        fields = {"code": "DEFAULT", "title": DEFAULT_COURSE_TITLE, "term": "", "archived": False, "created_at": now}
+        for _ in range(JOIN_CODE_DRAWS):
+            try:
+                result = await self.courses.update_one(
+                    {"_id": DEFAULT_COURSE_ID},
+                    {"$setOnInsert": {**fields, "join_code": new_join_code(), "updated_at": now}},
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                continue
+            return result.upserted_id is not None
+        raise RuntimeError("no free join code after several draws")
+
+    async def _enrol_existing_users(self, course_id: str) -> int:
+        owners = set(await self.assignments.distinct("owner_id", {"course_id": course_id}))
+        members: list[tuple[str, str]] = []
+        async for user in self.users.find({}, {"role": True}):
+            uid = str(user["_id"])
+            if user["role"] == "instructor" or uid in owners:
+                members.append((uid, "instructor"))
+            elif user["role"] != "admin":
+                members.append((uid, "student"))
+        added, _ = await self.add_members(course_id, members) if members else ([], [])
+        return len(added)

@@ -85,9 +85,13 @@ async def delete_payload_quietly(queue: SubmissionQueue, submission_id: str) -> 
 
 def same_result(stored: Document, body: ResultBody) -> bool:
     """Whether a posted result repeats the stored one (compares the contract fields only; a field absent from
-    either side counts as null)."""
+    either side counts as null; a late submission's stored score is compared as it was posted, before the
+    penalty)."""
     posted = body.model_dump(mode="json")
-    return all(stored.get(name) == posted.get(name) for name in ResultBody.model_fields)
+    as_posted = dict(stored)
+    if stored.get("score_before_penalty") is not None:
+        as_posted["score"] = stored["score_before_penalty"]
+    return all(as_posted.get(name) == posted.get(name) for name in ResultBody.model_fields)
 
 
 def posted_result(body: ResultBody, attempt: int) -> StoredResult:

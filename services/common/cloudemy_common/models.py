@@ -209,6 +209,9 @@ class StoredResult(ResultBody):
     attempt: Attempt
     received_at: datetime
     graded_by: Annotated[str | None, Field(description="the instructor's user id for a manual grade")] = None
+    score_before_penalty: Annotated[
+        float | None, Field(description="the score as graded, before a late submission's penalty (score is after)")
+    ] = None
 
     @classmethod
     def from_body(cls, body: ResultBody, *, attempt: int, received_at: datetime) -> "StoredResult":

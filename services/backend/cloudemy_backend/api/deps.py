@@ -1,6 +1,8 @@
 """Dependencies shared by the routes: the backend's services, the current user, roles, pagination."""
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 from bson import ObjectId
@@ -13,7 +15,7 @@ from cloudemy_backend.hashing import HashingPool
 from cloudemy_backend.metrics import Metrics
 from cloudemy_backend.queue import SubmissionQueue
 from cloudemy_backend.ratelimit import RateLimiter
-from cloudemy_backend.storage import Document, Storage, parse_object_id
+from cloudemy_backend.storage import Document, Storage, parse_object_id, utcnow
 from cloudemy_common.models import ObjectIdStr
 
 
@@ -27,6 +29,8 @@ class Backend:
     metrics: Metrics
     limiter: RateLimiter
     hashing: HashingPool
+    # The server's clock decides deadlines; tests pass a controllable one to create_app.
+    clock: Callable[[], datetime] = field(default=utcnow)
 
 
 def get_backend(request: Request) -> Backend:

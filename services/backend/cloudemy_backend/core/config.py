@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     llm_requeue_delay_seconds: Annotated[float, Field(gt=0, le=MAX_REQUEUE_DELAY_SECONDS)] = 30.0
     """Backoff base of a requeue: the n-th waits its floor plus uniform(0, base * 2**(n-1)), capped below."""
     llm_requeue_max_delay_seconds: Annotated[float, Field(gt=0, le=MAX_REQUEUE_DELAY_SECONDS)] = 600.0
+    join_max_failures: Annotated[int, Field(ge=0)] = 10  # wrong join codes per user per 15 min; 0: no limit
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     docs_enabled: bool = True  # /docs, /redoc and /openapi.json
     # MongoDB client bounds (docs/security.md): every wait ends in seconds, then the request answers 503.

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, stat
 from redis.exceptions import RedisError
 
 from cloudemy_backend.api.deps import BackendDep, not_found
+from cloudemy_backend.deadlines import with_penalty
 from cloudemy_backend.schemas import ErrorOut, ResultOut, StatusAck, reject_invalid_text
 from cloudemy_backend.storage import Document
 from cloudemy_backend.submitting import delete_payload_quietly, posted_result, same_result
@@ -110,7 +111,8 @@ async def report_result(
     submission_id: str, body: ResultBody, backend: BackendDep, grant: GrantDep, attempt: AttemptQuery = None
 ) -> ResultOut:
     """Store the terminal result. The first one wins: an identical repeat is 200 and changes nothing, a
-    different one is 409, as is a result for an attempt other than the current one."""
+    different one is 409, as is a result for an attempt other than the current one. A late submission's
+    score is reduced by its penalty here (``score_before_penalty`` keeps the posted score)."""
     try:
         reject_invalid_text(body.model_dump())
     except ValueError as exc:
@@ -134,7 +136,7 @@ async def report_result(
             await delete_payload_quietly(backend.queue, sid)
             return ResultOut.model_validate(doc["result"])
         stored = await backend.storage.store_first_result(
-            doc["_id"], attempt=reported, result=posted_result(body, reported)
+            doc["_id"], attempt=reported, result=with_penalty(posted_result(body, reported), doc)
         )
         if stored is not None:
             backend.metrics.observe_result(body.status, doc.get("created_at"), body.metrics or {})

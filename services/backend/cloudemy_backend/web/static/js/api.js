@@ -73,12 +73,13 @@ export function describeError(status, detail, messages = {}) {
 }
 
 /**
- * Call the API. options: method, json (body as JSON), form (URLSearchParams body), auth (default true),
+ * Call the API. options: method, json (body as JSON), form (URLSearchParams body), text + contentType (a
+ * raw text body, e.g. CSV), auth (default true),
  * messages ({status: text} overrides), signal (AbortSignal), accept ("json" default, or "blob").
  * Resolves to the parsed body (null for 204); rejects with ApiError.
  */
 export async function api(path, options = {}) {
-  const { method = "GET", json, form, auth = true, messages = {}, signal, accept = "json", headers: extra = {} } = options;
+  const { method = "GET", json, form, text, contentType = "text/plain", auth = true, messages = {}, signal, accept = "json", headers: extra = {} } = options;
   const headers = { Accept: accept === "json" ? "application/json" : "*/*", ...extra };
   if (auth) {
     if (!hasLiveToken()) {
@@ -93,6 +94,9 @@ export async function api(path, options = {}) {
     body = JSON.stringify(json);
   } else if (form !== undefined) {
     body = form;
+  } else if (text !== undefined) {
+    headers["Content-Type"] = contentType;
+    body = text;
   }
 
   let response;

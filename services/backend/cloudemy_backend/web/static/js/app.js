@@ -1,13 +1,14 @@
-// Entry point: a small hash router (#/assignments, #/submissions/<id>, ...), the top navigation,
+// Entry point: a small hash router (#/courses, #/assignments/<id>, #/submissions/<id>, ...), the top navigation,
 // and the session rules (no token -> login page; an expired or rejected token -> back to login).
 
 import { ApiError, SESSION_ENDED, api } from "./api.js";
 import { h, notice } from "./dom.js";
-import { clearSession, getUser, hasLiveToken, isAdmin, isStaff, setUser } from "./session.js";
+import { TOKEN_KEY, clearSession, forgetUser, getUser, hasLiveToken, isAdmin, isStaff, setUser } from "./session.js";
 import { adminUsersView } from "./views/admin.js";
 import { loginView, registerView } from "./views/auth.js";
 import { assignmentView } from "./views/assignment.js";
 import { assignmentsView } from "./views/assignments.js";
+import { courseView, coursesView } from "./views/courses.js";
 import { editorView } from "./views/editor.js";
 import { submissionView } from "./views/submission.js";
 import { submissionsView } from "./views/submissions.js";
@@ -15,11 +16,14 @@ import { submissionsView } from "./views/submissions.js";
 const ROUTES = [
   { pattern: /^\/login$/, view: loginView, access: "public" },
   { pattern: /^\/register$/, view: registerView, access: "public" },
+  { pattern: /^\/courses$/, view: coursesView, access: "user" },
+  { pattern: /^\/courses\/([^/]+)$/, view: courseView, access: "user", keys: ["id"] },
   { pattern: /^\/assignments$/, view: assignmentsView, access: "user" },
-  { pattern: /^\/assignments\/new$/, view: editorView, access: "staff" },
+  { pattern: /^\/assignments\/new$/, view: editorView, access: "user" },
+  { pattern: /^\/courses\/([^/]+)\/assignments\/new$/, view: editorView, access: "user", keys: ["course"] },
   { pattern: /^\/assignments\/([^/]+)$/, view: assignmentView, access: "user", keys: ["id"] },
-  { pattern: /^\/assignments\/([^/]+)\/edit$/, view: editorView, access: "staff", keys: ["id"] },
-  { pattern: /^\/assignments\/([^/]+)\/submissions$/, view: submissionsView, access: "staff", keys: ["id"] },
+  { pattern: /^\/assignments\/([^/]+)\/edit$/, view: editorView, access: "user", keys: ["id"] },
+  { pattern: /^\/assignments\/([^/]+)\/submissions$/, view: submissionsView, access: "user", keys: ["id"] },
   { pattern: /^\/submissions\/([^/]+)$/, view: submissionView, access: "user", keys: ["id"] },
   { pattern: /^\/admin\/users$/, view: adminUsersView, access: "admin" },
 ];
@@ -74,7 +78,7 @@ function renderNav(user) {
     );
     return;
   }
-  const links = [h("li", {}, h("a", { href: "#/assignments" }, "Assignments"))];
+  const links = [h("li", {}, h("a", { href: "#/courses" }, "Courses")), h("li", {}, h("a", { href: "#/assignments" }, "Assignments"))];
   if (isStaff(user)) links.push(h("li", {}, h("a", { href: "#/assignments/new" }, "New assignment")));
   if (isAdmin(user)) links.push(h("li", {}, h("a", { href: "#/admin/users" }, "Users")));
   nav.replaceChildren(
@@ -128,13 +132,13 @@ async function render() {
   if (controller.signal.aborted) return;
 
   if (path === "/") {
-    navigate(user ? "/assignments" : "/login");
+    navigate(user ? "/courses" : "/login");
     return;
   }
   const route = ROUTES.find((r) => r.pattern.test(path));
   if (!route) {
     renderNav(user);
-    showPage("Page not found", h("div", {}, h("h1", { tabindex: "-1" }, "Page not found"), h("p", {}, h("a", { href: "#/assignments" }, "Go to the assignments"))));
+    showPage("Page not found", h("div", {}, h("h1", { tabindex: "-1" }, "Page not found"), h("p", {}, h("a", { href: "#/courses" }, "Go to your courses"))));
     return;
   }
   if (!user && route.access !== "public") {
@@ -143,7 +147,7 @@ async function render() {
     return;
   }
   if (user && (path === "/login" || path === "/register")) {
-    navigate("/assignments");
+    navigate("/courses");
     return;
   }
   renderNav(user);
@@ -166,7 +170,7 @@ async function render() {
       setUser(newUser);
       const next = sessionStorage.getItem(NEXT_KEY);
       sessionStorage.removeItem(NEXT_KEY);
-      navigate(next && next !== "/login" ? next : "/assignments");
+      navigate(next && next !== "/login" ? next : "/courses");
     },
   };
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
@@ -226,6 +230,17 @@ window.addEventListener(SESSION_ENDED, (event) => {
 document.querySelector(".skip-link")?.addEventListener("click", (event) => {
   event.preventDefault();
   main.focus();
+});
+// One login per browser: a login or logout in another tab changes the token; follow it here.
+window.addEventListener("storage", (event) => {
+  if (event.key !== TOKEN_KEY && event.key !== null) return;
+  forgetUser();
+  if (!event.newValue) {
+    flash("info", "You logged out in another tab.", { afterNavigation: true });
+    navigate("/login");
+  } else {
+    render();
+  }
 });
 window.addEventListener("hashchange", render);
 render();

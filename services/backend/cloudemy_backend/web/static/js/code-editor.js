@@ -3,6 +3,7 @@
 // Esc "releases" the editor: the next Tab or Shift+Tab moves focus out as usual.
 
 import { h, uid } from "./dom.js";
+import { highlightInto } from "./highlight.js";
 
 const INDENT = "    ";
 
@@ -123,11 +124,13 @@ export function codeEditor({ label, value = "", name = "code", readOnly = false 
 }
 
 /** Read-only code with line numbers, as a <pre> (for showing a submission's code). */
-export function codeBlock(code, label = "Code") {
+export function codeBlock(code, label = "Code", language = null) {
   const text = String(code ?? "");
   const lines = (text.endsWith("\n") ? text.slice(0, -1) : text).split("\n");
   const gutter = h("div", { class: "code-gutter", "aria-hidden": "true" }, lines.map((_, i) => i + 1).join("\n"));
-  const pre = h("pre", { class: "code-view" }, h("code", {}, String(code ?? "")));
+  const codeEl = h("code", {});
+  highlightInto(codeEl, text, language);
+  const pre = h("pre", { class: "code-view" }, codeEl);
   // The box scrolls as a whole (gutter and code together); it is focusable so keys can scroll it.
   return h("div", { class: "code-editor code-static", tabindex: "0", role: "region", "aria-label": label }, gutter, pre);
 }

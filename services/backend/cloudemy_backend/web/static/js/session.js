@@ -1,18 +1,26 @@
-// The signed-in user's bearer token lives in sessionStorage: it is gone when the tab closes and
-// is never sent anywhere but this origin's /api, as an Authorization header.
+// The signed-in user's bearer token lives in localStorage, so every tab of this browser shares one
+// login (and logging out in one tab logs out all of them, see app.js). It is sent nowhere but this
+// origin's /api, as an Authorization header, and it expires (JWT_EXPIRE_MINUTES). The trade-off:
+// script running in the page could read it (as it could from sessionStorage, or act through a cookie);
+// the strict CSP (scripts from this origin only) and DOM-only rendering are what keep such script out.
 
-const TOKEN_KEY = "cloudemy.token";
+export const TOKEN_KEY = "cloudemy.token";
 
 export function getToken() {
-  return sessionStorage.getItem(TOKEN_KEY);
+  return localStorage.getItem(TOKEN_KEY);
 }
 
 export function setToken(token) {
-  sessionStorage.setItem(TOKEN_KEY, token);
+  localStorage.setItem(TOKEN_KEY, token);
 }
 
 export function clearSession() {
-  sessionStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(TOKEN_KEY);
+  currentUser = null;
+}
+
+/** Another tab logged in or out: forget the user shown here (the next render asks the server). */
+export function forgetUser() {
   currentUser = null;
 }
 

@@ -3,12 +3,15 @@
 import { listAll } from "../api.js";
 import { h } from "../dom.js";
 import { formatNumber, languageLabel } from "../format.js";
+import { isCourseStaff, myCourses } from "../courses.js";
 import { isStaff } from "../session.js";
 
 export async function assignmentsView(ctx) {
   ctx.setTitle("Assignments");
   const staff = isStaff(ctx.user);
+  const courses = await myCourses(ctx.signal);
   const assignments = await listAll("/assignments", {}, { signal: ctx.signal });
+  const staffOf = (a) => isCourseStaff(courses[a.course_id]?.my_role);
   const heading = h(
     "div",
     { class: "page-head" },
@@ -31,7 +34,7 @@ export async function assignmentsView(ctx) {
         "div",
         { class: "card-head" },
         h("h2", {}, h("a", { href: `#/assignments/${encodeURIComponent(a.id)}` }, a.title)),
-        staff ? h("span", { class: `badge ${a.published ? "status-graded" : "status-draft"}` }, a.published ? "Published" : "Draft") : null,
+        staffOf(a) ? h("span", { class: `badge ${a.published ? "status-graded" : "status-draft"}` }, a.published ? "Published" : "Draft") : null,
       ),
       h("p", { class: "summary" }, summary(a.description)),
       h(
@@ -41,7 +44,7 @@ export async function assignmentsView(ctx) {
         h("span", {}, `${(a.rubric || []).length} criteria`),
         h("span", {}, (a.languages || []).map(languageLabel).join(", ")),
       ),
-      staff
+      staffOf(a)
         ? h(
             "p",
             { class: "card-actions" },

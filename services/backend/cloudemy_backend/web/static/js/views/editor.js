@@ -3,8 +3,9 @@
 // is the rubric's points plus the tests' points.
 
 import { ApiError, api } from "../api.js";
-import { field, h, setMessage, uid } from "../dom.js";
-import { LANGUAGES, formatNumber, languageLabel } from "../format.js";
+import { field, h, notice, setMessage, uid } from "../dom.js";
+import { isStaff } from "../session.js";
+import { LANGUAGES, formatNumber, fromLocalInput, languageLabel, toLocalInput } from "../format.js";
 import { rowList } from "./row-list.js";
 import { testsEditor } from "./tests-editor.js";
 
@@ -20,6 +21,26 @@ function slugify(text, taken) {
 export async function editorView(ctx) {
   const editing = Boolean(ctx.params.id);
   const existing = editing ? await api(`/assignments/${encodeURIComponent(ctx.params.id)}`, { signal: ctx.signal }) : null;
+  // A new assignment goes into one of the courses the user teaches (preselected from the URL).
+  const teaching = editing ? [] : (await api("/courses", { signal: ctx.signal })).filter((c) => ["instructor", "admin"].includes(c.my_role) && !c.archived);
+  if (!editing && teaching.length === 0) {
+    if (!isStaff(ctx.user)) {
+      return h("section", {}, h("h1", {}, "Not allowed"), notice("error", "Only a course's instructors create its assignments."));
+    }
+    return h(
+      "section",
+      {},
+      h("h1", {}, "New assignment"),
+      h("p", { class: "empty" }, "Assignments belong to a course, and you teach none yet. ", h("a", { href: "#/courses" }, "Create a course first.")),
+    );
+  }
+  const courseSelect = editing
+    ? null
+    : h(
+        "select",
+        { name: "course" },
+        teaching.map((c) => h("option", { value: c.id, selected: c.id === ctx.params.course }, `${c.code} · ${c.title}`)),
+      );
   const heading = editing ? `Edit: ${existing.title}` : "New assignment";
   ctx.setTitle(heading);
 
@@ -33,6 +54,17 @@ export async function editorView(ctx) {
   });
   const failTags = h("input", { type: "text", name: "fail_tags", value: (existing?.fail_tags ?? []).join(", "), autocomplete: "off" });
   const published = h("input", { type: "checkbox", name: "published", id: uid("published"), checked: existing?.published ?? false });
+  const opensAt = h("input", { type: "datetime-local", name: "opens_at", value: toLocalInput(existing?.opens_at) });
+  const dueAt = h("input", { type: "datetime-local", name: "due_at", value: toLocalInput(existing?.due_at) });
+  const lateUntil = h("input", { type: "datetime-local", name: "late_until", value: toLocalInput(existing?.late_until) });
+  const penalty = h("input", { type: "number", name: "late_penalty_percent_per_day", min: "0", max: "100", step: "any", inputmode: "decimal", value: existing?.late_penalty_percent_per_day ?? 0 });
+  const maxSubmissions = h("input", { type: "number", name: "max_submissions", min: "1", step: "1", inputmode: "numeric", value: existing?.max_submissions ?? "" });
+  const counted = h(
+    "select",
+    { name: "counted" },
+    h("option", { value: "last", selected: (existing?.counted ?? "last") === "last" }, "The last graded submission"),
+    h("option", { value: "best", selected: existing?.counted === "best" }, "The best submission"),
+  );
 
   const rows = h("ol", { class: "rubric-rows" });
   const total = h("output", { class: "total", "aria-live": "polite" });
@@ -104,8 +136,9 @@ export async function editorView(ctx) {
     "form",
     { class: "card editor", novalidate: true },
     message,
+    courseSelect ? field("Course", courseSelect) : null,
     field("Title", title),
-    field("Description", description, "Shown to students and given to the grader. Plain text."),
+    field("Description", description, "Shown to students (as Markdown: **bold**, lists, `code`, links) and given to the grader."),
     h("fieldset", { class: "languages" }, h("legend", {}, "Allowed languages"), h("div", { class: "checks" }, languageBoxes.map((l) => l.el))),
     h(
       "fieldset",
@@ -118,6 +151,26 @@ export async function editorView(ctx) {
     ),
     tests.element,
     field("Fail tags", failTags, "Optional, comma-separated, e.g. no-tests, off-topic. The grader may attach them to a result."),
+    h(
+      "fieldset",
+      { class: "schedule" },
+      h("legend", {}, "Dates and limits"),
+      h("p", { class: "hint" }, `Times are in your time zone (${Intl.DateTimeFormat().resolvedOptions().timeZone}); the server's clock decides.`),
+      h(
+        "div",
+        { class: "row-grid" },
+        field("Opens at", opensAt, "Optional: no submissions before."),
+        field("Due at", dueAt, "Optional: later submissions are late, or refused without a late window."),
+        field("Late submissions until", lateUntil, "Optional: accepted after the due date until then."),
+      ),
+      h(
+        "div",
+        { class: "row-grid" },
+        field("Late penalty (% per day)", penalty, "Taken off a late score per started day after the due date."),
+        field("Submissions allowed", maxSubmissions, "Empty: unlimited. Failures of the platform do not count."),
+        field("Gradebook counts", counted),
+      ),
+    ),
     h("div", { class: "field" }, h("label", { class: "check", for: published.id }, published, "Published (students can see and submit)")),
     h("div", { class: "actions" }, save, h("a", { class: "button secondary", href: editing ? `#/assignments/${encodeURIComponent(existing.id)}` : "#/assignments" }, "Cancel")),
   );
@@ -131,6 +184,12 @@ export async function editorView(ctx) {
       rubric: [],
       fail_tags: failTags.value.split(",").map((t) => t.trim()).filter(Boolean),
       published: published.checked,
+      opens_at: fromLocalInput(opensAt.value),
+      due_at: fromLocalInput(dueAt.value),
+      late_until: fromLocalInput(lateUntil.value),
+      late_penalty_percent_per_day: Number(penalty.value || 0),
+      max_submissions: maxSubmissions.value === "" ? null : Number(maxSubmissions.value),
+      counted: counted.value,
     };
     if (!body.title) problems.push("Give the assignment a title.");
     if (body.languages.length === 0) problems.push("Allow at least one language.");
@@ -152,6 +211,11 @@ export async function editorView(ctx) {
       if (!(criterion.points > 0)) problems.push(`Criterion ${i + 1}: points must be more than 0.`);
       body.rubric.push(criterion);
     });
+    if (body.due_at && body.opens_at && body.due_at <= body.opens_at) problems.push("The due date must be after the opening date.");
+    if (body.late_until && !body.due_at) problems.push("A late window needs a due date.");
+    if (body.late_until && body.due_at && body.late_until < body.due_at) problems.push("Late submissions must end after the due date.");
+    if (!(body.late_penalty_percent_per_day >= 0 && body.late_penalty_percent_per_day <= 100)) problems.push("The late penalty must be between 0 and 100 %.");
+    if (body.max_submissions !== null && !(Number.isInteger(body.max_submissions) && body.max_submissions >= 1)) problems.push("Submissions allowed must be a whole number of at least 1, or empty.");
     for (const tag of body.fail_tags) if (!SLUG.test(tag)) problems.push(`Fail tag "${tag}": use only letters, digits and - _ . : (no spaces).`);
     const { tests: testList, limits, reference_solution: reference } = tests.collect(problems, ids);
     Object.assign(body, { tests: testList, limits, reference_solution: reference });
@@ -175,7 +239,7 @@ export async function editorView(ctx) {
     }
     try {
       if (savedId) return await api(`/assignments/${encodeURIComponent(savedId)}`, { method: "PATCH", json: body });
-      const created = await api("/assignments", { method: "POST", json: body });
+      const created = await api(`/courses/${encodeURIComponent(courseSelect.value)}/assignments`, { method: "POST", json: body });
       savedId = created.id;
       return created;
     } catch (err) {

@@ -6,8 +6,8 @@
 import { ApiError, api, listAll } from "../api.js";
 import { codeBlock } from "../code-editor.js";
 import { field, h, notice, setMessage } from "../dom.js";
-import { PROGRESS, TERMINAL, formatNumber, formatScore, languageLabel, statusBadge, statusLabel, timeEl } from "../format.js";
-import { isStaff } from "../session.js";
+import { PROGRESS, TERMINAL, formatNumber, formatScore, languageLabel, lateBadge, statusBadge, statusLabel, timeEl } from "../format.js";
+import { courseOf, isCourseStaff } from "../courses.js";
 import { studentDirectory } from "./submissions.js";
 import { testResultsSection } from "./test-results.js";
 
@@ -23,7 +23,8 @@ export async function submissionView(ctx) {
     if (err instanceof ApiError && err.status !== 401) return null;
     throw err;
   });
-  const staff = isStaff(ctx.user);
+  const course = await courseOf(assignment?.course_id, ctx.signal).catch(() => null);
+  const staff = isCourseStaff(course?.my_role);
   const student = staff ? (await studentDirectory(submission.assignment_id, ctx.signal))[submission.user_id] : null;
   const title = assignment ? assignment.title : "Submission";
   ctx.setTitle(`${title} – submission`);
@@ -41,10 +42,10 @@ export async function submissionView(ctx) {
     if (version === shownVersion) return;
     const statusChanged = !shownVersion.startsWith(`${sub.status}|`);
     shownVersion = version;
-    statusArea.replaceChildren(...statusTracker(sub));
+    statusArea.replaceChildren(...statusTracker(sub, !staff));
     resultArea.replaceChildren(resultSection(sub, assignment, staff));
     if (staff) staffArea.replaceChildren(staffActions(sub));
-    if (statusChanged) liveText.textContent = `Status: ${statusLabel(sub.status)}`;
+    if (statusChanged) liveText.textContent = `Status: ${statusLabel(sub.status, { student: !staff })}`;
   }
 
   async function poll() {
@@ -150,7 +151,7 @@ export async function submissionView(ctx) {
       const others = (await listAll("/submissions", { assignment_id: submission.assignment_id, user_id: submission.user_id }, { signal: ctx.signal }))
         .filter((s) => s.user_id === submission.user_id)
         .sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
-      history.replaceChildren(h("h2", { id: "history-heading" }, "Earlier submissions"), historyList(others, submission.id));
+      history.replaceChildren(h("h2", { id: "history-heading" }, "Earlier submissions"), historyList(others, submission.id, !staff));
     } catch (err) {
       if (err?.name === "AbortError") return;
       history.replaceChildren(h("h2", { id: "history-heading" }, "Earlier submissions"), notice("error", err instanceof ApiError ? err.message : "Could not load them."));
@@ -180,15 +181,16 @@ export async function submissionView(ctx) {
       h("span", {}, "Submitted ", timeEl(submission.created_at)),
       h("span", {}, languageLabel(submission.language)),
       submission.test_run ? h("span", { class: "badge status-draft" }, "Reference run (not counted)") : null,
+      lateBadge(submission),
       staff ? h("span", {}, "Student: ", h("strong", {}, student?.name || submission.user_id), student?.email ? ` (${student.email})` : null) : null,
     ),
     liveText,
     connection,
-    h("div", { class: "layout-two" }, h("div", { class: "col-main" }, statusArea, resultArea, staffArea, h("section", { class: "card", "aria-labelledby": "code-heading" }, h("h2", { id: "code-heading" }, "Code"), codeBlock(submission.code, "Submitted code"))), h("aside", { class: "col-side" }, history)),
+    h("div", { class: "layout-two" }, h("div", { class: "col-main" }, statusArea, resultArea, staffArea, h("section", { class: "card", "aria-labelledby": "code-heading" }, h("h2", { id: "code-heading" }, "Code"), codeBlock(submission.code, "Submitted code", submission.language))), h("aside", { class: "col-side" }, history)),
   );
 }
 
-function statusTracker(sub) {
+function statusTracker(sub, student) {
   const terminal = TERMINAL.has(sub.status);
   const reached = terminal ? PROGRESS.length : PROGRESS.indexOf(sub.status);
   const steps = [...PROGRESS, terminal ? sub.status : "result"];
@@ -199,7 +201,7 @@ function statusTracker(sub) {
       { class: "steps", "aria-label": "Grading progress" },
       steps.map((step, index) => {
         const state = index < reached ? "done" : index === reached ? "current" : "todo";
-        const label = step === "result" ? "Result" : statusLabel(step);
+        const label = step === "result" ? "Result" : statusLabel(step, { student });
         return h(
           "li",
           { class: `step step-${state}${terminal && index === steps.length - 1 ? ` step-end-${sub.status}` : ""}`, "aria-current": state === "current" || (terminal && index === steps.length - 1) ? "step" : null },
@@ -208,13 +210,26 @@ function statusTracker(sub) {
         );
       }),
     ),
-    h("p", { class: "status-line", "data-status": sub.status }, "Current status: ", statusBadge(sub.status), terminal ? null : h("span", { class: "spinner", "aria-hidden": "true" }), terminal ? null : h("span", { class: "muted" }, " updating live")),
+    h("p", { class: "status-line", "data-status": sub.status }, "Current status: ", statusBadge(sub.status, { student }), terminal ? null : h("span", { class: "spinner", "aria-hidden": "true" }), terminal ? null : h("span", { class: "muted" }, " updating live")),
   ];
 }
 
 const GRADERS = { llm: "Graded by the AI grader", offline: "Static checks only", tests: "Graded by the tests" };
 
+
+function penaltyNote(sub, result) {
+  if (!sub.late) return null;
+  const days = sub.late_days === 1 ? "1 day" : `${sub.late_days} days`;
+  if (!sub.penalty_percent) return notice("info", `Submitted ${days} late; this assignment takes nothing off for lateness.`);
+  const before = result.score_before_penalty;
+  return notice(
+    "info",
+    h("span", { class: "penalty" }, `Submitted ${days} late: −${formatNumber(sub.penalty_percent)} % late penalty.`, before !== null && before !== undefined ? ` Score before the penalty: ${formatScore(before, result.max_score)}.` : ""),
+  );
+}
+
 function resultSection(sub, assignment, staff) {
+  const student = !staff;
   const result = sub.result;
   if (!TERMINAL.has(sub.status) || !result) {
     return h("section", { class: "card", "aria-labelledby": "result-heading" }, h("h2", { id: "result-heading", tabindex: "-1" }, "Result"), h("p", { class: "muted" }, "The result appears here as soon as grading finishes."));
@@ -225,7 +240,7 @@ function resultSection(sub, assignment, staff) {
   return h(
     "section",
     { class: "card result", "aria-labelledby": "result-heading" },
-    h("div", { class: "card-head" }, h("h2", { id: "result-heading", tabindex: "-1" }, "Result"), statusBadge(sub.status)),
+    h("div", { class: "card-head" }, h("h2", { id: "result-heading", tabindex: "-1" }, "Result"), statusBadge(sub.status, { student })),
     h(
       "div",
       { class: "score-line" },
@@ -233,6 +248,7 @@ function resultSection(sub, assignment, staff) {
       result.grader ? h("span", { class: "muted" }, GRADERS[result.grader] ?? `Graded by ${result.grader}`) : null,
       result.graded_by || result.grader === "manual" ? h("span", { class: "muted" }, "Graded by an instructor") : null,
     ),
+    penaltyNote(sub, result),
     sub.status === "needs_review" ? notice("info", "An instructor will review this submission and set the final grade.") : null,
     tags.length
       ? h("div", { class: "tags-block" }, h("h3", {}, "Issues found"), h("ul", { class: "tags", "aria-label": "Fail tags" }, tags.map((tag) => h("li", { class: "tag" }, tag))))
@@ -277,13 +293,13 @@ function scoreBar(score, max) {
   return bar;
 }
 
-function historyList(submissions, currentId) {
+function historyList(submissions, currentId, student) {
   if (submissions.length <= 1) return h("p", { class: "empty" }, "No other submissions to this assignment.");
   return h(
     "ol",
     { class: "history" },
     submissions.map((s) => {
-      const inner = [h("span", { class: "history-time" }, timeEl(s.created_at)), statusBadge(s.status), h("span", { class: "history-score" }, formatScore(s.result?.score, s.result?.max_score))];
+      const inner = [h("span", { class: "history-time" }, timeEl(s.created_at)), statusBadge(s.status, { student }), lateBadge(s), h("span", { class: "history-score" }, formatScore(s.result?.score, s.result?.max_score))];
       return h("li", {}, s.id === currentId ? h("span", { class: "history-current", "aria-current": "page" }, inner, h("span", { class: "visually-hidden" }, " (this one)")) : h("a", { href: `#/submissions/${encodeURIComponent(s.id)}` }, inner));
     }),
   );

@@ -1,8 +1,8 @@
-// Instructors and admins: every submission to one assignment, with filters, and the CSV export.
+// Course staff: every submission to one assignment, with filters, and the CSV export.
 
 import { ApiError, api, listAll } from "../api.js";
 import { field, h, setMessage } from "../dom.js";
-import { TERMINAL, formatNumber, formatScore, statusBadge, statusLabel, timeEl } from "../format.js";
+import { TERMINAL, formatNumber, formatScore, lateBadge, statusBadge, statusLabel, timeEl } from "../format.js";
 
 const STATUSES = ["queued", "dispatched", "running", "graded", "needs_review", "error", "timeout"];
 
@@ -96,7 +96,7 @@ export async function submissionsView(ctx) {
                 { dataset: { status: s.status } },
                 h("td", {}, h("span", { class: "student" }, studentLabel(s)), students[s.user_id]?.name && studentEmail(s) ? h("span", { class: "muted small" }, studentEmail(s)) : null),
                 h("td", { class: "num" }, formatNumber(s.attempt ?? 1)),
-                h("td", {}, statusBadge(s.status)),
+                h("td", {}, statusBadge(s.status), " ", lateBadge(s)),
                 h("td", { class: "num" }, formatScore(s.result?.score, s.result?.max_score)),
                 h("td", {}, timeEl(s.created_at)),
                 h(
