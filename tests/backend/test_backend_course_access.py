@@ -221,6 +221,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/assignments/{assignment_id}/submissions"): Rule(
         "assignment", 202, MEMBERS, with_body(ASSIGNMENT, {"language": "python", "code": "print(2)"})
     ),
+    ("POST", "/api/assignments/{assignment_id}/test-run"): Rule(
+        "assignment", 202, STAFF, with_body(ASSIGNMENT, {"language": "python", "code": "print(0)"})
+    ),
     ("GET", "/api/assignments/{assignment_id}/extensions"): Rule("assignment", 200, STAFF, ASSIGNMENT),
     ("PUT", "/api/assignments/{assignment_id}/extensions/{user_id}"): Rule("assignment", 200, STAFF, extension_target),
     ("DELETE", "/api/assignments/{assignment_id}/extensions/{user_id}"): Rule(
@@ -235,6 +238,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # Bearer tokens are not result tokens: the internal API refuses users of every role.
     ("POST", "/internal/submissions/{submission_id}/status"): Rule("internal", 401, prepare=internal),
     ("POST", "/internal/submissions/{submission_id}/result"): Rule("internal", 401, prepare=internal),
+    ("POST", "/internal/submissions/{submission_id}/requeue"): Rule("internal", 401, prepare=internal),
 }
 
 
@@ -308,6 +312,12 @@ async def build_world(client: httpx.AsyncClient) -> World:
         world.sides[side] = Side(course["id"], course["join_code"], pub, draft, "", actors[student].user_id or "")
         world.sides[side].submission = await world.finished_submission(world.sides[side])
     return world
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """No submission rate limit: the matrix makes many submissions per student within a minute."""
+    return make_settings(submission_rate_per_minute=0)
 
 
 @pytest.fixture

@@ -66,8 +66,18 @@ def result_with_tests() -> dict[str, Any]:
     }
 
 
+@pytest.fixture(autouse=True)
+async def _in_a_course(course: dict[str, Any]) -> None:
+    """Every test's assignments go into the instructor's course, which both students joined."""
+
+
+async def new_assignment_url(client: httpx.AsyncClient, staff: Actor) -> str:
+    courses = (await client.get("/api/courses", headers=staff.headers)).json()
+    return f"/api/courses/{courses[0]['id']}/assignments"
+
+
 async def create(client: httpx.AsyncClient, staff: Actor, body: dict[str, Any]) -> dict[str, Any]:
-    response = await client.post("/api/assignments", json=body, headers=staff.headers)
+    response = await client.post(await new_assignment_url(client, staff), json=body, headers=staff.headers)
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -182,7 +192,8 @@ BAD_BODIES = [
 
 @pytest.mark.parametrize(("body", "named"), BAD_BODIES)
 async def test_bad_tests_are_422_naming_the_problem(client, actors, body: dict, named: str) -> None:
-    response = await client.post("/api/assignments", json=body, headers=actors["instructor"].headers)
+    url = await new_assignment_url(client, actors["instructor"])
+    response = await client.post(url, json=body, headers=actors["instructor"].headers)
     assert response.status_code == 422, response.text
     assert named in response.text
     listed = await client.get("/api/assignments", headers=actors["instructor"].headers)
@@ -212,7 +223,7 @@ async def test_bad_tests_in_a_patch_are_422_and_change_nothing(client, actors, b
 )
 async def test_malformed_test_definitions_are_4xx_never_5xx(client, actors, raw: bytes) -> None:
     headers = {**actors["instructor"].headers, "Content-Type": "application/json"}
-    response = await client.post("/api/assignments", content=raw, headers=headers)
+    response = await client.post(await new_assignment_url(client, actors["instructor"]), content=raw, headers=headers)
     assert 400 <= response.status_code < 500, response.text
 
 
@@ -226,7 +237,8 @@ async def test_tests_at_their_largest_are_accepted(client, actors) -> None:
 
 async def test_oversized_reference_solution_is_413(client, actors, settings) -> None:
     body = assignment_body(reference_solution={"language": "python", "code": "#" * (settings.max_code_bytes + 1)})
-    response = await client.post("/api/assignments", json=body, headers=actors["instructor"].headers)
+    url = await new_assignment_url(client, actors["instructor"])
+    response = await client.post(url, json=body, headers=actors["instructor"].headers)
     assert response.status_code == 413
 
 

@@ -26,14 +26,18 @@ async def started(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, 
 
 
 async def setup_course(client: httpx.AsyncClient) -> tuple[str, dict[str, str], dict[str, str]]:
-    """A published assignment, and the bearer headers of two students."""
+    """A published assignment of a course, and the bearer headers of two students who joined it."""
     admin = await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
-    assignment = (await client.post("/api/assignments", json=assignment_body(), headers=admin)).json()
+    course = (await client.post("/api/courses", json={"code": "LIM", "title": "Limits"}, headers=admin)).json()
+    new = f"/api/courses/{course['id']}/assignments"
+    assignment = (await client.post(new, json=assignment_body(), headers=admin)).json()
     students = []
     for name in ("ada", "bob"):
         body = {"email": f"{name}@example.com", "password": "long-enough-1", "name": name}
         assert (await client.post("/api/auth/register", json=body)).status_code == 201
         students.append(await login(client, body["email"], body["password"]))
+        joined = await client.post("/api/courses/join", json={"join_code": course["join_code"]}, headers=students[-1])
+        assert joined.status_code == 200, joined.text
     return assignment["id"], students[0], students[1]
 
 
@@ -71,7 +75,7 @@ async def test_submission_rate_is_shared_by_every_worker(make_settings: Callable
         assignment_id, ada, _bob = await setup_course(first)
         # Each memory store is its own database: give the second worker the same users and assignment, as
         # one MongoDB would.
-        for name in ("users", "assignments"):
+        for name in ("users", "courses", "memberships", "assignments"):
             source, target = getattr(first_store, name), getattr(second_store, name)
             await target.delete_many({})
             await target.insert_many(await source.find({}).to_list(None))

@@ -291,7 +291,7 @@ async def list_course_assignments(backend: BackendDep, access: Members, page: Pa
         staff_course_ids=staff, student_course_ids=[course_id], limit=page.limit, before_id=page.before_id
     )
     return AssignmentPage(
-        items=await assignment_page(backend, access.user, docs), next_cursor=next_cursor(docs, page.limit)
+        items=await assignment_page(backend, access.user, docs, set(staff)), next_cursor=next_cursor(docs, page.limit)
     )
 
 
