@@ -57,6 +57,7 @@ def arrange(api, **result_overrides: object) -> tuple:
     instructor = api.create_user("instructor")
     student = api.create_user("student")
     assignment = api.create_assignment(instructor, rubric=[], tests=TESTS)
+    api.enrol(assignment, student)
     submission = api.submit(student, assignment["id"], "print(input())\n")
     api.post_result(submission["id"], **result_with_tests(**result_overrides))
     return instructor, student, assignment, submission
@@ -150,6 +151,7 @@ def test_staff_see_every_tests_full_output(ui_backend, open_browser) -> None:
 def test_instructor_builds_tests_and_runs_the_reference_solution_before_publishing(ui_backend, open_browser) -> None:
     api = ui_backend
     instructor = api.create_user("instructor")
+    api.course_of(instructor)  # assignments are made in a course
     browser = open_browser(api.url)
     page = browser.page
     browser.login(instructor)
@@ -244,6 +246,7 @@ def wait_for_runs(api, instructor, assignment_id: str) -> list:
 def test_editor_refuses_a_test_id_that_is_a_rubric_id(ui_backend, open_browser) -> None:
     api = ui_backend
     instructor = api.create_user("instructor")
+    api.course_of(instructor)  # assignments are made in a course
     browser = open_browser(api.url)
     page = browser.page
     browser.login(instructor)
