@@ -66,7 +66,7 @@ class Metrics:
         )
         self.rate_limited = Counter(
             "cloudemy_rate_limited",
-            "Requests refused with 429 by a rate limit (login, submission, signup)",
+            "Requests refused with 429 by a rate limit (login, submission, signup, join)",
             ["limit"],
             registry=self.registry,
         )

@@ -2,7 +2,8 @@
 
 Access is decided by ``require_course_role`` (api/course_access.py): a non-member gets 404 for everything
 of a course. Join codes are random, shown to the course's staff only, and rotatable; wrong codes are
-counted per user in Redis and limited (``JOIN_MAX_FAILURES`` within 15 minutes, then 429).
+counted per user by the shared rate limiter (ratelimit.py) and limited (``JOIN_MAX_FAILURES`` within 15
+minutes, then 429).
 """
 
 import csv
@@ -12,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import EmailStr, TypeAdapter, ValidationError
-from redis.exceptions import RedisError
 
 from cloudemy_backend.api.course_access import (
     INSTRUCTORS,
@@ -22,10 +22,11 @@ from cloudemy_backend.api.course_access import (
     require_course_role,
     visible_courses,
 )
-from cloudemy_backend.api.deps import BackendDep, CurrentUser, PageDep, next_cursor, not_found
+from cloudemy_backend.api.deps import BackendDep, CurrentUser, PageDep, next_cursor, not_found, too_many_requests
 from cloudemy_backend.api.routes.assignments import assignment_page, create_in_course
 from cloudemy_backend.api.routes.grades import csv_response, safe_cell
 from cloudemy_backend.deadlines import counted_scores
+from cloudemy_backend.ratelimit import RateLimiter
 from cloudemy_backend.schemas import (
     AssignmentCreate,
     AssignmentOut,
@@ -86,31 +87,21 @@ async def join_course(body: JoinRequest, backend: BackendDep, user: CurrentUser)
 
     A wrong or rotated code is 404; after ``JOIN_MAX_FAILURES`` wrong codes within 15 minutes, 429 with
     ``Retry-After`` until the window passes, even for a right code."""
-    key = f"join-failures:{user['_id']}"
-    limit = backend.settings.join_max_failures
-    redis = backend.queue.redis
+    keys = [RateLimiter.key("join-failures", str(user["_id"]))]
+    attempt = await backend.limiter.reserve(
+        keys, limit=backend.settings.join_max_failures, window_seconds=JOIN_WINDOW_SECONDS
+    )
+    if not attempt.allowed:
+        backend.metrics.rate_limited.labels("join").inc()
+        raise too_many_requests("too many wrong join codes; try again later", attempt.retry_after)
     try:
-        failures = int(await redis.get(key) or 0) if limit else 0
-    except RedisError:
-        failures = 0  # the limit needs Redis; without it joining still works
-    if limit and failures >= limit:
-        retry_after = await _ttl(redis, key)
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail="too many wrong join codes; try again later",
-            headers={"Retry-After": str(retry_after)},
-        )
-    course = await backend.storage.course_by_join_code(body.join_code)
+        course = await backend.storage.course_by_join_code(body.join_code)
+    except BaseException:
+        await backend.limiter.release(keys, attempt.member)  # not a wrong code: the lookup never answered
+        raise
     if course is None:
-        if limit:
-            try:
-                async with redis.pipeline(transaction=True) as pipe:
-                    pipe.incr(key)
-                    pipe.expire(key, JOIN_WINDOW_SECONDS, nx=True)
-                    await pipe.execute()
-            except RedisError:
-                log.warning("join failure not counted: redis unreachable")
-        raise not_found("course for this join code")
+        raise not_found("course for this join code")  # the reserved attempt stays: it is a wrong code
+    await backend.limiter.release(keys, attempt.member)
     if course.get("archived"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="closed")
     course_id, user_id = str(course["_id"]), str(user["_id"])
@@ -124,14 +115,6 @@ async def join_course(body: JoinRequest, backend: BackendDep, user: CurrentUser)
         membership = await backend.storage.membership(course_id, user_id)
         role = membership["role"] if membership else "student"
     return course_out(course, role)
-
-
-async def _ttl(redis: Any, key: str) -> int:
-    try:
-        ttl = int(await redis.ttl(key))
-    except RedisError:
-        ttl = JOIN_WINDOW_SECONDS
-    return ttl if ttl > 0 else JOIN_WINDOW_SECONDS
 
 
 @router.get("/{course_id}", response_model=CourseOut, responses=ERRORS)
