@@ -25,7 +25,7 @@ class CallCounter:
 
 
 async def test_grades_of_a_class_in_a_constant_number_of_queries(
-    app: Any, client: httpx.AsyncClient, actors: dict[str, Actor], assignment: dict[str, Any]
+    app: Any, client: httpx.AsyncClient, actors: dict[str, Actor], course: dict[str, Any], assignment: dict[str, Any]
 ) -> None:
     url = f"/api/assignments/{assignment['id']}/submissions"
     latest: dict[str, str] = {}
@@ -34,6 +34,8 @@ async def test_grades_of_a_class_in_a_constant_number_of_queries(
         body = {"email": email, "password": "long-enough-1", "name": f"Student {index:02d}"}
         assert (await client.post("/api/auth/register", json=body)).status_code == 201
         headers = await login(client, email, "long-enough-1")
+        joined = await client.post("/api/courses/join", json={"join_code": course["join_code"]}, headers=headers)
+        assert joined.status_code == 200, joined.text
         for attempt in range(1 + index % 3):
             created = await client.post(url, json={"language": "python", "code": f"print({attempt})"}, headers=headers)
             assert created.status_code == 202, created.text
