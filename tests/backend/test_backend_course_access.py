@@ -235,6 +235,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/assignments/{assignment_id}/grades.csv"): Rule("assignment", 200, STAFF, ASSIGNMENT),
     ("GET", "/api/submissions"): Rule("authenticated", 200, lists="course_id"),
     ("GET", "/api/submissions/{submission_id}"): Rule("submission", 200, MEMBERS, SUBMISSION),
+    ("GET", "/api/submissions/{submission_id}/status"): Rule("submission", 200, MEMBERS, SUBMISSION),
     ("POST", "/api/submissions/{submission_id}/regrade"): Rule("submission", 202, STAFF, fresh_finished),
     ("POST", "/api/submissions/{submission_id}/grade"): Rule("submission", 200, STAFF, grade_fresh),
     # Bearer tokens are not result tokens: the internal API refuses users of every role.
