@@ -12,13 +12,13 @@ import redis
 from pydantic import ValidationError
 
 from cloudemy_common.logs import configure_logging
-from cloudemy_scheduler.backend_client import BackendClient
+from cloudemy_scheduler.backend_reporter import BackendReporter
 from cloudemy_scheduler.config import ConfigurationError, Settings
 from cloudemy_scheduler.dispatcher import BLOCK_SECONDS, Dispatcher
 from cloudemy_scheduler.executors.base import Executor
+from cloudemy_scheduler.health import HealthServer
+from cloudemy_scheduler.housekeeping import Housekeeper
 from cloudemy_scheduler.job_template import label_selector, load_template
-from cloudemy_scheduler.metrics import HealthServer
-from cloudemy_scheduler.recovery import Housekeeper
 from cloudemy_scheduler.work_queue import REDIS_ERRORS, WorkQueue
 
 log = logging.getLogger("cloudemy_scheduler")
@@ -65,7 +65,7 @@ class Scheduler:
         )
         self.work_queue = WorkQueue(self.redis, settings.queue_submissions, settings.scheduler_id)
         self.executor = build_executor(settings, self.template, environ)
-        self.backend = BackendClient(
+        self.backend = BackendReporter(
             settings.backend_internal_url, master, result_budget_seconds=settings.report_timeout_seconds
         )
         self.dispatcher = Dispatcher(

@@ -24,11 +24,11 @@ from cloudemy_common.jobs import job_name
 from cloudemy_common.keys import submission_key
 from cloudemy_common.models import QueueMessage
 from cloudemy_common.retry import Stopped, retry_until_stopped
-from cloudemy_scheduler.backend_client import BackendClient
+from cloudemy_scheduler.backend_reporter import BackendReporter
 from cloudemy_scheduler.executors.base import Created, Executor, JobRejected, TransientError
+from cloudemy_scheduler.job_endings import Ending, JobEnding, result_for
 from cloudemy_scheduler.job_template import build_job
 from cloudemy_scheduler.metrics import ACTIVE_JOBS, DISPATCH_SECONDS, DISPATCHED, FAILURES
-from cloudemy_scheduler.outcomes import Ending, JobOutcome, result_for
 from cloudemy_scheduler.work_queue import REDIS_ERRORS, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class Dispatcher:
         self,
         work_queue: WorkQueue,
         executor: Executor,
-        backend: BackendClient,
+        backend: BackendReporter,
         template: dict[str, Any],
         *,
         master_token: str,
@@ -220,16 +220,16 @@ class Dispatcher:
         log.error("the API rejected Job %s: %s; moved to %s", name, reason, self.queue.dead)
         self._with_redis(lambda: self.queue.dead_letter(raw, f"job rejected: {reason}"), "dead-letter")
         self._with_redis(lambda: self.queue.release_slot(name), "release slot")
-        outcome = JobOutcome(name, message.submission_id, message.attempt, Ending.ERROR, "job-rejected")
-        self.backend.report_result(message.submission_id, message.attempt, result_for(outcome))
+        ended = JobEnding(name, message.submission_id, message.attempt, Ending.ERROR, "job-rejected")
+        self.backend.report_result(message.submission_id, message.attempt, result_for(ended))
 
     def _reject_language(self, raw: str, message: QueueMessage, name: str) -> None:
         """No runner image carries this language's toolchain: say so as the submission's result, create no Job."""
         FAILURES.labels(reason="language-unavailable").inc()
         log.warning("no runner image serves %s: %s reported as language-unavailable", message.language, name)
-        outcome = JobOutcome(name, message.submission_id, message.attempt, Ending.ERROR, "language-unavailable",
+        ended = JobEnding(name, message.submission_id, message.attempt, Ending.ERROR, "language-unavailable",
                              detail=message.language)  # fmt: skip
-        self.backend.report_result(message.submission_id, message.attempt, result_for(outcome))
+        self.backend.report_result(message.submission_id, message.attempt, result_for(ended))
         self._with_redis(lambda: self.queue.finish(raw), "finish")
 
     def _give_back(self, raw: str, name: str) -> None:
@@ -252,30 +252,30 @@ class Dispatcher:
 
     # ---- Jobs that ended -----------------------------------------------------------------------------------
 
-    def job_finished(self, outcome: JobOutcome) -> None:
+    def job_finished(self, ended: JobEnding) -> None:
         """Called by the executor once per ended Job: free its slot; report a failure as the submission's result."""
         try:
-            self.queue.release_slot(outcome.job_name)
+            self.queue.release_slot(ended.job_name)
             self._slot_freed.set()
         except REDIS_ERRORS:
-            log.warning("could not free the slot of %s now; reconciliation will", outcome.job_name)
-        if outcome.ending is Ending.SUCCEEDED:
+            log.warning("could not free the slot of %s now; reconciliation will", ended.job_name)
+        if ended.ending is Ending.SUCCEEDED:
             return
-        if self._is_stale(outcome):
-            log.info("Job %s ended after a newer attempt was queued: not reported", outcome.job_name)
+        if self._is_stale(ended):
+            log.info("Job %s ended after a newer attempt was queued: not reported", ended.job_name)
             return
-        FAILURES.labels(reason=f"job-{outcome.ending.value}").inc()
-        log.warning("Job %s ended: %s (%s)", outcome.job_name, outcome.ending.value, outcome.cause)
-        self.backend.report_result(outcome.submission_id, outcome.attempt, result_for(outcome))
+        FAILURES.labels(reason=f"job-{ended.ending.value}").inc()
+        log.warning("Job %s ended: %s (%s)", ended.job_name, ended.ending.value, ended.cause)
+        self.backend.report_result(ended.submission_id, ended.attempt, result_for(ended))
 
-    def _is_stale(self, outcome: JobOutcome) -> bool:
+    def _is_stale(self, ended: JobEnding) -> bool:
         """A regrade queued a newer attempt: this Job's ending must not become that attempt's result."""
         try:
-            current = self.queue.redis.hget(submission_key(outcome.submission_id), "attempt")
+            current = self.queue.redis.hget(submission_key(ended.submission_id), "attempt")
         except REDIS_ERRORS:
             return False
         try:
-            return current is not None and int(current) > outcome.attempt
+            return current is not None and int(current) > ended.attempt
         except ValueError:
             return False
 

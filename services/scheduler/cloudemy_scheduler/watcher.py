@@ -27,8 +27,8 @@ from kubernetes.client.exceptions import ApiException
 from cloudemy_common.jobs import ATTEMPT_LABEL, SUBMISSION_ID_LABEL
 from cloudemy_common.retry import Stopped, retry_until_stopped
 from cloudemy_scheduler.executors.base import OnFinished
+from cloudemy_scheduler.job_endings import Ending, JobEnding, tag_for_reason
 from cloudemy_scheduler.metrics import FAILURES
-from cloudemy_scheduler.outcomes import Ending, JobOutcome, tag_for_reason
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class JobWatcher:
         self.image_pull_timeout = image_pull_timeout
         self.watch_timeout = watch_timeout
         self.request_timeout = request_timeout
-        self.on_finished: OnFinished = lambda outcome: None
+        self.on_finished: OnFinished = lambda ended: None
         self.synced = threading.Event()
         self.relists = 0
         self._unfinished: dict[str, dict[str, Any]] = {}  # name -> the Job as last seen
@@ -215,18 +215,18 @@ class JobWatcher:
             already = name in self._ended
             self._ended.discard(name)
         if job is not None and not already:
-            outcome = self._outcome(job, Ending.ERROR, "job-deleted", "the grading job was deleted before it ended")
-            self._hand_over(outcome)
+            ended = self._ending(job, Ending.ERROR, "job-deleted", "the grading job was deleted before it ended")
+            self._hand_over(ended)
 
-    def _hand_over(self, outcome: JobOutcome | None) -> None:
-        if outcome is None:
+    def _hand_over(self, ended: JobEnding | None) -> None:
+        if ended is None:
             return
         try:
-            self.on_finished(outcome)
+            self.on_finished(ended)
         except Exception:
-            log.exception("handling the end of Job %s failed", outcome.job_name)
+            log.exception("handling the end of Job %s failed", ended.job_name)
 
-    def _outcome(self, job: dict[str, Any], ending: Ending, cause: str, detail: str) -> JobOutcome | None:
+    def _ending(self, job: dict[str, Any], ending: Ending, cause: str, detail: str) -> JobEnding | None:
         labels = job["metadata"].get("labels") or {}
         submission_id = labels.get(SUBMISSION_ID_LABEL)
         if not submission_id:
@@ -236,7 +236,7 @@ class JobWatcher:
         except ValueError:
             attempt = 1
         deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
-        return JobOutcome(
+        return JobEnding(
             job_name=job["metadata"]["name"],
             submission_id=submission_id,
             attempt=attempt,
@@ -246,22 +246,22 @@ class JobWatcher:
             deadline_seconds=float(deadline) if deadline else None,
         )
 
-    def _classify(self, job: dict[str, Any], condition: dict[str, Any]) -> JobOutcome | None:
+    def _classify(self, job: dict[str, Any], condition: dict[str, Any]) -> JobEnding | None:
         if condition["type"] == "Complete":
-            return self._outcome(job, Ending.SUCCEEDED, "", "")
+            return self._ending(job, Ending.SUCCEEDED, "", "")
         reason = condition.get("reason") or ""
         pods = self._pods_of(job["metadata"]["name"])
         if any(_waiting_reason(pod) in IMAGE_PULL_REASONS for pod in pods):
-            return self._outcome(job, Ending.ERROR, "image-pull-failed", _pull_detail(pods))
+            return self._ending(job, Ending.ERROR, "image-pull-failed", _pull_detail(pods))
         if reason == "DeadlineExceeded":
-            return self._outcome(job, Ending.TIMEOUT, "deadline-exceeded", "")
+            return self._ending(job, Ending.TIMEOUT, "deadline-exceeded", "")
         if any((pod.get("status") or {}).get("reason") == "Evicted" for pod in pods):
-            return self._outcome(job, Ending.ERROR, "pod-evicted", "")
+            return self._ending(job, Ending.ERROR, "pod-evicted", "")
         if any(_terminated_reason(pod) == "OOMKilled" for pod in pods):
-            return self._outcome(job, Ending.ERROR, "oom-killed", "")
+            return self._ending(job, Ending.ERROR, "oom-killed", "")
         exit_codes = sorted({code for pod in pods if (code := _exit_code(pod)) is not None})
         detail = f"exit code {exit_codes[-1]}" if exit_codes else ""
-        return self._outcome(job, Ending.ERROR, tag_for_reason(reason), detail)
+        return self._ending(job, Ending.ERROR, tag_for_reason(reason), detail)
 
     def _pods_of(self, job_name: str) -> list[dict[str, Any]]:
         try:
@@ -306,7 +306,7 @@ class JobWatcher:
             self._unfinished.pop(name, None)
         log.warning("Job %s has been pulling its image for over %.0f s: reporting and deleting it",
                     name, self.image_pull_timeout)  # fmt: skip
-        self._hand_over(self._outcome(job, Ending.ERROR, "image-pull-failed", _pull_detail(pods)))
+        self._hand_over(self._ending(job, Ending.ERROR, "image-pull-failed", _pull_detail(pods)))
         try:
             self.batch.delete_namespaced_job(
                 name, self.namespace, propagation_policy="Background", _request_timeout=self.request_timeout

@@ -4,9 +4,9 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, Protocol
 
-from cloudemy_scheduler.outcomes import JobOutcome
+from cloudemy_scheduler.job_endings import JobEnding
 
-OnFinished = Callable[[JobOutcome], None]
+OnFinished = Callable[[JobEnding], None]
 
 
 class Created(StrEnum):

@@ -19,8 +19,8 @@ from typing import Any
 from cloudemy_common.jobs import ATTEMPT_LABEL, SUBMISSION_ID_LABEL
 from cloudemy_scheduler.executors.base import Created, OnFinished
 from cloudemy_scheduler.executors.kubelet_env import resolve_env
+from cloudemy_scheduler.job_endings import Ending, JobEnding
 from cloudemy_scheduler.job_template import runner_container
-from cloudemy_scheduler.outcomes import Ending, JobOutcome
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class LocalExecutor:
         self.secrets = dict(os.environ if secrets is None else secrets)
         source = os.environ if host_env is None else host_env
         self.host_env = {k: source[k] for k in HOST_ENV if k in source}
-        self.on_finished: OnFinished = lambda outcome: None
+        self.on_finished: OnFinished = lambda ended: None
         self._running: dict[str, subprocess.Popen[bytes] | None] = {}
         self._finished: set[str] = set()
         self._lock = threading.Lock()
@@ -114,7 +114,7 @@ class LocalExecutor:
         if self._closing.is_set() and ending is not Ending.SUCCEEDED:
             return  # the scheduler stopped it; the backend's sweeper or a later run takes it from here
         labels = job["metadata"].get("labels") or {}
-        outcome = JobOutcome(
+        ended = JobEnding(
             job_name=name,
             submission_id=labels.get(SUBMISSION_ID_LABEL, ""),
             attempt=int(labels.get(ATTEMPT_LABEL) or 1),
@@ -124,7 +124,7 @@ class LocalExecutor:
             deadline_seconds=deadline,
         )
         try:
-            self.on_finished(outcome)
+            self.on_finished(ended)
         except Exception:
             log.exception("handling the end of local runner %s failed", name)
 

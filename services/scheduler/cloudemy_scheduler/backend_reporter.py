@@ -37,7 +37,7 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, BackendUnavailable | urllib3.exceptions.HTTPError | OSError)
 
 
-class BackendClient:
+class BackendReporter:
     def __init__(
         self,
         base_url: str,

@@ -1,4 +1,4 @@
-"""How a runner Job ended, and the result the scheduler reports for a Job that ended without grading.
+"""How a runner Job ended (``JobEnding``), and the result the scheduler reports for a Job that ended without grading.
 
 The bodies are deterministic (no timestamps), so two scheduler replicas reporting the same failure send the same
 result and the backend's identical-repeat rule answers 200 without change.
@@ -18,7 +18,7 @@ class Ending(StrEnum):
 
 
 @dataclass(frozen=True)
-class JobOutcome:
+class JobEnding:
     job_name: str
     submission_id: str
     attempt: int
@@ -54,24 +54,24 @@ def tag_for_reason(reason: str | None, default: str = "job-failed") -> str:
     return tag or default
 
 
-def result_for(outcome: JobOutcome) -> ResultBody:
+def result_for(ended: JobEnding) -> ResultBody:
     """The terminal result to report for a Job that did not succeed."""
-    if outcome.ending is Ending.SUCCEEDED:
+    if ended.ending is Ending.SUCCEEDED:
         raise ValueError("a succeeded Job has no result to report: the runner posted it")
-    cause = outcome.cause or ("deadline-exceeded" if outcome.ending is Ending.TIMEOUT else "job-failed")
-    limit = f" ({outcome.deadline_seconds:g} s)" if outcome.deadline_seconds else ""
-    detail = f": {outcome.detail}" if outcome.detail else ""
+    cause = ended.cause or ("deadline-exceeded" if ended.ending is Ending.TIMEOUT else "job-failed")
+    limit = f" ({ended.deadline_seconds:g} s)" if ended.deadline_seconds else ""
+    detail = f": {ended.detail}" if ended.detail else ""
     template = FEEDBACK.get(cause, GENERIC_FEEDBACK)
     feedback = template.format(limit=limit, detail=detail, cause=cause) + CLOSING
     metrics: dict[str, str | int | float | bool | None] = {
         "reported_by": "scheduler",
-        "job_name": outcome.job_name,
-        "attempt": outcome.attempt,
+        "job_name": ended.job_name,
+        "attempt": ended.attempt,
     }
-    if outcome.deadline_seconds:
-        metrics["deadline_seconds"] = outcome.deadline_seconds
+    if ended.deadline_seconds:
+        metrics["deadline_seconds"] = ended.deadline_seconds
     return ResultBody(
-        status="timeout" if outcome.ending is Ending.TIMEOUT else "error",
+        status="timeout" if ended.ending is Ending.TIMEOUT else "error",
         fail_tags=[cause],
         feedback=feedback[:2000],
         metrics=metrics,
