@@ -102,6 +102,8 @@ def classify(test: ProgramTest, result: RunResult, limits: RunLimits, language: 
         return Verdict.TIME_LIMIT
     if result.breach in (Breach.OUTPUT, Breach.DISK) or result.file_size_exceeded:
         return Verdict.OUTPUT_LIMIT
+    if result.signal == "SIGKILL":  # the sandbox records its own kills as breaches: this was the OOM killer
+        return Verdict.MEMORY_LIMIT
     failed = result.exit_code != 0
     if failed:
         stderr = result.stderr.decode("utf-8", "replace")
