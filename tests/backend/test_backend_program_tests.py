@@ -470,3 +470,28 @@ async def test_no_get_route_shows_a_student_a_hidden_test(app, client, actors) -
             assert_no_secret(response.text)
         checked.append(route)
     assert {"/api/assignments/{assignment_id}", "/api/submissions/{submission_id}", "/api/submissions"} <= set(checked)
+
+
+async def test_a_result_with_every_tests_largest_excerpts_is_stored(client, actors) -> None:
+    """100 tests, each with 4 KiB of stdout and stderr made of control characters (six bytes each in JSON): the
+    largest result a runner can post is accepted, not refused by the request bound."""
+    tests = [{"id": f"t{n}", "stdin": "", "expected_stdout": "x", "points": 1} for n in range(100)]
+    data = await create(client, actors["instructor"], assignment_body(rubric=[], tests=tests))
+    submitted = await client.post(
+        f"/api/assignments/{data['id']}/submissions", json=REFERENCE, headers=actors["student"].headers
+    )
+    noisy = "\x01" * 4096
+    template = outcomes()[0] | {"verdict": "wrong_output", "points": 0, "max_points": 1}
+    body = result_with_tests() | {
+        "score": 0,
+        "max_score": 100,
+        "tests": [template | {"id": t["id"], "stdout": noisy, "stderr": noisy} for t in tests],
+        "compile_output": "\x02" * 8192,
+    }
+    raw = json.dumps(body).encode()
+    assert len(raw) > 4 * 1024 * 1024
+    stored = await client.post(f"/internal/submissions/{submitted.json()['id']}/result", content=raw,
+                               headers={**INTERNAL, "Content-Type": "application/json"})  # fmt: skip
+    assert stored.status_code == 200, stored.text[:300]
+    staff = await client.get(f"/api/submissions/{submitted.json()['id']}", headers=actors["instructor"].headers)
+    assert len(staff.json()["result"]["tests"]) == 100

@@ -17,15 +17,18 @@ class BodyTooLargeError(HTTPException):
         super().__init__(status_code=413, detail=f"request body larger than {limit} bytes")
 
 
-ASSIGNMENT_WRITE = re.compile(r"^/api/(?:courses/[^/]+/)?assignments(?:/[^/]+)?/?$")
-"""Where an assignment is created or changed: its tests' inputs and expected outputs make the body larger."""
+LARGE_BODY_PATHS = re.compile(
+    r"^/api/(?:courses/[^/]+/)?assignments(?:/[^/]+)?/?$"  # an assignment created or changed: its tests
+    r"|^/internal/submissions/[^/]+/result/?$"  # a runner's result: up to 100 tests' stdout and stderr excerpts
+)
+"""Writes whose bodies legitimately carry instructor tests or their outcomes: larger than any other request."""
 
 
 class BodySizeLimitMiddleware:
     """413 for a body over the bound: at once from Content-Length, or while a chunked body streams in.
 
-    ``max_bytes`` bounds every request except assignment writes (POST/PATCH/PUT of an assignment), which may carry
-    up to ``assignment_max_bytes`` (their tests)."""
+    ``max_bytes`` bounds every request except the writes of LARGE_BODY_PATHS (assignments with their tests, results
+    with their test outcomes), which may carry up to ``assignment_max_bytes``."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, assignment_max_bytes: int | None = None) -> None:
         self.app = app
@@ -34,7 +37,7 @@ class BodySizeLimitMiddleware:
 
     def bound(self, scope: Scope) -> int:
         writes = scope.get("method") in ("POST", "PATCH", "PUT")
-        if writes and ASSIGNMENT_WRITE.fullmatch(scope.get("path", "")):
+        if writes and LARGE_BODY_PATHS.fullmatch(scope.get("path", "")):
             return self.assignment_max_bytes
         return self.default_max_bytes
 

@@ -81,8 +81,9 @@ class Settings(BaseSettings):
 
     @property
     def max_assignment_request_bytes(self) -> int:
-        """Largest body of an assignment write: the usual bound plus the tests' data (stdin and expected_stdout,
-        MAX_TESTS_TOTAL_BYTES together) with room for JSON escaping."""
+        """Largest body of an assignment write or a runner's result: the usual bound plus the tests' data (stdin and
+        expected_stdout, MAX_TESTS_TOTAL_BYTES together) with room for JSON escaping; a result's test excerpts
+        (100 x 8 KiB, at most six JSON bytes per byte) fit in it too."""
         return self.max_request_bytes + 2 * MAX_TESTS_TOTAL_BYTES
 
     @property
