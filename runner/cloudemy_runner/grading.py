@@ -65,7 +65,9 @@ def run(settings: RunnerSettings, budget: Budget) -> ExitCode:
             return ExitCode.POSTED
         if answer is Delivery.UNAUTHORIZED:
             return exit_code_for(answer)
-    log.info("result ready status=%s score=%s tags=%s", result.status, result.score, ",".join(result.fail_tags))
+    log.info(
+        "result ready", extra={"status": result.status, "score": result.score, "fail_tags": ",".join(result.fail_tags)}
+    )
     return exit_code_for(reporter.post_result(result, attempt))
 
 

@@ -186,7 +186,9 @@ class LlmGrader:
                 completion = self._request_with_retries(prompt)
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 if self.stats.response_format == JSON_SCHEMA:
-                    log.warning("llm rejected json_schema status=%s; falling back to json_object", exc.status_code)
+                    log.warning(
+                        "llm rejected json_schema; falling back to json_object", extra={"http_status": exc.status_code}
+                    )
                     self.stats.response_format = JSON_OBJECT
                     continue
                 return self._failed("rejected", f"the model server rejected the request (HTTP {exc.status_code})")
@@ -217,7 +219,7 @@ class LlmGrader:
                 answer = parse_answer(_content_of(completion))
             except InvalidAnswer as exc:
                 invalid_answers += 1
-                log.warning("llm answer unusable reason=%s count=%d", exc, invalid_answers)
+                log.warning("llm answer unusable", extra={"reason": str(exc), "count": invalid_answers})
                 if invalid_answers >= MAX_INVALID_ANSWERS:
                     return self._failed("invalid-output", "the model's answers were not valid grading JSON")
                 continue
@@ -226,7 +228,7 @@ class LlmGrader:
 
     def _failed(self, code: str, detail: str, retry_after: float = 0.0) -> LlmResult:
         self.stats.code = code
-        log.warning("llm grading failed outcome=%s attempts=%d", code, self.stats.attempts)
+        log.warning("llm grading failed", extra={"llm_outcome": code, "attempts": self.stats.attempts})
         return LlmResult(answer=None, failure=LlmFailure(code, detail, retry_after), stats=self.stats)
 
     def _request_with_retries(self, prompt: GradingPrompt) -> Any:
@@ -293,7 +295,7 @@ class LlmGrader:
         request_reserve = min(self.settings.llm_timeout_seconds, REQUEST_RESERVE_SECONDS)
         reservation = self.limits.reserve(estimate, remaining - request_reserve)
         if not reservation.reserved:
-            log.warning("llm budget full next_turn_in=%.1fs", reservation.wait_seconds)
+            log.warning("llm budget full", extra={"next_turn_in_seconds": round(reservation.wait_seconds, 1)})
             raise BudgetBusy(reservation.wait_seconds)
         if reservation.wait_seconds > 0:
             self.stats.budget_wait_ms += int(reservation.wait_seconds * 1000)
@@ -324,10 +326,12 @@ def _log_retry(retry_state: "tenacity.RetryCallState") -> None:
     status = getattr(exc, "status_code", None)
     reason = f"HTTP {status}" if status else type(exc).__name__
     log.warning(
-        "llm request failed reason=%s attempt=%d retry_in=%.2fs",
-        reason,
-        retry_state.attempt_number,
-        retry_state.upcoming_sleep,
+        "llm request failed",
+        extra={
+            "reason": reason,
+            "attempt_number": retry_state.attempt_number,
+            "retry_in_seconds": round(retry_state.upcoming_sleep, 2),
+        },
     )
 
 

@@ -43,14 +43,15 @@ def load_payload(redis_url: str, submission_id: str, budget: Budget) -> PayloadL
         wait=backoff(initial=0.2, maximum=2.0),
         stop=tenacity.stop_before_delay(give_up_after),
         before_sleep=lambda state: log.warning(
-            "redis unavailable attempt=%d error=%s", state.attempt_number, type(state.outcome.exception()).__name__
+            "redis unavailable, retrying",
+            extra={"attempt_number": state.attempt_number, "error_type": type(state.outcome.exception()).__name__},
         ),
         reraise=True,
     )
     try:
         raw = retrying(client.hgetall, submission_key(submission_id))
     except redis.RedisError as exc:
-        log.error("payload could not be loaded error=%s", type(exc).__name__)
+        log.error("payload could not be loaded", extra={"error_type": type(exc).__name__})
         return PayloadLoad(None, tags.PAYLOAD_UNAVAILABLE)
     finally:
         client.close()
@@ -61,7 +62,7 @@ def load_payload(redis_url: str, submission_id: str, budget: Budget) -> PayloadL
         payload = SubmissionPayload.from_redis_hash(raw)
     except ValueError as exc:  # pydantic.ValidationError is a ValueError; never log its input (the code)
         fields = _error_fields(exc)
-        log.error("payload malformed fields=%s", fields)
+        log.error("payload malformed", extra={"fields": fields})
         return PayloadLoad(None, tags.PAYLOAD_INVALID)
     if payload.submission_id != submission_id:
         log.error("payload belongs to another submission")

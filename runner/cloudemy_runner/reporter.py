@@ -76,11 +76,11 @@ class SubmissionReporter:
         try:
             answer = retrying(self._post, "status", body, timeout=STATUS_TIMEOUT_SECONDS)
         except TransientPostError as exc:
-            log.warning("status running not reported error=%s", exc)
+            log.warning("status running not reported", extra={"reason": str(exc)})
             return Delivery.UNREACHABLE
         delivery = _classify(answer)
         if delivery is not Delivery.POSTED:
-            log.warning("status running answered http=%d", answer.status)
+            log.warning("status running refused", extra={"http_status": answer.status})
         return delivery
 
     def request_requeue(self, request: RequeueRequest, attempt: int) -> Delivery:
@@ -97,16 +97,19 @@ class SubmissionReporter:
         try:
             answer = retrying(self._post, f"requeue?attempt={attempt}", request.model_dump(mode="json"))
         except TransientPostError as exc:
-            log.warning("requeue not possible, backend unreachable error=%s", exc)
+            log.warning("requeue not possible, backend unreachable", extra={"reason": str(exc)})
             return Delivery.UNREACHABLE
         if 200 <= answer.status < 300:
             try:
                 taken = RequeueAnswer.model_validate_json(answer.body)
             except ValueError:
                 return Delivery.REJECTED
-            log.info("attempt handed back to the queue requeue=%d delay=%.1fs", taken.requeue, taken.delay_seconds)
+            log.info(
+                "attempt handed back to the queue",
+                extra={"requeue": taken.requeue, "delay_seconds": taken.delay_seconds},
+            )
             return Delivery.REQUEUED
-        log.warning("requeue refused http=%d detail=%s", answer.status, answer.detail)
+        log.warning("requeue refused", extra={"http_status": answer.status, "detail": answer.detail})
         return _classify(answer)
 
     def post_result(self, result: ResultBody, attempt: int | None = None) -> Delivery:
@@ -124,7 +127,8 @@ class SubmissionReporter:
             wait=backoff(initial=0.25, maximum=4.0),
             stop=tenacity.stop_before_delay(max(self.budget.post_remaining(), 0.0)),
             before_sleep=lambda state: log.warning(
-                "result post failed attempt=%d error=%s", state.attempt_number, state.outcome.exception()
+                "result post failed, retrying",
+                extra={"attempt_number": state.attempt_number, "reason": str(state.outcome.exception())},
             ),
             reraise=True,
         )
@@ -140,7 +144,7 @@ class SubmissionReporter:
             extra={"http_status": answer.status, "delivery": delivery.value, "attempts": self.result_attempts},
         )
         if delivery is Delivery.REJECTED:
-            log.error("result rejected http=%d detail=%s", answer.status, answer.detail)
+            log.error("result rejected", extra={"http_status": answer.status, "detail": answer.detail})
         return delivery
 
     def _post(

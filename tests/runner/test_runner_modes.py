@@ -353,7 +353,9 @@ def test_backend_down_for_a_while_then_up_result_posted_once(runner_env, store_p
     assert proc.returncode == 0
     assert len(late.results()) == 1, "posted exactly once, after the backend came up"
     assert the_result(late) == graded(10.0, criteria(6.0, 3.0, 1.0))
-    assert "result post failed attempt=1" in stderr
+    retries = [e for e in log_events(stderr) if e["msg"] == "result post failed, retrying"]
+    assert retries, "the runner retried against the closed port"
+    assert retries[0]["attempt_number"] == 1
 
 
 def test_backend_answering_503_then_ok_result_stored_once(runner_env, store_payload, backend, fake_llm):
