@@ -52,6 +52,8 @@ class CompileStep:
     output: str
     ms: int
     timed_out: bool = False
+    out_of_budget: bool = False
+    """Stopped by the end of the tests phase (the Job's budget), not by the compile limit: time_limit."""
     sandbox_error: str = ""
 
 
@@ -185,11 +187,14 @@ class TestSession:
         if result.spawn_error:
             return CompileStep(ok=False, output="", ms=result.wall_ms, sandbox_error=result.spawn_error)
         timed_out = result.breach is Breach.WALL_TIME or result.signal == "SIGXCPU" or result.cpu_seconds > seconds
-        if timed_out:
+        out_of_budget = timed_out and limits.wall_seconds < seconds * 1.5 and result.cpu_seconds <= seconds
+        if out_of_budget:
+            text = f"Compilation stopped: the grading time of this submission ran out.\n{text}"
+        elif timed_out:
             text = f"Compilation stopped: it exceeded the {seconds:g} s compile limit.\n{text}"
         ok = not timed_out and result.exit_code == 0 and result.breach is None
         return CompileStep(ok=ok, output=excerpt(text, MAX_COMPILE_OUTPUT_BYTES), ms=result.wall_ms,
-                           timed_out=timed_out)  # fmt: skip
+                           timed_out=timed_out, out_of_budget=out_of_budget)  # fmt: skip
 
     def run_test(self, test: ProgramTest, defaults: Limits, wall_cap: float) -> TestOutcome:
         limits = self.limits_for(test.effective_limits(defaults), wall_cap=wall_cap)
@@ -285,6 +290,8 @@ def run_tests(
             if step.sandbox_error:
                 report.sandbox_errors.append(step.sandbox_error)
                 report.outcomes.append(_outcome(test, Verdict.SANDBOX_ERROR))
+            elif step.out_of_budget:
+                report.outcomes.append(_outcome(test, Verdict.TIME_LIMIT))
             elif not step.ok:
                 report.outcomes.append(_outcome(test, Verdict.COMPILE_ERROR))
             elif remaining < MIN_TEST_SECONDS:

@@ -192,3 +192,15 @@ def test_every_result_reports_the_sandbox_layers_in_its_metrics(graded):
 )
 def test_missing_kernel_features_are_named(abi, seccomp, subreaper, expected):
     assert _degraded(abi, seccomp, subreaper) == expected
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+def test_a_compile_cut_short_by_the_jobs_budget_is_time_limit_not_compile_error(graded):
+    endless = (
+        "constexpr long burn() { long s = 0; for (long i = 0; i < 200000; ++i) for (long j = 0; j < 200000; ++j)"
+        " s += i ^ j; return s; }\nconstexpr long forever = burn();\nint main() { return forever == 1; }\n"
+    )
+    run = graded(endless, language="cpp", JOB_DEADLINE_SECONDS="6")
+    assert {t["verdict"] for t in run.result["tests"]} == {"time_limit"}
+    assert "grading time of this submission ran out" in run.result["compile_output"]
+    assert run.run.seconds < 6
