@@ -116,6 +116,7 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "ci-default": (("charts/cloudemy/ci/default-values.yaml",), {}),
     "ci-persistence": (("charts/cloudemy/ci/persistence-values.yaml",), {}),
     "ci-networkpolicy": (("charts/cloudemy/ci/networkpolicy-values.yaml",), {}),
+    "ci-extended": (("charts/cloudemy/ci/extended-values.yaml",), {}),
     "extended": (
         (),
         {

@@ -202,3 +202,23 @@ def test_resources_accept_any_valid_requirements() -> None:
     backend = render.component("Deployment", "backend")["spec"]["template"]["spec"]
     assert main_container({"spec": backend}, "backend")["resources"] == expected
     assert all("resources" in c for c in containers_of(backend))
+
+
+def test_common_labels_never_override_the_charts_own_nor_repeat_a_key() -> None:
+    from test_chart_lint import yamllint_problems
+
+    values = {
+        "commonLabels": {"app.kubernetes.io/instance": "other", "app.kubernetes.io/part-of": "x", "cost": "a"},
+        "runner": {"extraLabels": {"cost": "b"}},
+        "tests": {"podLabels": {"cost": "c"}},
+        "metrics": {"serviceMonitor": {"enabled": True, "labels": {"cost": "d"}}},
+    }
+    render = render_chart(values)
+    assert yamllint_problems(render.text) == []
+    assert yamllint_problems(render.job_template_text()) == []
+    for obj in [*render.objects, render.job_template()]:
+        where = f"{obj['kind']}/{obj['metadata']['name']}"
+        assert labels(obj)["app.kubernetes.io/instance"] == RELEASE, where
+        assert labels(obj)["app.kubernetes.io/part-of"] == "cloudemy", where
+    assert labels(render.job_template())["cost"] == "b", "the runner's own labels win over commonLabels"
+    assert labels(render.component("ServiceMonitor", "backend"))["cost"] == "d"

@@ -360,3 +360,16 @@ def test_the_script_never_prints_a_value(capsys: pytest.CaptureFixture[str], mon
     for value in api.values(GENERATED).values():
         assert value not in out
     assert api.store[GENERATED]["metadata"]["labels"] == {"x": "y"}
+
+
+def test_under_network_policies_the_hook_may_reach_the_api_and_nothing_else() -> None:
+    """Its policy is a hook too: in place before the Job even when upgrading a release that predates it."""
+    render = render_chart({"networkPolicy": {"enabled": True, "kubeApi": {"cidrs": ["10.96.0.1/32"], "ports": [443]}}})
+    (policy,) = [o for o in hook_objects(render) if o["kind"] == "NetworkPolicy"]
+    assert policy["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert int(policy["metadata"]["annotations"]["helm.sh/hook-weight"]) < -5, "before the Job"
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "secret-init"
+    assert "ingress" not in policy["spec"]
+    assert policy["spec"]["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "10.96.0.1/32"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+    ]

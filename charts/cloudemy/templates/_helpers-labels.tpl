@@ -20,20 +20,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{/*
-Full metadata labels of one component: the selector labels plus chart, version, manager and commonLabels.
+Full metadata labels of one component: the selector labels plus chart, version and manager, then the given extra
+labels, then commonLabels (earlier ones win on a clash, so no value can change a selector or a Helm label).
 Usage: {{ include "cloudemy.labels" (dict "root" $ "component" "backend") }}
+       (optional "extra": a map of labels of this object only)
 */}}
 {{- define "cloudemy.labels" -}}
-{{ include "cloudemy.selectorLabels" . }}
-helm.sh/chart: {{ include "cloudemy.chart" .root }}
-app.kubernetes.io/part-of: cloudemy
-app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- $labels := include "cloudemy.selectorLabels" . | fromYaml -}}
+{{- $_ := set $labels "helm.sh/chart" (include "cloudemy.chart" .root) -}}
+{{- $_ := set $labels "app.kubernetes.io/part-of" "cloudemy" -}}
+{{- $_ := set $labels "app.kubernetes.io/managed-by" .root.Release.Service -}}
 {{- with .root.Chart.AppVersion }}
-app.kubernetes.io/version: {{ . | quote }}
+{{- $_ := set $labels "app.kubernetes.io/version" (toString .) -}}
 {{- end }}
-{{- with .root.Values.commonLabels }}
-{{ toYaml . }}
-{{- end }}
+{{- toYaml (merge $labels (.extra | default dict) (.root.Values.commonLabels | default dict)) -}}
 {{- end -}}
 
 {{/*

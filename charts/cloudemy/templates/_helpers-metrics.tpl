@@ -28,10 +28,7 @@ metadata:
   name: {{ include "cloudemy.componentName" (dict "root" .root "component" .component) }}
   namespace: {{ $monitor.namespace | default .root.Release.Namespace }}
   labels:
-    {{- include "cloudemy.labels" (dict "root" .root "component" .component) | nindent 4 }}
-    {{- with $monitor.labels }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- include "cloudemy.labels" (dict "root" .root "component" .component "extra" $monitor.labels) | nindent 4 }}
   {{- with (include "cloudemy.metadataAnnotations" (dict "root" .root) | trim) }}{{ . | nindent 2 }}{{- end }}
 spec:
   namespaceSelector:

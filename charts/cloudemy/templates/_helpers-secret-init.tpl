@@ -30,11 +30,8 @@ GitOps tools that track objects by that label (Argo CD's default before 3.0) nev
 Usage: {{ include "cloudemy.secretInit.secretLabels" . | fromYaml | toJson }}
 */}}
 {{- define "cloudemy.secretInit.secretLabels" -}}
-app.kubernetes.io/name: {{ include "cloudemy.name" . }}
-app.kubernetes.io/component: generated-secret
-app.kubernetes.io/part-of: cloudemy
-cloudemy.io/release: {{ .Release.Name }}
-{{- with .Values.commonLabels }}
-{{ toYaml . }}
-{{- end }}
+{{- $labels := dict "app.kubernetes.io/name" (include "cloudemy.name" .) "app.kubernetes.io/component" "generated-secret" -}}
+{{- $_ := set $labels "app.kubernetes.io/part-of" "cloudemy" -}}
+{{- $_ := set $labels "cloudemy.io/release" .Release.Name -}}
+{{- toYaml (merge $labels (omit (.Values.commonLabels | default dict) "app.kubernetes.io/instance")) -}}
 {{- end -}}

@@ -12,15 +12,10 @@ metadata:
   name: runner-template
   namespace: {{ .Release.Namespace }}
   labels:
-    {{- include "cloudemy.selectorLabels" (dict "root" . "component" $component) | nindent 4 }}
-    app.kubernetes.io/part-of: cloudemy
-    app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-    {{- with .Values.runner.extraLabels }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
-    {{- with .Values.commonLabels }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- $labels := include "cloudemy.selectorLabels" (dict "root" . "component" $component) | fromYaml }}
+    {{- $_ := set $labels "app.kubernetes.io/part-of" "cloudemy" }}
+    {{- $_ := set $labels "app.kubernetes.io/version" (toString .Chart.AppVersion) }}
+    {{- toYaml (merge $labels (.Values.runner.extraLabels | default dict) (.Values.commonLabels | default dict)) | nindent 4 }}
   {{- with (include "cloudemy.metadataAnnotations" (dict "root" .) | trim) }}{{ . | nindent 2 }}{{- end }}
 spec:
   backoffLimit: {{ .Values.runner.job.backoffLimit }}
