@@ -53,6 +53,9 @@ class RunnerSettings(BaseSettings):
     """0: never hand an attempt back to the queue (the backend enforces the count with its own copy)."""
     llm_breaker_failures: Annotated[int, Field(ge=1, le=1000)] = 5
     llm_breaker_open_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    # Self-consistency (docs/grading.md): samples per grading, and the spread that sends a grade to review.
+    llm_samples: Annotated[int, Field(ge=1, le=9)] = 1
+    llm_max_spread: Annotated[float, Field(ge=0, le=1)] = 0.25
 
     @property
     def llm_configured(self) -> bool:

@@ -136,7 +136,16 @@ def grade_payload(
     prompt = build_prompt(payload, findings, tests=outcomes, compile_output=report.compile_output if report else "")
     llm_outcome = LlmGrader(settings, budget).grade(prompt)
     if llm_outcome.answer is not None:
-        graded = graded_result(assignment, llm_outcome.answer, findings, llm_outcome.stats, budget, outcomes)
+        from cloudemy_runner.consistency import combine
+
+        consensus = combine(
+            list(llm_outcome.answers) or [llm_outcome.answer], {c.id: c.points for c in assignment.rubric}
+        )
+        llm_outcome.stats.samples, llm_outcome.stats.max_spread = consensus.samples, consensus.max_spread
+        low_agreement = consensus.max_spread > settings.llm_max_spread + 1e-9
+        graded = graded_result(
+            assignment, consensus.answer, findings, llm_outcome.stats, budget, outcomes, low_agreement=low_agreement
+        )
         return with_tests(graded, report), None
     failure = llm_outcome.failure
     assert failure is not None  # an LlmResult holds either an answer or a failure

@@ -42,6 +42,8 @@ GRADING_SEED = 20240611
 """Fixed seed (with temperature 0) so that a regrade asks the model the same question the same way."""
 MAX_REQUESTS = 8
 """Upper bound on HTTP requests for one grading, whatever the budget still allows."""
+SAMPLING_TEMPERATURE = 0.7
+"""With LLM_SAMPLES > 1: enough variation for the samples to be independent opinions."""
 MAX_INVALID_ANSWERS = 2
 """An unusable answer is asked for again once; the second one ends the grading."""
 MIN_REQUEST_SECONDS = 1.0
@@ -71,6 +73,9 @@ class LlmStats:
     response_format: str = JSON_SCHEMA
     code: str = "pending"
     """How the LLM phase ended (``ok`` or a failure code); reported as the ``llm_outcome`` metric."""
+    samples: int = 0
+    """Usable answers combined into the grade (LLM_SAMPLES asked for; 0 when grading failed)."""
+    max_spread: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ class LlmResult:
     answer: ModelAnswer | None
     failure: LlmFailure | None
     stats: LlmStats
+    answers: tuple[ModelAnswer, ...] = ()
+    """Every usable sample (``LLM_SAMPLES``); ``answer`` is the first."""
 
 
 class BudgetExhausted(Exception):
@@ -171,17 +178,21 @@ class LlmGrader:
         self.limits = limits or SharedLimits(settings)
         self.stats = LlmStats(model=settings.llm_model)
         self._last_retry_after = 0.0
+        self._choices_wanted = 1
 
     def grade(self, prompt: GradingPrompt) -> LlmResult:
         import openai
 
         invalid_answers = 0
+        wanted = self.settings.llm_samples
+        answers: list[ModelAnswer] = []
         breaker = self.limits.breaker("state")
         if breaker.is_open:
             return self._failed(
                 "breaker-open", "the model server kept failing for every grader", breaker.retry_in_seconds
             )
         while True:
+            self._choices_wanted = wanted - len(answers)
             try:
                 completion = self._request_with_retries(prompt)
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
@@ -213,18 +224,27 @@ class LlmGrader:
                     return self._failed("timeout", f"the model server kept answering HTTP {exc.status_code}")
                 return self._failed("rejected", f"the model server rejected the request (HTTP {exc.status_code})")
             except BudgetExhausted:
+                if answers:  # the first samples arrived; grade with them rather than not at all
+                    return self._answered(answers)
                 return self._failed("budget-exhausted", "the time available for grading ran out")
 
-            try:
-                answer = parse_answer(_content_of(completion))
-            except InvalidAnswer as exc:
-                invalid_answers += 1
-                log.warning("llm answer unusable", extra={"reason": str(exc), "count": invalid_answers})
-                if invalid_answers >= MAX_INVALID_ANSWERS:
-                    return self._failed("invalid-output", "the model's answers were not valid grading JSON")
-                continue
-            self.stats.code = "ok"
-            return LlmResult(answer=answer, failure=None, stats=self.stats)
+            for content in _contents_of(completion):
+                try:
+                    answers.append(parse_answer(content))
+                except InvalidAnswer as exc:
+                    invalid_answers += 1
+                    log.warning("llm answer unusable", extra={"reason": str(exc), "count": invalid_answers})
+            if len(answers) >= wanted:
+                return self._answered(answers[:wanted])
+            if invalid_answers >= MAX_INVALID_ANSWERS:
+                if answers:
+                    return self._answered(answers)
+                return self._failed("invalid-output", "the model's answers were not valid grading JSON")
+
+    def _answered(self, answers: list[ModelAnswer]) -> LlmResult:
+        self.stats.code = "ok"
+        self.stats.samples = len(answers)
+        return LlmResult(answer=answers[0], failure=None, stats=self.stats, answers=tuple(answers))
 
     def _failed(self, code: str, detail: str, retry_after: float = 0.0) -> LlmResult:
         self.stats.code = code
@@ -259,13 +279,16 @@ class LlmGrader:
         self.stats.attempts += 1
         started = time.monotonic()
         try:
+            sampling = {"n": self._choices_wanted} if self._choices_wanted > 1 else {}
             completion = self.client.chat.completions.create(
                 model=self.settings.llm_model,
                 messages=prompt.messages,  # type: ignore[arg-type]
-                temperature=0,
+                # One sample is asked deterministically; several need the model's own variation.
+                temperature=SAMPLING_TEMPERATURE if self.settings.llm_samples > 1 else 0,
                 seed=GRADING_SEED,
                 response_format=response_format,  # type: ignore[arg-type]
                 timeout=min(self.settings.llm_timeout_seconds, remaining),
+                **sampling,  # type: ignore[arg-type]
             )
         except Exception as exc:
             if _is_transient(exc):
@@ -335,11 +358,14 @@ def _log_retry(retry_state: "tenacity.RetryCallState") -> None:
     )
 
 
-def _content_of(completion: Any) -> str | None:
+def _contents_of(completion: Any) -> list[str | None]:
+    """Every choice's content; a refusal or a missing choice counts as one unusable answer (``None``)."""
     choices = getattr(completion, "choices", None) or []
     if not choices:
-        raise InvalidAnswer("answer has no choices")
-    message = choices[0].message
-    if getattr(message, "refusal", None) and not message.content:
-        raise InvalidAnswer("the model refused to answer")
-    return message.content
+        return [None]
+    contents: list[str | None] = []
+    for choice in choices:
+        message = choice.message
+        refused = getattr(message, "refusal", None) and not message.content
+        contents.append(None if refused else message.content)
+    return contents

@@ -24,6 +24,8 @@ def metrics(
         "attempts": stats.attempts if stats else 0,
         "response_format": stats.response_format if stats and stats.attempts else None,
         "llm_outcome": stats.code if stats else None,
+        "samples": stats.samples if stats else 0,
+        "max_spread": stats.max_spread if stats else 0.0,
         "confidence": confidence,
         "runner_version": __version__,
         "total_ms": budget.elapsed_ms(),

@@ -26,6 +26,10 @@ NOT_GRADED_FEEDBACK = "Not graded: the grading model gave no assessment for this
 INJECTION_NOTE = (
     "An instructor will review this grade: the submission appears to contain instructions aimed at the grader."
 )
+LOW_AGREEMENT_NOTE = (
+    "The automatic grader gave noticeably different marks when asked several times; an instructor will set "
+    "the final grade."
+)
 INCOMPLETE_NOTE = "An instructor will review this grade: the grading model did not assess every rubric criterion."
 
 
@@ -126,8 +130,11 @@ def graded_result(
     stats: LlmStats,
     budget: Budget,
     outcomes: list[TestOutcome] | None = None,
+    *,
+    low_agreement: bool = False,
 ) -> ResultBody:
-    """The model graded the rubric: score = the criteria (clamped) + the passed tests' points."""
+    """The model graded the rubric: score = the criteria (clamped) + the passed tests' points. With
+    ``low_agreement`` (the samples disagreed beyond LLM_MAX_SPREAD) an instructor decides."""
     scored = score_criteria(assignment, answer)
     earned = round(sum(o.points for o in outcomes), 2) if outcomes else 0.0
     fail_tags = [*findings.fail_tags, *allowed_fail_tags(assignment, answer.fail_tags, findings)]
@@ -141,6 +148,10 @@ def graded_result(
         status = "needs_review"
         fail_tags.append(tags.INCOMPLETE_GRADING)
         notes.append(INCOMPLETE_NOTE)
+    if low_agreement:
+        status = "needs_review"
+        fail_tags.append(tags.LOW_AGREEMENT)
+        notes.append(LOW_AGREEMENT_NOTE)
     return ResultBody(
         status=status,
         score=min(round(scored.score + earned, 2), assignment.max_score),

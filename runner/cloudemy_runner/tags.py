@@ -11,6 +11,7 @@ INCOMPLETE_SOLUTION = "incomplete-solution"
 OFF_TOPIC = "off-topic"
 
 INCOMPLETE_GRADING = "incomplete-grading"
+LOW_AGREEMENT = "low-agreement"
 POSSIBLE_PROMPT_INJECTION = "possible-prompt-injection"
 PAYLOAD_MISSING = "payload-missing"
 PAYLOAD_INVALID = "payload-invalid"

@@ -16,6 +16,9 @@ answering mode):
 ``unauthorized``    401 (a 4xx that must not be retried)
 ``bad_request``     400 for every request, whatever its response format
 ``malformed``       200 whose message content is truncated, invalid JSON
+Self-consistency: ``n`` in the request asks for that many choices (``supports_n=False`` answers one, as servers
+that ignore it do); with ``fractions=[...]`` each sample scores the next fraction in turn, across requests too.
+
 ``no_json_schema``  400 for ``response_format`` type ``json_schema``; with ``json_object`` (or none) like ``good``
 
 Unkind provider (apply whatever the mode; options ``rpm``, ``tpm`` and ``window``, and ``go_down``):
@@ -68,6 +71,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "default_points": 10.0,
     "confidence": 0.9,
     "feedback": "Overall assessment from the fake model.",
+    "fractions": None,  # self-consistency: sample i scores fractions[i % len] x points (overrides fraction)
+    "supports_n": True,  # False: like servers that ignore ``n`` and answer one choice
     "rpm": 0,
     "tpm": 0,
     "window": 60.0,
@@ -115,6 +120,7 @@ class _State:
     admitted: deque[tuple[float, int]] = field(default_factory=deque)
     down_until: float = 0.0
     down_kind: str = "unavailable"
+    samples_served: int = 0
 
 
 class FakeOpenAI:
@@ -275,7 +281,11 @@ class FakeOpenAI:
         with self._lock:
             mode = self._state.queued.pop(0) if self._state.queued else self._state.mode
             self._state.calls[mode] += 1
-            return mode, dict(self._state.options)
+            options = dict(self._state.options)
+            options["_sample_offset"] = self._state.samples_served
+            if options.get("fractions"):  # each answered sample takes the next fraction, across requests too
+                self._state.samples_served += 1
+            return mode, options
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -436,8 +446,10 @@ def grading_answer(mode: str, rubric: list[dict[str, Any]], options: dict[str, A
     }
 
 
-def _completion(content: str, body: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    prompt_tokens, completion_tokens = int(options["prompt_tokens"]), int(options["completion_tokens"])
+def _completion(content: str | list[str], body: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    contents = [content] if isinstance(content, str) else content
+    prompt_tokens = int(options["prompt_tokens"])
+    completion_tokens = int(options["completion_tokens"]) * len(contents)
     return {
         "id": f"chatcmpl-fake-{time.monotonic_ns()}",
         "object": "chat.completion",
@@ -446,11 +458,12 @@ def _completion(content: str, body: dict[str, Any], options: dict[str, Any]) -> 
         "system_fingerprint": "fp_fake",
         "choices": [
             {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
+                "index": index,
+                "message": {"role": "assistant", "content": text, "refusal": None},
                 "logprobs": None,
                 "finish_reason": "stop",
             }
+            for index, text in enumerate(contents)
         ],
         "usage": {
             "prompt_tokens": prompt_tokens,
@@ -482,9 +495,17 @@ def _answer(
     rubric = rubric_of(body, float(options["default_points"]))
     if mode == "malformed":
         content = '{"criteria": [{"id": "' + (rubric[0]["id"] if rubric else "x") + '", "score": 4, "feedb'
-    else:
-        content = json.dumps(grading_answer(mode, rubric, options))
-    return 200, _completion(content, body, options), {}
+        return 200, _completion(content, body, options), {}
+    wanted = int(body.get("n") or 1) if options["supports_n"] else 1
+    fractions = options["fractions"]
+    contents = []
+    for index in range(max(1, wanted)):
+        sample = options
+        if fractions:
+            offset = int(options.get("_sample_offset", 0))
+            sample = {**options, "fraction": fractions[(offset + index) % len(fractions)]}
+        contents.append(json.dumps(grading_answer(mode, rubric, sample)))
+    return 200, _completion(contents, body, options), {}
 
 
 def main() -> None:

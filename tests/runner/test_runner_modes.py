@@ -44,10 +44,14 @@ def llm_metrics(**changes: Any) -> dict[str, Any]:
         "attempts": 1,
         "response_format": "json_schema",
         "llm_outcome": "ok",
+        "samples": 1,
+        "max_spread": 0.0,
         "confidence": 0.9,
         "runner_version": __version__,
     }
     metrics.update(changes)
+    if metrics["llm_outcome"] != "ok":
+        metrics["samples"] = changes.get("samples", 0)
     return metrics
 
 
@@ -284,6 +288,8 @@ def test_no_llm_configured_uses_offline_grader(runner_env, store_payload, backen
             "attempts": 0,
             "response_format": None,
             "llm_outcome": None,
+            "samples": 0,
+            "max_spread": 0.0,
             "confidence": None,
             "runner_version": __version__,
         },
@@ -313,6 +319,8 @@ def test_payload_missing_is_an_error_result(runner_env, backend, fake_llm):
             "attempts": 0,
             "response_format": None,
             "llm_outcome": None,
+            "samples": 0,
+            "max_spread": 0.0,
             "confidence": None,
             "runner_version": __version__,
         },
