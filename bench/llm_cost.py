@@ -330,6 +330,12 @@ def run(runs: int) -> dict[str, Any]:
         },
         "cost_usd_per_1000_submissions": cost_per_1000(prompt_with_schema["median"], realistic_tokens),
         "cost_usd_per_1000_submissions_messages_only": cost_per_1000(prompt["median"], realistic_tokens),
+        # Self-consistency at LLM_SAMPLES=3: with the n parameter the prompt is billed once and the answer three
+        # times; a server that ignores n gets three separate requests (everything three times).
+        "cost_usd_per_1000_submissions_3_samples_n": cost_per_1000(prompt_with_schema["median"], 3 * realistic_tokens),
+        "cost_usd_per_1000_submissions_3_samples_separate": cost_per_1000(
+            3 * prompt_with_schema["median"], 3 * realistic_tokens
+        ),
         "target_prompt_tokens_max": PROMPT_TOKENS_TARGET,
         "target_met": prompt_with_schema["max"] < PROMPT_TOKENS_TARGET,
         "target_met_messages_only": prompt["max"] < PROMPT_TOKENS_TARGET,
@@ -368,6 +374,11 @@ def print_report(r: dict[str, Any]) -> None:
             f"cost per 1,000 submissions (${r['price']['input_usd_per_1m']}/"
             f"${r['price']['output_usd_per_1m']} per 1M, {r['price']['as_of']})",
             f"${r['cost_usd_per_1000_submissions']:.3f}",
+        ],
+        ["  ... at LLM_SAMPLES=3, with the n parameter", f"${r['cost_usd_per_1000_submissions_3_samples_n']:.3f}"],
+        [
+            "  ... at LLM_SAMPLES=3, separate requests",
+            f"${r['cost_usd_per_1000_submissions_3_samples_separate']:.3f}",
         ],
     ]
     print(table(["figure", "tokens"], rows))

@@ -34,7 +34,16 @@ def sample_assignment(*, with_llm_rubric: bool) -> dict[str, Any]:
     return sample
 
 
-LLM_ENV = ("LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL", "LLM_TIMEOUT_SECONDS")
+LLM_NUMBERS = {
+    # environment variable -> the chart value that feeds it to runner Jobs (and the scheduler)
+    "LLM_TIMEOUT_SECONDS": "llm.timeoutSeconds",
+    "LLM_SAMPLES": "llm.samples",
+    "LLM_MAX_SPREAD": "llm.maxSpread",
+    "LLM_REQUESTS_PER_MINUTE": "llm.rateLimit.requestsPerMinute",
+    "LLM_TOKENS_PER_MINUTE": "llm.rateLimit.tokensPerMinute",
+    "LLM_REQUEUE_LIMIT": "llm.rateLimit.requeueLimit",
+}
+LLM_ENV = ("LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL", *LLM_NUMBERS)
 
 
 @dataclass
@@ -87,8 +96,7 @@ def runner_job_values(cfg: PlatformConfig) -> dict[str, list[str]]:
     """Chart values (``set_values``, ``set_strings``) for the demo's runner Jobs: its deadline and LLM settings.
     The API key stays a secretKeyRef, which the local executor resolves from the scheduler's environment."""
     values = [f"runner.job.activeDeadlineSeconds={cfg.job_deadline_seconds}"]
-    if cfg.llm_env.get("LLM_TIMEOUT_SECONDS"):
-        values.append(f"llm.timeoutSeconds={cfg.llm_env['LLM_TIMEOUT_SECONDS']}")
+    values += [f"{key}={cfg.llm_env[name]}" for name, key in LLM_NUMBERS.items() if cfg.llm_env.get(name)]
     pairs = (("LLM_MODEL", "llm.model"), ("LLM_BASE_URL", "llm.baseUrl"))
     strings = [f"{key}={cfg.llm_env[name]}" for name, key in pairs if cfg.llm_env.get(name)]
     return {"set_values": values, "set_strings": strings}

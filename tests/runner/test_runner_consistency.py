@@ -96,3 +96,16 @@ def test_one_sample_is_the_default(runner_env, store_payload, backend, fake_llm)
     assert "n" not in fake_llm.requests[0].body
     assert fake_llm.requests[0].body["temperature"] == 0
     assert _result(backend)["metrics"]["samples"] == 1
+
+
+def test_demo_and_chart_pass_the_sampling_settings_to_runner_jobs() -> None:
+    from demo.chart import runner_job_template
+    from demo.platform import PlatformConfig, runner_job_values
+
+    cfg = PlatformConfig.from_env({"LLM_SAMPLES": "3", "LLM_MAX_SPREAD": "0.3", "LLM_BASE_URL": "http://127.0.0.1:9"})
+    values = runner_job_values(cfg)
+    template = runner_job_template(set_values=values["set_values"], set_strings=values["set_strings"])
+    (runner,) = [c for c in template["spec"]["template"]["spec"]["containers"] if c["name"] == "runner"]
+    env = {e["name"]: e.get("value") for e in runner["env"]}
+    assert env["LLM_SAMPLES"] == "3"
+    assert env["LLM_MAX_SPREAD"] == "0.3"

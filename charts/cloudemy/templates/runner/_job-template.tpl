@@ -53,6 +53,10 @@ spec:
               value: {{ .Values.llm.baseUrl | quote }}
             - name: LLM_TIMEOUT_SECONDS
               value: {{ .Values.llm.timeoutSeconds | quote }}
+            - name: LLM_SAMPLES
+              value: {{ .Values.llm.samples | int64 | quote }}
+            - name: LLM_MAX_SPREAD
+              value: {{ .Values.llm.maxSpread | quote }}
             {{- include "cloudemy.env.llmRateLimit" . | nindent 12 }}
             - name: JOB_DEADLINE_SECONDS
               value: {{ .Values.runner.job.activeDeadlineSeconds | quote }}
