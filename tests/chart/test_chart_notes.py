@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from chart_render import CHART, HELMS, NAMESPACE, RELEASE, ROOT, TOOLS
-from fake_kube_api import FakeKubeApi
+
+from fakes.k8s_api import FakeKubernetesAPI
 
 
 @pytest.fixture(scope="module")
 def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    api = FakeKubeApi()
-    with api.running():
+    with FakeKubernetesAPI() as api:
         yield api.write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
 
 

@@ -1,10 +1,12 @@
 """A fake Kubernetes API server over real HTTP on 127.0.0.1, for batch/v1 Jobs and core/v1 pods.
 
-The real ``kubernetes`` client talks to it through a kubeconfig (``write_kubeconfig``). It implements what the
-scheduler uses: Jobs create / get / list with a label selector / delete / watch (with resourceVersion and an
-injectable 410 Gone), pods list / get. Every call is recorded, so tests can assert what a real cluster would have
-seen (how many creates, how many unfinished Jobs existed at each create). Tests play the kubelet with
-``mark_complete`` / ``mark_failed`` / ``set_pod_state`` and the ``on_create`` hooks.
+The real ``kubernetes`` client (and helm) talks to it through a kubeconfig (``write_kubeconfig``). It implements
+what the scheduler uses: Jobs create / get / list with a label selector / delete / watch (with resourceVersion and
+an injectable 410 Gone), pods list / get; and what ``helm install --dry-run`` needs: API discovery for every kind
+the chart renders, and GETs of the Secrets in ``secrets``. Every call is recorded, so tests can assert what a
+real cluster would have seen (how many creates, how many unfinished Jobs existed at each create), and
+``rbac_request`` names the RBAC right each call needs. Tests play the kubelet with ``mark_complete`` /
+``mark_failed`` / ``set_pod_state`` and the ``on_create`` hooks.
 
 Fault injection: ``fail_next`` (answer N matching requests with a status), ``delay`` (sleep before answering,
 to make clients time out), ``stop`` / ``start`` (the server is down: connections are refused).
@@ -35,6 +37,25 @@ from fakes.ports import free_port
 
 JOBS_PATH = re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[^/]+)/jobs(?:/(?P<name>[^/]+))?(?P<status>/status)?$")
 PODS_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods(?:/(?P<name>[^/]+))?$")
+SECRET_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets/(?P<name>[^/]+)$")
+DISCOVERY: dict[str, list[tuple[str, str, bool]]] = {
+    # Every kind the chart renders, by group/version (resource, kind, namespaced): helm 4 maps each rendered
+    # object before it prints anything.
+    "v1": [
+        ("secrets", "Secret", True),
+        ("configmaps", "ConfigMap", True),
+        ("services", "Service", True),
+        ("serviceaccounts", "ServiceAccount", True),
+        ("pods", "Pod", True),
+        ("namespaces", "Namespace", False),
+    ],
+    "apps/v1": [("deployments", "Deployment", True), ("statefulsets", "StatefulSet", True)],
+    "batch/v1": [("jobs", "Job", True), ("cronjobs", "CronJob", True)],
+    "autoscaling/v2": [("horizontalpodautoscalers", "HorizontalPodAutoscaler", True)],
+    "policy/v1": [("poddisruptionbudgets", "PodDisruptionBudget", True)],
+    "rbac.authorization.k8s.io/v1": [("roles", "Role", True), ("rolebindings", "RoleBinding", True)],
+    "networking.k8s.io/v1": [("ingresses", "Ingress", True), ("networkpolicies", "NetworkPolicy", True)],
+}
 
 
 _FIRST_RV = 1000  # the event with resourceVersion N sits at index N - _FIRST_RV - 1 of the history
@@ -117,6 +138,30 @@ def job_finished(job: dict[str, Any]) -> bool:
     return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions)
 
 
+def discovery(path: str) -> dict[str, Any] | None:
+    """The API server's discovery document at ``path`` (``/version``, ``/api``, ``/apis``, ``/api/v1``,
+    ``/apis/<group>/<version>``), or None."""
+    if path == "/version":
+        return {"major": "1", "minor": "31", "gitVersion": "v1.31.0", "platform": "linux/amd64"}
+    if path == "/api":
+        return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+    if path == "/apis":
+        groups = []
+        for group_version in (gv for gv in DISCOVERY if "/" in gv):
+            group, version = group_version.split("/")
+            entry = {"groupVersion": group_version, "version": version}
+            groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+    group_version = "v1" if path == "/api/v1" else path.removeprefix("/apis/")
+    if group_version not in DISCOVERY or (group_version != "v1" and not path.startswith("/apis/")):
+        return None
+    resources = [
+        {"name": name, "singularName": "", "namespaced": namespaced, "kind": kind, "verbs": ["get", "list", "create"]}
+        for name, kind, namespaced in DISCOVERY[group_version]
+    ]
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+
+
 def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
             "reason": reason, "code": code}  # fmt: skip
@@ -130,6 +175,7 @@ class FakeKubernetesAPI:
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self._unfinished: set[tuple[str, str]] = set()
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self.secrets: dict[tuple[str, str], dict[str, Any]] = {}  # (namespace, name) -> Secret, for helm's lookup
         self.calls: list[Call] = []
         self.on_create: list[Callable[[dict[str, Any]], None]] = []
         self.delay_seconds = 0.0
@@ -453,6 +499,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(200)
             self._send(200, api.list_objects("Pod", ns, query.get("labelSelector")))
             return
+        if self.command == "GET":
+            secret_match = SECRET_PATH.match(split.path)
+            found = api.secrets.get((secret_match["ns"], secret_match["name"])) if secret_match else None
+            found = found or discovery(split.path)
+            if found is not None:
+                self._record(200)
+                self._send(200, found)
+                return
         self._record(404)
         self._send(404, status_body(404, "NotFound", f"the fake API does not serve {self.command} {split.path}"))
 

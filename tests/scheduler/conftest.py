@@ -1,11 +1,12 @@
-"""Fixtures for the scheduler tests: the fake Kubernetes API, a recording backend, and scheduler factories."""
+"""Fixtures for the scheduler tests: the fake Kubernetes API, the recording backend, and scheduler factories."""
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from scheduler_harness import RecordingBackend, ThreadScheduler, job_template_file, scheduler_env
+from scheduler_harness import MASTER_TOKEN, ThreadScheduler, job_template_file, scheduler_env
 
+from fakes.internal_api import RecordingBackend
 from fakes.k8s_api import FakeKubernetesAPI
 
 
@@ -22,15 +23,14 @@ def kubeconfig(k8s_api: FakeKubernetesAPI, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def backend() -> Iterator[RecordingBackend]:
-    recorder = RecordingBackend()
-    yield recorder
-    recorder.close()
+    with RecordingBackend(master_token=MASTER_TOKEN) as recorder:  # checks tokens like the backend does
+        yield recorder
 
 
 @pytest.fixture
 def job_template(tmp_path: Path, backend: RecordingBackend) -> Path:
     """The chart's runner Job template, its runners pointed at this test's recording backend."""
-    return job_template_file(tmp_path / "runner-job.yaml", backend.url)
+    return job_template_file(tmp_path / "runner-job.yaml", backend.internal_url)
 
 
 @pytest.fixture
@@ -41,7 +41,9 @@ def env_for(
     template, plus overrides."""
 
     def make(**extra: str | int | float) -> dict[str, str]:
-        return scheduler_env(str(extra.pop("redis_url", redis_url)), kubeconfig, backend.url, job_template, **extra)
+        return scheduler_env(
+            str(extra.pop("redis_url", redis_url)), kubeconfig, backend.internal_url, job_template, **extra
+        )
 
     return make
 

@@ -1,4 +1,4 @@
-"""Helpers for the scheduler tests: a recording backend, scheduler settings, in-thread and subprocess schedulers."""
+"""Helpers for the scheduler tests: scheduler settings and Job template, in-thread and subprocess schedulers."""
 
 import json
 import os
@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +17,6 @@ from cloudemy_scheduler.app import Scheduler
 from cloudemy_scheduler.config import Settings
 from demo.chart import BACKEND_SERVICE, write_runner_job_template
 from fakes.k8s_api import FakeKubernetesAPI
-from fakes.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER_TOKEN = "master-token-for-tests"
@@ -35,65 +33,6 @@ def message(n: int, attempt: int | None = None, language: str = "python") -> str
     if attempt is not None:
         body["attempt"] = attempt
     return json.dumps(body)
-
-
-class RecordingBackend:
-    """The backend's internal API, recorded: every POST with its token header and JSON body; answers 200
-    (or ``status_for(path)``). Results follow the backend's first-terminal-wins rule."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.status_override: int | None = None
-        self.final: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                path, _, query = self.path.partition("?")
-                status = recorder._answer(path, query, self.headers.get("X-Result-Token"), body)
-                data = json.dumps({"ok": status == 200}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/internal"
-
-    def _answer(self, path: str, query: str, token: str | None, body: dict[str, Any]) -> int:
-        with self._lock:
-            self.requests.append({"path": path, "query": query, "token": token, "body": body})
-            if self.status_override is not None:
-                return self.status_override
-            if path.endswith("/result"):
-                first = self.final.setdefault(path, body)
-                return 200 if first == body else 409
-            return 200
-
-    def posts(self, suffix: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [r for r in self.requests if r["path"].endswith(suffix)]
-
-    def results_for(self, submission_id: str) -> list[dict[str, Any]]:
-        return [r["body"] for r in self.posts(f"/submissions/{submission_id}/result")]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def job_template_file(path: Path, backend_url: str, *set_values: str) -> Path:

@@ -24,9 +24,9 @@ def test_message_becomes_one_job_and_leaves_processing(k8s_api, backend, redis_c
     assert env["INTERNAL_RESULT_TOKEN"] == submission_token(MASTER_TOKEN, sid(1))
     assert MASTER_TOKEN not in json.dumps(k8s_api.get_job(f"runner-{sid(1)}"))
     report = wait_for(lambda: backend.posts(f"/submissions/{sid(1)}/status"), what="dispatched report")[0]
-    assert report["body"] == {"status": "dispatched", "job_name": f"runner-{sid(1)}"}
-    assert report["token"] == MASTER_TOKEN
-    assert report["query"] == "attempt=1"
+    assert report.body == {"status": "dispatched", "job_name": f"runner-{sid(1)}"}
+    assert report.token == MASTER_TOKEN
+    assert report.query == {"attempt": "1"}
     assert k8s_api.created_names() == [f"runner-{sid(1)}"]
 
 

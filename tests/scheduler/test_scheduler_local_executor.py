@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def template_file(tmp_path, backend, *, deadline=120, backoff=1):
-    return job_template_file(tmp_path / "job.yaml", backend.url, f"runner.job.activeDeadlineSeconds={deadline}",
-                             f"runner.job.backoffLimit={backoff}")  # fmt: skip
+    values = (f"runner.job.activeDeadlineSeconds={deadline}", f"runner.job.backoffLimit={backoff}")
+    return job_template_file(tmp_path / "job.yaml", backend.internal_url, *values)
 
 
 def by_key(secrets):
@@ -62,7 +62,7 @@ def test_runner_gets_the_jobs_env_and_never_the_master_token(tmp_path, env_for, 
     assert env["INTERNAL_RESULT_TOKEN"] == submission_token(MASTER_TOKEN, sid(1))
     assert env["LLM_API_KEY"] == "sk-local-secret", "secretKeyRef resolved from the scheduler's env"
     assert env["LLM_MODEL"] == "gpt-4o-mini"
-    assert env["BACKEND_INTERNAL_URL"] == backend.url
+    assert env["BACKEND_INTERNAL_URL"] == backend.internal_url
     assert MASTER_TOKEN not in json.dumps(env)
     wait_for(lambda: redis_client.zcard(QUEUE + ":active-jobs") == 0, what="slot freed after exit 0")
     assert backend.posts("/result") == [], "a runner that exits 0 posted its own result"
@@ -152,9 +152,9 @@ def test_real_runner_subprocess_completes(env_for, redis_client, start_scheduler
     start_scheduler(executor="local")  # no LLM_API_KEY in the scheduler's environment
     redis_client.rpush(QUEUE, message(50))
     post = wait_for(lambda: backend.posts(f"/submissions/{sid(50)}/result"), timeout=60, what="runner's result")[0]
-    assert verify_result_token(MASTER_TOKEN, sid(50), post["token"])
-    assert post["token"] != MASTER_TOKEN, "the runner used its per-submission token"
-    assert post["body"]["status"] == "needs_review"
-    assert post["body"]["grader"] == "offline"
-    assert post["query"] == "attempt=1"
+    assert verify_result_token(MASTER_TOKEN, sid(50), post.token)
+    assert post.token != MASTER_TOKEN, "the runner used its per-submission token"
+    assert post.body["status"] == "needs_review"
+    assert post.body["grader"] == "offline"
+    assert post.query == {"attempt": "1"}
     wait_for(lambda: redis_client.zcard(QUEUE + ":active-jobs") == 0, what="slot freed after the runner exited")

@@ -15,7 +15,9 @@ PROCESSING = QUEUE + ":processing"
 def process_env(redis_url, kubeconfig, backend, job_template):
     def make(**extra):
         port = free_port()
-        return port, scheduler_env(redis_url, kubeconfig, backend.url, job_template, metrics_port=port, **extra)
+        return port, scheduler_env(
+            redis_url, kubeconfig, backend.internal_url, job_template, metrics_port=port, **extra
+        )
 
     return make
 
@@ -95,7 +97,7 @@ def test_redis_down_at_start_and_in_the_middle(redis_factory, kubeconfig, backen
     server = redis_factory(appendonly=True)
     server.stop()
     port = free_port()
-    env = scheduler_env(server.url, kubeconfig, backend.url, job_template, metrics_port=port)
+    env = scheduler_env(server.url, kubeconfig, backend.internal_url, job_template, metrics_port=port)
     proc = ProcessScheduler(env, tmp_path / "scheduler.log").start()
     try:
         proc.wait_healthy(port)

@@ -104,7 +104,7 @@ def test_two_scheduler_processes_drain_200_messages_without_duplicates(redis_url
             scheduler_env(
                 redis_url,
                 k8s_api.write_kubeconfig(tmp_path / f"kubeconfig-{i}", token=f"scheduler-{i}"),
-                backend.url,
+                backend.internal_url,
                 job_template,
                 pod_name=f"scheduler-{i}",
             ),
@@ -137,7 +137,7 @@ def test_kill_9_at_random_points_loses_nothing_and_makes_one_job_each(redis_url,
     redis_client.rpush(QUEUE, *(message(2000 + n) for n in range(count)))
     crashes: dict[str, int] = {}
     base = ProcessScheduler({}).env
-    env = {**base, **scheduler_env(redis_url, kubeconfig, backend.url, job_template, pod_name="scheduler-0")}
+    env = {**base, **scheduler_env(redis_url, kubeconfig, backend.internal_url, job_template, pod_name="scheduler-0")}
     with CrashingSchedulers(base) as schedulers:
         for _ in range(50):
             point = rng.choice(POINTS)
@@ -147,8 +147,8 @@ def test_kill_9_at_random_points_loses_nothing_and_makes_one_job_each(redis_url,
     assert sum(crashes.values()) == 50
     assert set(crashes) == set(POINTS)
     assert redis_client.llen(QUEUE) > 0, "the loop really left work for the survivor"
-    survivor = ProcessScheduler(scheduler_env(redis_url, kubeconfig, backend.url, job_template, pod_name="scheduler-0"),
-                                tmp_path / "survivor.log").start()  # fmt: skip
+    env = scheduler_env(redis_url, kubeconfig, backend.internal_url, job_template, pod_name="scheduler-0")
+    survivor = ProcessScheduler(env, tmp_path / "survivor.log").start()
     try:
         wait_for(lambda: redis_client.llen(QUEUE) == 0 and redis_client.llen(PROCESSING) == 0,
                  timeout=60, interval=0.1, what="everything dispatched")  # fmt: skip

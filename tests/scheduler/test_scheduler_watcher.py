@@ -25,9 +25,9 @@ def test_deadline_exceeded_becomes_a_timeout_result(k8s_api, backend, redis_clie
     k8s_api.set_pod_state(name, phase="Running")
     k8s_api.mark_failed(name, "DeadlineExceeded", "Job was active longer than specified deadline")
     post = wait_for(lambda: backend.posts(f"/submissions/{sid(1)}/result"), what="timeout result")[0]
-    assert post["token"] == MASTER_TOKEN
-    assert post["query"] == "attempt=1"
-    result = post["body"]
+    assert post.token == MASTER_TOKEN
+    assert post.query == {"attempt": "1"}
+    result = post.body
     assert result["status"] == "timeout"
     assert result["fail_tags"] == ["deadline-exceeded"]
     assert "120 s" in result["feedback"]
@@ -103,7 +103,7 @@ def test_ending_of_a_superseded_attempt_is_not_reported(k8s_api, backend, redis_
     k8s_api.mark_failed(name2, "DeadlineExceeded")
     results = wait_for(lambda: backend.results_for(sid(7)), what="the second attempt's result")
     assert [r["metrics"]["attempt"] for r in results] == [2]
-    assert [p["query"] for p in backend.posts(f"/submissions/{sid(7)}/result")] == ["attempt=2"]
+    assert [p.query for p in backend.posts(f"/submissions/{sid(7)}/result")] == [{"attempt": "2"}]
 
 
 def test_jobs_that_ended_while_no_scheduler_ran_are_reported_at_start(k8s_api, backend, redis_client, start_scheduler):
