@@ -93,7 +93,7 @@ def _stop_group(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=timeout)
-    # the leader is gone; make sure nothing it started lives on in its group
+    # the group's first process is gone; make sure nothing it started lives on in its group
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
 

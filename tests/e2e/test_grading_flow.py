@@ -25,7 +25,7 @@ def test_happy_path_graded_with_breakdown(campus: Campus):
     assert result["grader"] == "llm"
     assert result["metrics"]["prompt_tokens"] > 0
     assert result["metrics"]["model"] == "gpt-4o-mini"
-    # the student sees their own result; exactly one Job was created, named as the seed names it
+    # the student sees their own result; exactly one Job was created, named runner-<submission id>
     assert campus.get(sid, student)["result"]["score"] == 10
     assert campus.platform.k8s.created_names() == [job_name(sid)]
 

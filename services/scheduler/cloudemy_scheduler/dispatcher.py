@@ -33,7 +33,7 @@ from cloudemy_scheduler.work_queue import REDIS_ERRORS, WorkQueue
 
 log = logging.getLogger(__name__)
 
-BLOCK_SECONDS = 5  # SPEC: BLMOVE <queue> <queue>:processing LEFT RIGHT 5
+BLOCK_SECONDS = 5  # BLMOVE <queue> <queue>:processing LEFT RIGHT 5: the wait of one take
 SLOT_POLL_SECONDS = 0.2  # how often a full scheduler looks for slots that other replicas freed
 T = TypeVar("T")
 

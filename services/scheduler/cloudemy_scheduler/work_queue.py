@@ -3,7 +3,7 @@ active-Job slots that enforce MAX_ACTIVE_JOBS across every replica.
 
 Keys (``Q`` is QUEUE_SUBMISSIONS):
 - ``Q`` — pending messages; the backend RPUSHes, schedulers BLMOVE from the left.
-- ``Q:processing`` — messages a scheduler is turning into a Job (SPEC's reliable dequeue).
+- ``Q:processing`` — messages a scheduler is turning into a Job (the reliable dequeue: BLMOVE from ``Q``).
 - ``Q:processing:owners`` — hash raw message -> id of the scheduler that holds it.
 - ``Q:processing:unowned`` — hash raw message -> when recovery first saw it without an owner.
 - ``Q:schedulers`` — sorted set scheduler id -> heartbeat expiry (Redis server time, seconds).
