@@ -4,7 +4,7 @@ import json
 
 from scheduler_harness import MASTER_TOKEN, QUEUE, job_env, message, sid, wait_for
 
-from cloudemy_common.tokens import submission_token
+from cloudemy_common.tokens import result_grant
 
 PROCESSING = QUEUE + ":processing"
 DEAD = QUEUE + ":dead"
@@ -21,7 +21,10 @@ def test_message_becomes_one_job_and_leaves_processing(k8s_api, backend, redis_c
     wait_for(lambda: drained(redis_client), what="queue and processing empty")
     env = job_env(k8s_api, f"runner-{sid(1)}")
     assert env["SUBMISSION_ID"] == sid(1)
-    assert env["INTERNAL_RESULT_TOKEN"] == submission_token(MASTER_TOKEN, sid(1))
+    grant = result_grant(MASTER_TOKEN, sid(1), env["INTERNAL_RESULT_TOKEN"])
+    assert grant is not None
+    assert (grant.kind, grant.attempt) == ("attempt", 1), "bound to this attempt, with an expiry"
+    assert result_grant(MASTER_TOKEN, sid(2), env["INTERNAL_RESULT_TOKEN"]) is None
     assert MASTER_TOKEN not in json.dumps(k8s_api.get_job(f"runner-{sid(1)}"))
     report = wait_for(lambda: backend.posts(f"/submissions/{sid(1)}/status"), what="dispatched report")[0]
     assert report.body == {"status": "dispatched", "job_name": f"runner-{sid(1)}"}
@@ -125,7 +128,7 @@ def test_job_rejected_by_api_is_dead_lettered_and_reported(k8s_api, backend, red
     assert dead[0]["reason"].startswith("job rejected")
     result = wait_for(lambda: backend.results_for(sid(11)), what="error result")[0]
     assert result["status"] == "error"
-    assert result["fail_tags"] == ["job-rejected"]
+    assert result["fail_tags"] == ["cluster-refused"]
 
 
 def test_cap_never_exceeded_and_work_waits_in_the_queue(k8s_api, redis_client, start_scheduler):

@@ -5,6 +5,7 @@ allowlist."""
 import copy
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import kubernetes_validate
@@ -12,7 +13,7 @@ import pytest
 import yaml
 from scheduler_harness import MASTER_TOKEN, sid
 
-from cloudemy_common.tokens import submission_token
+from cloudemy_common.tokens import result_grant
 from cloudemy_scheduler.executors.k8s import KubernetesExecutor
 from cloudemy_scheduler.job_template import TemplateError, build_job, label_selector, load_template
 from demo.chart import job_template_of, render
@@ -75,7 +76,12 @@ def test_job_keeps_secrets_out_and_runs_restricted(template, attempt):
     for secret in ("LLM_API_KEY", "REDIS_PASSWORD"):
         assert env[secret] == {"name": secret, "valueFrom": {"secretKeyRef": {
             "name": "my-release-secret", "key": secret}}}  # fmt: skip
-    assert env["INTERNAL_RESULT_TOKEN"]["value"] == submission_token(MASTER_TOKEN, sid(1))
+    grant = result_grant(MASTER_TOKEN, sid(1), env["INTERNAL_RESULT_TOKEN"]["value"])
+    assert grant is not None
+    assert (grant.kind, grant.attempt) == ("attempt", attempt), "bound to this attempt, with an expiry"
+    assert grant.expires_at is not None
+    assert grant.expires_at - time.time() < 120 + 900 + 5, "valid for the deadline and a grace, not for the TTL"
+    assert result_grant(MASTER_TOKEN, sid(2), env["INTERNAL_RESULT_TOKEN"]["value"]) is None
     assert MASTER_TOKEN not in json.dumps(job), "the master token never enters a runner pod"
     assert job["spec"]["ttlSecondsAfterFinished"] > 0
     pod = job["spec"]["template"]["spec"]

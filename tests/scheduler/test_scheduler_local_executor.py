@@ -11,7 +11,7 @@ from scheduler_harness import MASTER_TOKEN, QUEUE, job_template_file, message, s
 
 from cloudemy_common.keys import submission_key
 from cloudemy_common.models import SubmissionPayload
-from cloudemy_common.tokens import submission_token, verify_result_token
+from cloudemy_common.tokens import result_grant, verify_result_token
 from cloudemy_scheduler.executors.kubelet_env import expand, resolve_env
 from cloudemy_scheduler.job_template import runner_container
 from demo.chart import job_template_of, render
@@ -59,7 +59,10 @@ def test_runner_gets_the_jobs_env_and_never_the_master_token(tmp_path, env_for, 
     assert recorded
     env = json.loads((tmp_path / f"{sid(1)}.json").read_text())
     assert env["SUBMISSION_ID"] == sid(1)
-    assert env["INTERNAL_RESULT_TOKEN"] == submission_token(MASTER_TOKEN, sid(1))
+    grant = result_grant(MASTER_TOKEN, sid(1), env["INTERNAL_RESULT_TOKEN"])
+    assert grant is not None
+    assert (grant.kind, grant.attempt) == ("attempt", 1), "bound to this attempt, with an expiry"
+    assert result_grant(MASTER_TOKEN, sid(2), env["INTERNAL_RESULT_TOKEN"]) is None
     assert env["LLM_API_KEY"] == "sk-local-secret", "secretKeyRef resolved from the scheduler's env"
     assert env["LLM_MODEL"] == "gpt-4o-mini"
     assert env["BACKEND_INTERNAL_URL"] == backend.internal_url

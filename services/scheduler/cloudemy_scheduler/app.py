@@ -11,7 +11,9 @@ from types import FrameType
 import redis
 from pydantic import ValidationError
 
+from cloudemy_common.llm_budget import BudgetLimits
 from cloudemy_common.logs import configure_logging
+from cloudemy_common.redis_policy import decoded_config, memory_policy_problems
 from cloudemy_scheduler.backend_reporter import BackendReporter
 from cloudemy_scheduler.config import ConfigurationError, Settings
 from cloudemy_scheduler.dispatcher import BLOCK_SECONDS, Dispatcher
@@ -19,6 +21,7 @@ from cloudemy_scheduler.executors.base import Executor
 from cloudemy_scheduler.health import HealthServer
 from cloudemy_scheduler.housekeeping import Housekeeper
 from cloudemy_scheduler.job_template import label_selector, load_template
+from cloudemy_scheduler.llm_gate import LlmDispatchGate
 from cloudemy_scheduler.work_queue import REDIS_ERRORS, WorkQueue
 
 log = logging.getLogger("cloudemy_scheduler")
@@ -46,6 +49,17 @@ def build_executor(settings: Settings, template: dict, environ: Mapping[str, str
     )
 
 
+def warn_about_redis_memory_policy(client: redis.Redis) -> None:
+    """One warning per problem when Redis would evict payloads or grow unbounded; never blocks start-up."""
+    try:
+        config = decoded_config(client.config_get("maxmemory*"))
+    except redis.RedisError as exc:  # unreachable now (the loops wait for it), or CONFIG refused by an ACL
+        log.info("redis memory policy not checked: %s", type(exc).__name__)
+        return
+    for problem in memory_policy_problems(config):
+        log.warning("redis may lose submissions: %s", problem)
+
+
 class Scheduler:
     """One scheduler process's parts. ``serve()`` blocks until ``stop()``; tests run it in a thread, with the
     environment it was configured from as ``environ``."""
@@ -68,6 +82,9 @@ class Scheduler:
         self.backend = BackendReporter(
             settings.backend_internal_url, master, result_budget_seconds=settings.report_timeout_seconds
         )
+        limits = BudgetLimits(
+            settings.llm_requests_per_minute, settings.llm_tokens_per_minute, settings.llm_budget_period_seconds
+        )
         self.dispatcher = Dispatcher(
             self.work_queue,
             self.executor,
@@ -76,6 +93,7 @@ class Scheduler:
             master_token=master,
             max_active_jobs=settings.max_active_jobs,
             language_images=settings.runner_language_images,
+            llm_gate=LlmDispatchGate(self.redis, limits, max_backlog_seconds=settings.llm_dispatch_max_backlog_seconds),
         )
         self.housekeeper = Housekeeper(
             self.work_queue,
@@ -92,6 +110,7 @@ class Scheduler:
         log.info("scheduler %s: queue %s, executor %s, cap %d", settings.scheduler_id, settings.queue_submissions,
                  settings.executor, settings.max_active_jobs)  # fmt: skip
         self.health.start()
+        warn_about_redis_memory_policy(self.redis)
         try:
             self.executor.start(self.dispatcher.job_finished)
             if self.housekeeper.startup(self.dispatcher.stop_event):

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     """The runner Job template (required; the chart mounts its ConfigMap's job.yaml and points here)."""
     executor: Literal["kubernetes", "local"] = "kubernetes"
     max_active_jobs: int = Field(default=50, ge=1)
+    llm_requests_per_minute: int = Field(default=0, ge=0)
+    """The LLM budget the runners share (0: no limit): dispatch holds while it is booked up."""
+    llm_tokens_per_minute: int = Field(default=0, ge=0)
+    llm_budget_period_seconds: float = Field(default=60.0, gt=0)
+    """The window the two limits count in (a minute; only time-compressing tests and benchmarks shorten it)."""
+    llm_dispatch_max_backlog_seconds: float = Field(default=30.0, gt=0)
+    """Dispatch holds while the shared LLM budget is booked further ahead than this (or its breaker is open)."""
     metrics_port: int = Field(default=9090, ge=0, le=65535)
     kubeconfig: str | None = None
     """Used when not running in a pod (no in-cluster service account)."""

@@ -28,6 +28,7 @@ from cloudemy_scheduler.backend_reporter import BackendReporter
 from cloudemy_scheduler.executors.base import Created, Executor, JobRejected, TransientError
 from cloudemy_scheduler.job_endings import Ending, JobEnding, result_for
 from cloudemy_scheduler.job_template import build_job
+from cloudemy_scheduler.llm_gate import LlmDispatchGate
 from cloudemy_scheduler.metrics import ACTIVE_JOBS, DISPATCH_SECONDS, DISPATCHED, FAILURES
 from cloudemy_scheduler.work_queue import REDIS_ERRORS, WorkQueue
 
@@ -55,8 +56,10 @@ class Dispatcher:
         master_token: str,
         max_active_jobs: int,
         language_images: Mapping[str, str] | None = None,
+        llm_gate: LlmDispatchGate | None = None,
     ) -> None:
         self.queue = work_queue
+        self.llm_gate = llm_gate
         self.language_images = language_images
         self.executor = executor
         self.backend = backend
@@ -97,9 +100,12 @@ class Dispatcher:
         log.info("dispatch loop stopped")
 
     def _next_message(self) -> str | None:
-        """Wait for a free slot, then BLMOVE the next message into ``:processing`` (None: none came, or stopping)."""
+        """Wait for a free slot and the LLM gate, then BLMOVE the next message into ``:processing`` (None: none
+        came, held, or stopping)."""
         if not self._wait_for_capacity():
             return None
+        if self.llm_gate is not None and self.llm_gate.wait(self._stop):
+            return None  # held while the LLM could not take more: look at capacity and stopping again
         return self.queue.take(BLOCK_SECONDS)
 
     def _redis_unavailable(self, exc: BaseException, wait_seconds: float) -> None:
@@ -121,7 +127,7 @@ class Dispatcher:
         except ValidationError as exc:
             self._reject_malformed(raw, malformed_reason(exc))
             return
-        name = job_name(message.submission_id, message.attempt)
+        name = job_name(message.submission_id, message.attempt, message.requeue)
         image = None
         if self.language_images is not None:
             image = self.language_images.get(message.language)
@@ -130,7 +136,9 @@ class Dispatcher:
                 return
         try:
             self._claim_slot(raw, name)
-            job = build_job(self.template, message.submission_id, message.attempt, self.master_token, image)
+            job = build_job(
+                self.template, message.submission_id, message.attempt, self.master_token, image, requeue=message.requeue
+            )
             created = self._create(job, name)
         except Stopped:
             self._give_back(raw, name)
@@ -216,11 +224,11 @@ class Dispatcher:
         self._with_redis(lambda: self.queue.dead_letter(raw, reason), "dead-letter")
 
     def _reject_job(self, raw: str, message: QueueMessage, name: str, reason: str) -> None:
-        FAILURES.labels(reason="job-rejected").inc()
-        log.error("the API rejected Job %s: %s; moved to %s", name, reason, self.queue.dead)
+        FAILURES.labels(reason="cluster-refused").inc()
+        log.error("the cluster refused Job %s: %s; moved to %s", name, reason, self.queue.dead)
         self._with_redis(lambda: self.queue.dead_letter(raw, f"job rejected: {reason}"), "dead-letter")
         self._with_redis(lambda: self.queue.release_slot(name), "release slot")
-        ended = JobEnding(name, message.submission_id, message.attempt, Ending.ERROR, "job-rejected")
+        ended = JobEnding(name, message.submission_id, message.attempt, Ending.ERROR, "cluster-refused")
         self.backend.report_result(message.submission_id, message.attempt, result_for(ended))
 
     def _reject_language(self, raw: str, message: QueueMessage, name: str) -> None:

@@ -35,7 +35,7 @@ FEEDBACK = {
     "oom-killed": "The grading job ran out of memory{detail}, so this submission was not graded.",
     "image-pull-failed": "The grading job could not start because its container image could not be pulled{detail}.",
     "runner-failed": "The grader stopped with an error{detail}, so this submission was not graded.",
-    "job-rejected": "The grading job could not be created{detail}, so this submission was not graded.",
+    "cluster-refused": "The cluster refused to run the grading job{detail}, so this submission was not graded.",
     "language-unavailable": (
         "This installation has no runner image for the submission's language{detail}, so it was not graded."
         " An administrator can add one (runner.languages in the chart)."

@@ -2,13 +2,14 @@
 RUNNER_JOB_TEMPLATE), stamped per submission with only its name, labels and submission env."""
 
 import pickle
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from cloudemy_common.jobs import ATTEMPT_LABEL, RUNNER_COMPONENT, SUBMISSION_ID_LABEL, job_name
-from cloudemy_common.tokens import submission_token
+from cloudemy_common.tokens import attempt_token
 from cloudemy_scheduler.config import ConfigurationError
 
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -94,8 +95,20 @@ def _deep_copy(template: dict[str, Any]) -> dict[str, Any]:
     return pickle.loads(pickle.dumps(template, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301 - our own bytes
 
 
+TOKEN_GRACE_SECONDS = 900
+"""A runner's token outlives its Job's deadline by this much (pending pods, the result post's retries); a token
+copied out of a retained Job is refused after that."""
+
+
 def build_job(
-    template: dict[str, Any], submission_id: str, attempt: int, master_token: str, image: str | None = None
+    template: dict[str, Any],
+    submission_id: str,
+    attempt: int,
+    master_token: str,
+    image: str | None = None,
+    *,
+    requeue: int = 0,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """Stamp the template for one submission attempt: name, labels (Job and pod), the runner's SUBMISSION_ID and
     per-submission INTERNAL_RESULT_TOKEN, and (when given) the image serving the submission's language. Nothing
@@ -105,7 +118,7 @@ def build_job(
     for server_field in ("namespace", "uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
         metadata.pop(server_field, None)
     job.pop("status", None)
-    metadata["name"] = job_name(submission_id, attempt)
+    metadata["name"] = job_name(submission_id, attempt, requeue)
     stamped = {COMPONENT_LABEL: RUNNER_COMPONENT, SUBMISSION_ID_LABEL: submission_id, ATTEMPT_LABEL: str(attempt)}
     metadata["labels"] = {**(metadata.get("labels") or {}), **stamped}
     pod_metadata = job["spec"]["template"].setdefault("metadata", {})
@@ -114,5 +127,7 @@ def build_job(
     if image:
         container["image"] = image
     _set_env(container, "SUBMISSION_ID", submission_id)
-    _set_env(container, "INTERNAL_RESULT_TOKEN", submission_token(master_token, submission_id))
+    deadline = float(job["spec"].get("activeDeadlineSeconds") or 3600)
+    expires_at = int((time.time() if now is None else now) + deadline + TOKEN_GRACE_SECONDS)
+    _set_env(container, "INTERNAL_RESULT_TOKEN", attempt_token(master_token, submission_id, attempt, expires_at))
     return job

@@ -14,7 +14,7 @@ DISPATCH_SECONDS = Histogram(
 )
 FAILURES = Counter(
     "cloudemy_scheduler_failures_total",
-    "Things that went wrong, by reason (malformed-message, api-error, job-rejected, job-timeout, job-error, ...).",
+    "Things that went wrong, by reason (malformed-message, api-error, cluster-refused, job-timeout, job-error, ...).",
     ["reason"],
 )
 RECOVERED = Counter("cloudemy_scheduler_recovered_total", "Orphaned :processing messages put back on the queue.")

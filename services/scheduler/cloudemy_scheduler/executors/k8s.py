@@ -14,10 +14,11 @@ from cloudemy_scheduler.watcher import JobWatcher, finished_condition
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_CREATE_STATUS = RETRYABLE_HTTP_STATUS | {0, 401, 403, 404}
-"""Answers to a Job create worth retrying: the shared retryable ones (the API overloaded or down), plus no answer
-at all (0) and the scheduler's RBAC or namespace not in place yet (an operator fixes those without the message
-being lost)."""
+RETRYABLE_CREATE_STATUS = RETRYABLE_HTTP_STATUS | {0, 401}
+"""Answers to a Job create worth retrying: the shared retryable ones (the API overloaded or down), no answer at
+all (0), and 401 (the client refreshes its token). 403 (RBAC, quota, an admission webhook), 404 and every other
+4xx are the cluster refusing this Job: retrying would wedge the dispatch loop on one message, so the submission
+ends as ``error`` with fail tag ``cluster-refused`` and the API's answer in the log and the dead-letter entry."""
 
 
 def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
