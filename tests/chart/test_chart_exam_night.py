@@ -45,3 +45,14 @@ def test_bundled_redis_never_evicts_and_stays_under_its_limit() -> None:
     custom = main_container(render_chart({"redis": {"maxmemory": "1gb"}}), "StatefulSet", "redis")["command"]
     assert custom[custom.index("--maxmemory") + 1] == "1gb"
     assert "maxmemory" in render_error({"redis": {"maxmemory": "lots"}})
+
+
+def test_runner_job_ignores_disruptions_and_never_reruns_a_runner_that_exited() -> None:
+    job = render_chart().job_template()
+    rules = job["spec"]["podFailurePolicy"]["rules"]
+    assert rules[0] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    assert rules[1] == {
+        "action": "FailJob",
+        "onExitCodes": {"containerName": "runner", "operator": "In", "values": [1, 2]},
+    }
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never", "podFailurePolicy requires it"

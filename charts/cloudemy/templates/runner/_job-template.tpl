@@ -21,6 +21,20 @@ spec:
   backoffLimit: {{ .Values.runner.job.backoffLimit }}
   activeDeadlineSeconds: {{ .Values.runner.job.activeDeadlineSeconds }}
   ttlSecondsAfterFinished: {{ .Values.runner.job.ttlSecondsAfterFinished }}
+  # An eviction, preemption or node drain is the cluster's doing: the pod is replaced without using up
+  # backoffLimit. A runner that exited 1 (its result could not be posted) or 2 (configuration error) must not
+  # run again: a second run would grade, and pay for the LLM, a second time.
+  podFailurePolicy:
+    rules:
+      - action: Ignore
+        onPodConditions:
+          - type: DisruptionTarget
+            status: "True"
+      - action: FailJob
+        onExitCodes:
+          containerName: runner
+          operator: In
+          values: [1, 2]
   template:
     metadata:
       {{- $pod := dict "podLabels" .Values.runner.extraLabels "podAnnotations" .Values.runner.podAnnotations }}
