@@ -5,7 +5,8 @@ from e2e.conftest import open_campus
 
 
 def test_llm_slower_than_the_deadline_times_out(make_platform):
-    campus = open_campus(make_platform("runner.job.activeDeadlineSeconds=8"))
+    """With requeues off (a slow model is otherwise handed back to the queue like an outage)."""
+    campus = open_campus(make_platform("runner.job.activeDeadlineSeconds=8", "llm.rateLimit.requeueLimit=0"))
     campus.platform.llm.set_mode("slow", delay=60)
     sid = campus.submit(campus.register_student())
     body = campus.wait([sid], timeout=60)[sid]

@@ -1,6 +1,7 @@
 """End-to-end grading through the rendered chart: students and instructors on the public API."""
 
 import threading
+import time
 from collections import Counter
 
 import httpx
@@ -8,7 +9,14 @@ import pytest
 
 from cloudemy_common.jobs import job_name
 from cloudemy_common.tokens import submission_token
-from e2e.conftest import Campus
+from e2e.conftest import Campus, open_campus
+
+
+def wait_until(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.5)
 
 
 def test_happy_path_graded_with_breakdown(campus: Campus):
@@ -60,7 +68,9 @@ def test_fifty_submissions_from_five_students(campus: Campus):
     assert sorted(created) == sorted(job_name(sid) for sid in ids), "exactly one Job per submission"
 
 
-def test_llm_down_is_a_readable_error(campus: Campus):
+def test_llm_down_is_a_readable_error(make_platform):
+    """With requeues off (LLM_REQUEUE_LIMIT=0), or once they are spent, an unavailable LLM ends as an error."""
+    campus = open_campus(make_platform("llm.rateLimit.requeueLimit=0"))
     campus.platform.llm.set_mode("server_error")
     sid = campus.submit(campus.register_student())
     body = campus.wait([sid], timeout=110)[sid]
@@ -69,6 +79,20 @@ def test_llm_down_is_a_readable_error(campus: Campus):
     feedback = body["result"]["feedback"].lower()
     assert "grad" in feedback
     assert "traceback" not in feedback
+
+
+@pytest.mark.slow
+def test_provider_outage_hands_the_attempt_back_and_it_is_graded_after(campus: Campus):
+    """The LLM fails for every request: the runner opens the breaker and hands the attempt back (no error); once
+    the provider answers again the same attempt runs in a Job of its own and is graded."""
+    campus.platform.llm.set_mode("server_error")
+    sid = campus.submit(campus.register_student())
+    wait_until(lambda: campus.platform.llm.calls["server_error"] >= 5, 60)  # the breaker's threshold
+    time.sleep(2)  # the runner hands the attempt back
+    campus.platform.llm.set_mode("good")
+    body = campus.wait([sid], timeout=110)[sid]
+    assert (body["status"], body["attempt"]) == ("graded", 1), "never an error for the provider's outage"
+    assert campus.platform.k8s.created_names() == [job_name(sid), job_name(sid, 1, 1)]
 
 
 def test_injection_needs_review_then_manual_grade(campus: Campus):
