@@ -229,9 +229,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         platform.start_scheduler()
         http = platform.client()
         admin = login(http, *platform.admin)
-        instructor, student = (account(http, admin, role) for role in ("instructor", "student"))
-        body = {k: v for k, v in SAMPLE.items() if k != "reference_solution"}
-        assignment = http.post("/api/assignments", json=body, headers=instructor).json()["id"]
+        (instructor, _), (student, student_email) = (account(http, admin, role) for role in ("instructor", "student"))
+        assignment = course_assignment(http, instructor, student_email)
         posted = asyncio.run(
             post_all(platform.url, student, assignment, args.submissions, args.minutes * 60 / args.compress)
         )
@@ -286,12 +285,24 @@ def login(http: httpx.Client, email: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-def account(http: httpx.Client, admin: dict[str, str], role: str) -> dict[str, str]:
+def account(http: httpx.Client, admin: dict[str, str], role: str) -> tuple[dict[str, str], str]:
     email, password = f"{role}-{secrets.token_hex(3)}@example.edu", secrets.token_urlsafe(12)
     http.post(
         "/api/users", json={"email": email, "password": password, "name": role.title(), "role": role}, headers=admin
     ).raise_for_status()
-    return login(http, email, password)
+    return login(http, email, password), email
+
+
+def course_assignment(http: httpx.Client, instructor: dict[str, str], student_email: str) -> str:
+    """A course with the student enrolled and the sample assignment in it; the assignment's id."""
+    course = http.post("/api/courses", json={"code": "EXAM", "title": "Exam night"}, headers=instructor)
+    course.raise_for_status()
+    course_id = course.json()["id"]
+    member = {"email": student_email, "role": "student"}
+    http.post(f"/api/courses/{course_id}/members", json=member, headers=instructor).raise_for_status()
+    answer = http.post(f"/api/courses/{course_id}/assignments", json=SAMPLE, headers=instructor)
+    answer.raise_for_status()
+    return answer.json()["id"]
 
 
 def main() -> None:

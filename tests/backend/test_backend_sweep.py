@@ -45,6 +45,17 @@ def after_one_interval() -> Any:
     return utcnow() + timedelta(seconds=QUIET_INTERVAL + 1)
 
 
+def replica_sweepers(app: Any, redis_url: str, count: int) -> list[Sweeper]:
+    """``count`` backend replicas' sweepers: one storage, a Redis connection each."""
+    backend = app.state.backend
+    return [
+        Sweeper(
+            backend.settings, backend.storage, SubmissionQueue(connect_redis(redis_url), QUEUE, 3600), backend.metrics
+        )
+        for _ in range(count)
+    ]
+
+
 def sweeper_of(app: Any) -> Sweeper:
     backend = app.state.backend
     return Sweeper(backend.settings, backend.storage, backend.queue, backend.metrics)
@@ -92,16 +103,7 @@ async def test_several_replicas_sweeping_at_once_push_once(
         )
         sids.append(response.json()["id"])
     own_redis.start()
-    backend = app.state.backend
-    replicas = [
-        Sweeper(
-            backend.settings,
-            backend.storage,
-            SubmissionQueue(connect_redis(own_redis.url), QUEUE, 3600),
-            backend.metrics,
-        )
-        for _ in range(4)
-    ]
+    replicas = replica_sweepers(app, own_redis.url, 4)
     later = after_one_interval()
     for _ in range(3):
         await asyncio.gather(*(replica.sweep_once(later) for replica in replicas))
@@ -188,16 +190,7 @@ async def test_queued_too_long_ends_as_error_and_leaves_the_queue(
 
 
 async def test_one_sweep_per_deployment_holds_the_lease(app: Any, own_redis: Any) -> None:
-    backend = app.state.backend
-    replicas = [
-        Sweeper(
-            backend.settings,
-            backend.storage,
-            SubmissionQueue(connect_redis(own_redis.url), QUEUE, 3600),
-            backend.metrics,
-        )
-        for _ in range(4)
-    ]
+    replicas = replica_sweepers(app, own_redis.url, 4)
     holders = [await replica.hold_lease() for replica in replicas]
     assert holders == [True, False, False, False]
     assert [await replica.hold_lease() for replica in replicas] == [True, False, False, False], "renewed, kept"
