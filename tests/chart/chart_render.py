@@ -27,6 +27,7 @@ CHART_SECRET_KEYS = frozenset(
         "JWT_SECRET",
         "CLOUDEMY_ADMIN_PASSWORD",
         "MONGODB_ROOT_PASSWORD",
+        "MONGODB_APP_PASSWORD",
         "REDIS_PASSWORD",
     }
 )
@@ -232,6 +233,8 @@ class Render:
                 yield f"{obj['kind']}/{obj['metadata']['name']}", obj["spec"]["template"]["spec"]
             elif obj["kind"] == "Pod":
                 yield f"Pod/{obj['metadata']['name']}", obj["spec"]
+            elif obj["kind"] == "CronJob":
+                yield f"CronJob/{obj['metadata']['name']}", obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         job = self.job_template()
         yield "runner Job template", job["spec"]["template"]["spec"]
 

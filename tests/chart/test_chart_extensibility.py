@@ -46,9 +46,11 @@ def test_every_component_takes_every_escape_hatch(component: str) -> None:
     assert container["envFrom"] == [{"configMapRef": {"name": f"{RELEASE}-settings"}}]
     assert {"name": "ca", "mountPath": "/etc/ssl/private-ca", "readOnly": True} in container["volumeMounts"]
     assert {"name": "ca", "configMap": {"name": f"{RELEASE}-ca"}} in spec["volumes"]
-    assert [c["name"] for c in spec["initContainers"]] == ["wait"]
+    # The chart's own init and setup containers come first (MongoDB: its replica-set key and setup).
+    own_init, own_sidecars = {"mongodb": (["keyfile"], ["setup"])}.get(component, ([], []))
+    assert [c["name"] for c in spec["initContainers"]] == [*own_init, "wait"]
     if component != "runner":
-        assert [c["name"] for c in spec["containers"]] == [component, "agent"]
+        assert [c["name"] for c in spec["containers"]] == [component, *own_sidecars, "agent"]
     assert spec["priorityClassName"] == "cloudemy-high"
     assert pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject"] == "true"
     assert pod["metadata"]["labels"]["team"] == "edu"

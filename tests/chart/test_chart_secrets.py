@@ -32,7 +32,9 @@ from kubernetes.client import V1ObjectMeta, V1Secret
 from kubernetes.client.exceptions import ApiException
 
 GENERATED = f"{RELEASE}-generated"
-ALL_GENERATED = "CLOUDEMY_ADMIN_PASSWORD,INTERNAL_RESULT_TOKEN,JWT_SECRET,MONGODB_ROOT_PASSWORD,REDIS_PASSWORD"
+ALL_GENERATED = (
+    "CLOUDEMY_ADMIN_PASSWORD,INTERNAL_RESULT_TOKEN,JWT_SECRET,MONGODB_APP_PASSWORD,MONGODB_ROOT_PASSWORD,REDIS_PASSWORD"
+)
 HOOK_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Job"}
 
 
@@ -97,7 +99,7 @@ def test_the_hook_generates_exactly_the_credentials_left_empty() -> None:
             "externalRedis": {"url": "redis://r:6379/0"},
         }
     )
-    assert hook_env(given)["SECRET_KEYS"] == "CLOUDEMY_ADMIN_PASSWORD,INTERNAL_RESULT_TOKEN"
+    assert hook_env(given)["SECRET_KEYS"] == "CLOUDEMY_ADMIN_PASSWORD,INTERNAL_RESULT_TOKEN,MONGODB_APP_PASSWORD"
 
 
 def test_every_credential_is_read_from_where_it_lives() -> None:
@@ -135,6 +137,7 @@ def test_every_credential_is_read_from_where_it_lives() -> None:
                     "jwtSecret": "b",
                     "adminPassword": "c",
                     "mongodbRootPassword": "d",
+                    "mongodbAppPassword": "f",
                     "redisPassword": "e",
                 }
             },
@@ -281,7 +284,12 @@ def test_only_missing_keys_are_added() -> None:
     api = FakeSecrets()
     api.put(GENERATED, {"JWT_SECRET": "kept", "REDIS_PASSWORD": "kept-too", "MONGODB_ROOT_PASSWORD": ""})
     added = ensure(api)
-    assert set(added) == {"CLOUDEMY_ADMIN_PASSWORD", "INTERNAL_RESULT_TOKEN", "MONGODB_ROOT_PASSWORD"}
+    assert set(added) == {
+        "CLOUDEMY_ADMIN_PASSWORD",
+        "INTERNAL_RESULT_TOKEN",
+        "MONGODB_ROOT_PASSWORD",
+        "MONGODB_APP_PASSWORD",
+    }
     values = api.values(GENERATED)
     assert values["JWT_SECRET"] == "kept"
     assert values["REDIS_PASSWORD"] == "kept-too"

@@ -235,7 +235,8 @@ def test_every_policy_selects_pods_of_this_release() -> None:
 
 def _pod_templates(render) -> list[dict[str, Any]]:
     templates = [o["spec"]["template"] for o in render.objects if o["kind"] in ("Deployment", "StatefulSet")]
-    return [*templates, render.job_template()["spec"]["template"]]
+    scheduled = [o["spec"]["jobTemplate"]["spec"]["template"] for o in render.objects if o["kind"] == "CronJob"]
+    return [*templates, *scheduled, render.job_template()["spec"]["template"]]
 
 
 # ---- checkov -------------------------------------------------------------------------------------------------------

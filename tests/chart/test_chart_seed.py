@@ -155,7 +155,7 @@ def test_scheduler_mounts_the_job_template_where_runner_job_template_points() ->
 def test_databases_are_statefulsets_with_the_seeds_probes(component: str) -> None:
     render = render_scenario("default")
     statefulset = render.component("StatefulSet", component)
-    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    container = next(c for c in statefulset["spec"]["template"]["spec"]["containers"] if c["name"] == component)
     if component == "mongodb":
         expected = ["mongosh", "--quiet", "--eval", "db.runCommand({ ping: 1 }).ok"]
         assert (container["livenessProbe"]["initialDelaySeconds"], container["livenessProbe"]["periodSeconds"]) == (

@@ -92,7 +92,7 @@ def test_every_in_cluster_url_reaches_a_rendered_service_on_its_port(scenario: s
 def test_the_services_urls_point_where_the_architecture_says(scenario: str) -> None:
     render = render_scenario(scenario)
     expected = {
-        "MONGO_URI": "mongodb://root:$(MONGODB_ROOT_PASSWORD)@cloudemy-mongodb:27017/?authSource=admin",
+        "MONGO_URI": "mongodb://cloudemy:$(MONGODB_APP_PASSWORD)@cloudemy-mongodb:27017/cloudemy?authSource=cloudemy&replicaSet=rs0",
         "REDIS_URL": "redis://:$(REDIS_PASSWORD)@cloudemy-redis:6379/0",
         "BACKEND_INTERNAL_URL": "http://cloudemy-backend:8000/internal",
     }
@@ -293,7 +293,7 @@ def test_two_releases_share_no_name_and_wire_only_to_their_own_services() -> Non
     backend = env_of(main_container(renders["physics"], "Deployment", "backend"))
     assert (
         backend["MONGO_URI"]["value"]
-        == "mongodb://root:$(MONGODB_ROOT_PASSWORD)@physics-cloudemy-mongodb:27017/?authSource=admin"
+        == "mongodb://cloudemy:$(MONGODB_APP_PASSWORD)@physics-cloudemy-mongodb:27017/cloudemy?authSource=cloudemy&replicaSet=rs0"
     )
     runner = env_of(renders["physics"].job_template()["spec"]["template"]["spec"]["containers"][0])
     assert runner["BACKEND_INTERNAL_URL"]["value"] == "http://physics-cloudemy-backend:8000/internal"

@@ -40,6 +40,7 @@ JWT_SECRET: {{ .Values.secrets.jwtSecret | quote }}
 CLOUDEMY_ADMIN_PASSWORD: {{ .Values.secrets.adminPassword | quote }}
 {{- if .Values.mongodb.enabled }}
 MONGODB_ROOT_PASSWORD: {{ .Values.secrets.mongodbRootPassword | quote }}
+MONGODB_APP_PASSWORD: {{ .Values.secrets.mongodbAppPassword | quote }}
 {{- end }}
 {{- if .Values.redis.enabled }}
 REDIS_PASSWORD: {{ .Values.secrets.redisPassword | quote }}

@@ -85,9 +85,9 @@ Usage: {{ include "cloudemy.env.mongo" . | nindent 12 }}
 */}}
 {{- define "cloudemy.env.mongo" -}}
 {{- if .Values.mongodb.enabled -}}
-{{ include "cloudemy.secretEnv" (dict "root" . "name" "MONGODB_ROOT_PASSWORD") }}
+{{ include "cloudemy.secretEnv" (dict "root" . "name" "MONGODB_APP_PASSWORD") }}
 - name: MONGO_URI
-  value: {{ printf "mongodb://root:$(MONGODB_ROOT_PASSWORD)@%s:%s/?authSource=admin" (include "cloudemy.componentName" (dict "root" . "component" "mongodb")) (include "cloudemy.port.mongodb" .) | quote }}
+  value: {{ include "cloudemy.mongodb.appUri" . | quote }}
 {{- else if .Values.externalMongodb.existingSecret -}}
 - name: MONGO_URI
   valueFrom:
@@ -117,4 +117,14 @@ Usage: {{ include "cloudemy.env.redis" . | nindent 12 }}
 {{- else -}}
 {{ include "cloudemy.secretEnv" (dict "root" . "name" "REDIS_URL") }}
 {{- end -}}
+{{- end -}}
+
+{{/*
+Connection URL of the bundled MongoDB as its application user (readWrite on config.dbName only; never root),
+through the replica set. $(MONGODB_APP_PASSWORD) is expanded by the kubelet from the env entry before it.
+Usage: {{ include "cloudemy.mongodb.appUri" . | quote }}
+*/}}
+{{- define "cloudemy.mongodb.appUri" -}}
+{{- $host := include "cloudemy.componentName" (dict "root" . "component" "mongodb") -}}
+{{- printf "mongodb://%s:$(MONGODB_APP_PASSWORD)@%s:%s/%s?authSource=%s&replicaSet=%s" .Values.mongodb.appUser $host (include "cloudemy.port.mongodb" .) .Values.config.dbName .Values.config.dbName .Values.mongodb.replicaSetName -}}
 {{- end -}}
