@@ -85,8 +85,8 @@ def with_penalty(result: StoredResult, submission: Document) -> StoredResult:
     return result.model_copy(update={"score_before_penalty": given, "score": final})
 
 
-def counted_scores(submissions: Iterable[Document], counted: str) -> dict[str, float]:
-    """Per user: the counted submission's final score (``last``: the newest scored one; ``best``: the highest)."""
+def counted_submissions(submissions: Iterable[Document], counted: str) -> dict[str, Document]:
+    """Per user: the counted submission (``last``: the newest scored one; ``best``: the highest score)."""
     chosen: dict[str, Document] = {}
     for doc in submissions:
         score = (doc.get("result") or {}).get("score")
@@ -100,4 +100,11 @@ def counted_scores(submissions: Iterable[Document], counted: str) -> dict[str, f
                 chosen[doc["user_id"]] = doc
         elif doc["_id"] > current["_id"]:
             chosen[doc["user_id"]] = doc
-    return {user_id: float(doc["result"]["score"]) for user_id, doc in chosen.items()}
+    return chosen
+
+
+def counted_scores(submissions: Iterable[Document], counted: str) -> dict[str, float]:
+    """Per user: the counted submission's final score."""
+    return {
+        user_id: float(doc["result"]["score"]) for user_id, doc in counted_submissions(submissions, counted).items()
+    }

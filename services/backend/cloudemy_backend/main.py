@@ -25,11 +25,12 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
 from cloudemy_backend import __version__
 from cloudemy_backend.api.deps import Backend
 from cloudemy_backend.api.headers import DefaultHeadersMiddleware
-from cloudemy_backend.api.routes import assignments, auth, courses, grades, health, internal, submissions, users
+from cloudemy_backend.api.routes import assignments, auth, courses, grades, health, internal, lti, submissions, users
 from cloudemy_backend.core.config import Settings, load_settings_or_exit
 from cloudemy_backend.core.security import hash_password
 from cloudemy_backend.hashing import HashingPool
 from cloudemy_backend.limits import BodySizeLimitMiddleware
+from cloudemy_backend.lti.service import LtiService, ScoreSync, roster_schedule
 from cloudemy_backend.metrics import Metrics
 from cloudemy_backend.queue import SubmissionQueue, connect_redis
 from cloudemy_backend.ratelimit import RateLimiter
@@ -54,6 +55,7 @@ ROUTERS = [
     submissions.router,
     internal.router,
     grades.router,
+    lti.router,
     web_ui_router,
 ]
 
@@ -166,6 +168,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         )
         await prepare_storage(settings, storage)
         await warn_about_redis_memory_policy(queue)
+        lti_service = LtiService(settings, storage)
+        await lti_service.refresh_frame_ancestors()
         app.state.backend = Backend(
             settings=settings,
             storage=storage,
@@ -175,18 +179,27 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
             hashing=HashingPool(
                 settings.password_hashing_memory_mib * 1024, settings.password_hashing_wait_seconds, metrics
             ),
+            lti=lti_service,
         )
         if clock is not None:
             app.state.backend.clock = clock
         sweeper, stopping = Sweeper(settings, storage, queue, metrics), asyncio.Event()
         sweep_task = asyncio.create_task(sweeper.run_forever(stopping), name="cloudemy-sweep")
+        background = {sweep_task}
+        score_sync = ScoreSync(lti_service, settings.lti_score_sync_interval_seconds)
+        background.add(asyncio.create_task(score_sync.run_forever(stopping), name="cloudemy-lti-scores"))
+        if settings.lti_roster_sync_minutes > 0:
+            roster = roster_schedule(lti_service, settings.lti_roster_sync_minutes, stopping)
+            background.add(asyncio.create_task(roster, name="cloudemy-lti-roster"))
         log.info("backend started", extra={"version": __version__, "store": "memory" if storage.ephemeral else "mongo"})
         try:
             yield
         finally:
             stopping.set()
-            sweep_task.cancel()
-            await asyncio.wait({sweep_task}, timeout=SHUTDOWN_WAIT_SECONDS)
+            for task in background:
+                task.cancel()
+            await asyncio.wait(background, timeout=SHUTDOWN_WAIT_SECONDS)
+            await lti_service.close()
             await queue.close()
             await storage.close()
             log.info("backend stopped")

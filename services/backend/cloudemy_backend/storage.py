@@ -10,9 +10,10 @@ is one conditional ``find_one_and_update``: the filter states what must still be
 wins and the others see ``None``.
 """
 
+import hashlib
 import logging
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -117,7 +118,15 @@ def statuses_an_override_replaces(new_status: str) -> list[str]:
 
 
 def _set_result(result: StoredResult, now: datetime) -> Document:
-    return {"status": result.status, "result": result.to_document(), "updated_at": now, "status_changed_at": now}
+    """The fields every result writer sets; ``lti_sync`` marks the score for the LMS gradebook loop (which
+    settles it as ``not-linked`` at once outside LTI courses)."""
+    return {
+        "status": result.status,
+        "result": result.to_document(),
+        "updated_at": now,
+        "status_changed_at": now,
+        "lti_sync": {"state": "pending", "next_at": now, "attempts": 0},
+    }
 
 
 class Storage:
@@ -136,6 +145,7 @@ class Storage:
         self.memberships = self.db["memberships"]
         self.extensions = self.db["extensions"]
         self.migrations = self.db["migrations"]
+        self.lti = LtiStore(self.db, self.submissions, self.users)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Storage":
@@ -174,6 +184,7 @@ class Storage:
         await self.extensions.create_index(
             [("assignment_id", ASCENDING), ("user_id", ASCENDING)], unique=True, name="assignment_user_unique"
         )
+        await self.lti.create_indexes()
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")
@@ -624,6 +635,25 @@ class Storage:
                 rows.append({**m, "email": user["email"], "name": user["name"]})
         return sorted(rows, key=lambda row: row["email"])
 
+    async def set_member_role(self, course_id: str, user_id: str, role: str) -> bool:
+        """Change a member's role; LastInstructorError when that would leave the course without an instructor."""
+        member = await self.membership(course_id, user_id)
+        if member is None:
+            return False
+        if member["role"] == "instructor" and role != "instructor":
+            instructors = await self.memberships.count_documents({"course_id": course_id, "role": "instructor"})
+            if instructors <= 1:
+                raise LastInstructorError(course_id)
+        result = await self.memberships.update_one({"_id": member["_id"]}, {"$set": {"role": role}})
+        return result.modified_count == 1
+
+    async def scored_submissions_of_student(self, assignment_id: str, user_id: str) -> list[Document]:
+        """One student's scored submissions of one assignment (without code): what the counted choice reads."""
+        cursor = self.submissions.find(
+            {"assignment_id": assignment_id, "user_id": user_id, "result.score": {"$ne": None}}, {"code": False}
+        )
+        return await cursor.to_list(None)
+
     async def student_ids(self, course_id: str) -> list[str]:
         cursor = self.memberships.find({"course_id": course_id, "role": "student"}, {"user_id": True})
         return [doc["user_id"] for doc in await cursor.to_list(None)]
@@ -742,3 +772,291 @@ class Storage:
                 members.append((uid, "student"))
         added, _ = await self.add_members(course_id, members) if members else ([], [])
         return len(added)
+
+
+class LtiStore:
+    """LTI 1.3 records: platform registrations, one-time login states, nonces and sign-in codes, the users behind
+    each platform's ``sub``, contexts (courses), resource links (assignments, line items), deep-linking requests,
+    and the per-submission score sync status (``submissions.lti_sync``)."""
+
+    def __init__(self, db: Any, submissions: Any, users: Any) -> None:
+        self.platforms = db["lti_platforms"]
+        self.states = db["lti_states"]
+        self.nonces = db["lti_nonces"]
+        self.codes = db["lti_codes"]
+        self.identities = db["lti_identities"]
+        self.contexts = db["lti_contexts"]
+        self.links = db["lti_links"]
+        self.deep_links = db["lti_deep_links"]
+        self.leases = db["lti_leases"]
+        self.submissions = submissions
+        self.users = users
+
+    async def create_indexes(self) -> None:
+        await self.platforms.create_index([("issuer", ASCENDING), ("client_id", ASCENDING)], unique=True)
+        for expiring in (self.states, self.nonces, self.codes, self.deep_links):
+            await expiring.create_index("expires_at", expireAfterSeconds=0)
+        await self.identities.create_index([("platform_id", ASCENDING), ("sub", ASCENDING)], unique=True)
+        await self.identities.create_index("user_id")
+        await self.contexts.create_index([("platform_id", ASCENDING), ("context_id", ASCENDING)], unique=True)
+        await self.contexts.create_index("course_id")
+        await self.links.create_index([("platform_id", ASCENDING), ("resource_link_id", ASCENDING)], unique=True)
+        await self.links.create_index("assignment_id")
+        await self.submissions.create_index([("lti_sync.state", ASCENDING), ("lti_sync.next_at", ASCENDING)])
+
+    # platforms
+
+    async def insert_platform(self, fields: Document) -> Document:
+        now = utcnow()
+        doc = {**fields, "created_at": now, "updated_at": now}
+        try:
+            result = await self.platforms.insert_one(doc)
+        except DuplicateKeyError:
+            raise DuplicatePlatformError(fields["issuer"]) from None
+        doc["_id"] = result.inserted_id
+        return doc
+
+    async def list_platforms(self) -> list[Document]:
+        return await self.platforms.find({}).sort("_id", ASCENDING).to_list(None)
+
+    async def platform_by_id(self, platform_id: str) -> Document | None:
+        oid = parse_object_id(platform_id)
+        return await self.platforms.find_one({"_id": oid}) if oid else None
+
+    async def platform_for(self, issuer: str, client_id: str | None) -> Document | None:
+        """The registration for an issuer (and client id); None when unknown or when the issuer is ambiguous."""
+        query: Document = {"issuer": issuer}
+        if client_id:
+            query["client_id"] = client_id
+        found = await self.platforms.find(query).limit(2).to_list(None)
+        return found[0] if len(found) == 1 else None
+
+    async def update_platform(self, platform_id: str, changes: Document) -> Document | None:
+        oid = parse_object_id(platform_id)
+        if oid is None:
+            return None
+        try:
+            return await self.platforms.find_one_and_update(
+                {"_id": oid}, {"$set": {**changes, "updated_at": utcnow()}}, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:
+            raise DuplicatePlatformError(changes.get("issuer", "")) from None
+
+    async def delete_platform(self, platform_id: str) -> bool:
+        oid = parse_object_id(platform_id)
+        return bool(oid) and (await self.platforms.delete_one({"_id": oid})).deleted_count == 1
+
+    # one-time values
+
+    async def save_state(self, state: str, *, nonce: str, platform_id: str) -> None:
+        now = utcnow()
+        await self.states.insert_one(
+            {
+                "_id": state,
+                "nonce": nonce,
+                "platform_id": platform_id,
+                "created_at": now,
+                "expires_at": now + timedelta(seconds=600),
+            }
+        )
+
+    async def take_state(self, state: str, *, max_age: int) -> Document | None:
+        """The login state, removed as it is read: a state works once, and only within ``max_age`` seconds."""
+        if not isinstance(state, str) or len(state) > 200:
+            return None
+        return await self.states.find_one_and_delete(
+            {"_id": state, "created_at": {"$gte": utcnow() - timedelta(seconds=max_age)}}
+        )
+
+    async def use_nonce(self, platform_id: str, nonce: str, *, expires_at: datetime) -> bool:
+        """True the first time a platform's nonce is seen; False for a replay."""
+        try:
+            await self.nonces.insert_one({"_id": f"{platform_id}:{nonce}", "expires_at": expires_at})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def save_code(self, digest: str, *, user_id: str, ttl_seconds: int) -> None:
+        await self.codes.insert_one(
+            {"_id": digest, "user_id": user_id, "expires_at": utcnow() + timedelta(seconds=ttl_seconds)}
+        )
+
+    async def take_code(self, digest: str) -> str | None:
+        doc = await self.codes.find_one_and_delete({"_id": digest, "expires_at": {"$gt": utcnow()}})
+        return doc["user_id"] if doc else None
+
+    async def save_deep_link(self, fields: Document, *, ttl_seconds: int) -> str:
+        doc = {**fields, "expires_at": utcnow() + timedelta(seconds=ttl_seconds)}
+        result = await self.deep_links.insert_one(doc)
+        return str(result.inserted_id)
+
+    async def deep_link(self, deep_link_id: str) -> Document | None:
+        oid = parse_object_id(deep_link_id)
+        if oid is None:
+            return None
+        return await self.deep_links.find_one({"_id": oid, "expires_at": {"$gt": utcnow()}})
+
+    async def delete_deep_link(self, deep_link_id: str) -> None:
+        oid = parse_object_id(deep_link_id)
+        if oid is not None:
+            await self.deep_links.delete_one({"_id": oid})
+
+    async def take_lease(self, name: str, *, seconds: int) -> bool:
+        """True for the one caller (across replicas) that holds the lease ``name`` for the next ``seconds``."""
+        now = utcnow()
+        try:
+            doc = await self.leases.find_one_and_update(
+                {"_id": name, "until": {"$lt": now}},
+                {"$set": {"until": now + timedelta(seconds=seconds)}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:  # another replica holds it
+            return False
+        return doc is not None
+
+    # users and identities
+
+    async def user_id_for(self, platform_id: str, sub: str) -> str | None:
+        doc = await self.identities.find_one({"platform_id": platform_id, "sub": sub})
+        return doc["user_id"] if doc else None
+
+    async def identity_of_user(self, user_id: str, platform_id: str) -> Document | None:
+        return await self.identities.find_one({"user_id": user_id, "platform_id": platform_id})
+
+    async def user_ids_of_platform(self, platform_id: str) -> list[str]:
+        docs = await self.identities.find({"platform_id": platform_id}, {"user_id": True}).to_list(None)
+        return [d["user_id"] for d in docs]
+
+    async def create_lti_user(self, platform_id: str, sub: str, *, name: str, email: str) -> Document:
+        """A user known by (platform, sub): no password, so it signs in only through a launch. The email is a
+        display attribute; when it is missing or already taken, a unique placeholder address stands in."""
+        digest = hashlib.sha256(f"{platform_id}:{sub}".encode()).hexdigest()[:20]
+        now = utcnow()
+        doc: Document = {
+            "email": (email or f"lti-{digest}@lti.invalid").lower(),
+            "name": name[:100] or "LTI user",
+            "role": "student",
+            "password_hash": None,
+            "lti": True,
+            "created_at": now,
+        }
+        try:
+            result = await self.users.insert_one(doc)
+        except DuplicateKeyError:
+            doc["email"] = f"lti-{digest}@lti.invalid"
+            doc.pop("_id", None)
+            result = await self.users.insert_one(doc)
+        doc["_id"] = result.inserted_id
+        try:
+            await self.identities.insert_one({"platform_id": platform_id, "sub": sub, "user_id": str(doc["_id"])})
+        except DuplicateKeyError:  # a concurrent launch of the same person won: use that user, drop this one
+            await self.users.delete_one({"_id": doc["_id"]})
+            existing = await self.user_id_for(platform_id, sub)
+            found = await self.users.find_one({"_id": ObjectId(existing)}) if existing else None
+            if found is None:
+                raise
+            return found
+        return doc
+
+    # contexts and resource links
+
+    async def context(self, platform_id: str, context_id: str) -> Document | None:
+        return await self.contexts.find_one({"platform_id": platform_id, "context_id": context_id})
+
+    async def context_of_course(self, course_id: str) -> Document | None:
+        return await self.contexts.find_one({"course_id": course_id})
+
+    async def contexts_with_roster(self) -> list[Document]:
+        return await self.contexts.find({"nrps_url": {"$type": "string"}}).to_list(None)
+
+    async def link_context(self, platform_id: str, context_id: str, *, course_id: str, deployment_id: str) -> None:
+        await self.contexts.update_one(
+            {"platform_id": platform_id, "context_id": context_id},
+            {"$set": {"course_id": course_id, "deployment_id": deployment_id, "updated_at": utcnow()}},
+            upsert=True,
+        )
+
+    async def update_context(self, platform_id: str, context_id: str, changes: Document) -> None:
+        await self.contexts.update_one({"platform_id": platform_id, "context_id": context_id}, {"$set": changes})
+
+    async def resource_link(self, platform_id: str, resource_link_id: str) -> Document | None:
+        return await self.links.find_one({"platform_id": platform_id, "resource_link_id": resource_link_id})
+
+    async def save_resource_link(self, platform_id: str, resource_link_id: str, fields: Document) -> None:
+        changes = {k: v for k, v in fields.items() if v is not None}
+        await self.links.update_one(
+            {"platform_id": platform_id, "resource_link_id": resource_link_id},
+            {"$set": {**changes, "updated_at": utcnow()}},
+            upsert=True,
+        )
+
+    async def link_of_assignment(self, assignment_id: str) -> Document | None:
+        """The newest resource link that opens this assignment (the one whose line item receives scores)."""
+        found = await self.links.find({"assignment_id": assignment_id}).sort("updated_at", DESCENDING).to_list(1)
+        return found[0] if found else None
+
+    # score sync (a status on each submission)
+
+    async def mark_score_pending(self, submission_id: ObjectId) -> None:
+        await self.submissions.update_one(
+            {"_id": submission_id},
+            {"$set": {"lti_sync.state": "pending", "lti_sync.next_at": utcnow(), "lti_sync.attempts": 0}},
+        )
+
+    async def mark_assignment_pending(self, assignment_id: str) -> int:
+        result = await self.submissions.update_many(
+            {"assignment_id": assignment_id, "lti_sync.state": {"$in": ["unreleased", "synced", "failed"]}},
+            {"$set": {"lti_sync.state": "pending", "lti_sync.next_at": utcnow(), "lti_sync.attempts": 0}},
+        )
+        return result.modified_count
+
+    async def claim_score_sync(self, *, lease_seconds: int) -> Document | None:
+        """One pending (or abandoned) submission, claimed for ``lease_seconds`` so one worker posts it."""
+        now = utcnow()
+        return await self.submissions.find_one_and_update(
+            {
+                "$or": [
+                    {"lti_sync.state": {"$in": ["pending", "retrying"]}, "lti_sync.next_at": {"$lte": now}},
+                    {"lti_sync.state": "posting", "lti_sync.claimed_until": {"$lt": now}},
+                ]
+            },
+            {"$set": {"lti_sync.state": "posting", "lti_sync.claimed_until": now + timedelta(seconds=lease_seconds)}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def retry_score_sync(self, submission_id: ObjectId, *, attempts: int, error: str, delay: float) -> None:
+        await self.submissions.update_one(
+            {"_id": submission_id, "lti_sync.state": "posting"},
+            {
+                "$set": {
+                    "lti_sync.state": "retrying",
+                    "lti_sync.attempts": attempts,
+                    "lti_sync.last_error": error[:500],
+                    "lti_sync.next_at": utcnow() + timedelta(seconds=delay),
+                }
+            },
+        )
+
+    async def finish_score_sync(
+        self,
+        submission_id: ObjectId,
+        state: str,
+        *,
+        error: str | None = None,
+        attempts: int | None = None,
+        score: float | None = None,
+    ) -> None:
+        changes: Document = {"lti_sync.state": state, "lti_sync.updated_at": utcnow()}
+        if error is not None:
+            changes["lti_sync.last_error"] = error[:500]
+        if attempts is not None:
+            changes["lti_sync.attempts"] = attempts
+        if state == "synced":
+            changes["lti_sync.synced_at"] = utcnow()
+            changes["lti_sync.score"] = score
+        await self.submissions.update_one({"_id": submission_id, "lti_sync.state": "posting"}, {"$set": changes})
+
+
+class DuplicatePlatformError(Exception):
+    """A platform with this issuer and client id is already registered."""

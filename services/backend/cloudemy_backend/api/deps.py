@@ -12,6 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 from cloudemy_backend.core.config import Settings
 from cloudemy_backend.core.security import InvalidTokenError, decode_access_token
 from cloudemy_backend.hashing import HashingPool
+from cloudemy_backend.lti.service import LtiService
 from cloudemy_backend.metrics import Metrics
 from cloudemy_backend.queue import SubmissionQueue
 from cloudemy_backend.ratelimit import RateLimiter
@@ -29,6 +30,7 @@ class Backend:
     metrics: Metrics
     limiter: RateLimiter
     hashing: HashingPool
+    lti: LtiService
     # The server's clock decides deadlines; tests pass a controllable one to create_app.
     clock: Callable[[], datetime] = field(default=utcnow)
 

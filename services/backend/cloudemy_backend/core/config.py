@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     mongo_server_selection_timeout_ms: Annotated[int, Field(ge=100)] = 5000
     mongo_socket_timeout_ms: Annotated[int, Field(ge=100)] = 10000
     mongo_operation_timeout_ms: Annotated[int, Field(ge=100)] = 8000
+    # LTI 1.3 (docs/lti.md)
+    public_base_url: Annotated[str, Field(max_length=500, pattern=r"^(https?://[^\s/]+(/[^\s]*)?)?$")] = ""
+    lti_keys_dir: str = ""
+    lti_frame_ancestors: str = ""
+    lti_state_cookie_required: bool = True
+    lti_score_sync_interval_seconds: Annotated[float, Field(gt=0)] = 10
+    lti_roster_sync_minutes: Annotated[float, Field(ge=0)] = 360
     # Limits (docs/security.md). 0 turns a limit off.
     login_max_failures: Annotated[int, Field(ge=0)] = 10
     login_failure_window_seconds: Annotated[int, Field(ge=1)] = 15 * 60

@@ -3,28 +3,39 @@
 Every answer carries the security headers below. The Content-Security-Policy allows scripts and
 styles only from this origin (no ``unsafe-inline``, no ``eval``), so even text that slipped into the
 page as markup could not run; the UI itself only ever writes untrusted text with ``textContent``.
+
+The page itself may be framed, and may post a form, only where LTI needs it: ``frame-ancestors`` and
+``form-action`` list the origins of the registered LMS platforms (and ``LTI_FRAME_ANCESTORS``); with none
+registered the page keeps ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``.
 """
 
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 
 STATIC_DIR = (Path(__file__).parent / "static").resolve()
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "connect-src 'self'",
-        "manifest-src 'self'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+_BASE_POLICY = [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self'",
+    "connect-src 'self'",
+    "manifest-src 'self'",
+    "base-uri 'none'",
+]
+
+
+def content_security_policy(frame_ancestors: list[str] | None = None) -> str:
+    """The UI's policy; ``frame_ancestors``: LMS origins that may frame the page and receive its deep-link form."""
+    origins = " ".join(frame_ancestors or [])
+    form_action = f"form-action 'self' {origins}" if origins else "form-action 'self'"
+    ancestors = f"frame-ancestors {origins}" if origins else "frame-ancestors 'none'"
+    return "; ".join([*_BASE_POLICY, form_action, ancestors])
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 SECURITY_HEADERS: dict[str, str] = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -63,9 +74,15 @@ def _static_file(relative: str) -> FileResponse:
 
 
 @router.get("/")
-async def index() -> FileResponse:
+async def index(request: Request) -> FileResponse:
     """The UI's one page; views are chosen client-side from the URL fragment (``#/assignments`` ...)."""
-    return _static_file("index.html")
+    response = _static_file("index.html")
+    backend = getattr(request.app.state, "backend", None)
+    ancestors = backend.lti.frame_ancestors if backend is not None else []
+    if ancestors:
+        response.headers["Content-Security-Policy"] = content_security_policy(ancestors)
+        del response.headers["X-Frame-Options"]
+    return response
 
 
 @router.get("/ui/{path:path}")

@@ -74,12 +74,12 @@ export function describeError(status, detail, messages = {}) {
 
 /**
  * Call the API. options: method, json (body as JSON), form (URLSearchParams body), text + contentType (a
- * raw text body, e.g. CSV), auth (default true),
+ * raw text body, e.g. CSV), auth (default true), base (default "/api"; "" for the /lti endpoints),
  * messages ({status: text} overrides), signal (AbortSignal), accept ("json" default, or "blob").
  * Resolves to the parsed body (null for 204); rejects with ApiError.
  */
 export async function api(path, options = {}) {
-  const { method = "GET", json, form, text, contentType = "text/plain", auth = true, messages = {}, signal, accept = "json", headers: extra = {} } = options;
+  const { method = "GET", json, form, text, contentType = "text/plain", auth = true, messages = {}, signal, accept = "json", headers: extra = {}, base = "/api" } = options;
   const headers = { Accept: accept === "json" ? "application/json" : "*/*", ...extra };
   if (auth) {
     if (!hasLiveToken()) {
@@ -101,7 +101,7 @@ export async function api(path, options = {}) {
 
   let response;
   try {
-    response = await fetch(`/api${path}`, { method, headers, body, signal, credentials: "omit", cache: "no-store" });
+    response = await fetch(`${base}${path}`, { method, headers, body, signal, credentials: "omit", cache: "no-store" });
   } catch (err) {
     if (err?.name === "AbortError") throw err;
     throw new ApiError(0, describeError(0, null, messages));

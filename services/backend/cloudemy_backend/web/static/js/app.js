@@ -12,6 +12,7 @@ import { courseView, coursesView } from "./views/courses.js";
 import { editorView } from "./views/editor.js";
 import { submissionView } from "./views/submission.js";
 import { submissionsView } from "./views/submissions.js";
+import { adminLtiView, ltiDeepLinkView, redeemLaunchCode } from "./views/lti.js";
 
 const ROUTES = [
   { pattern: /^\/login$/, view: loginView, access: "public" },
@@ -26,6 +27,8 @@ const ROUTES = [
   { pattern: /^\/assignments\/([^/]+)\/submissions$/, view: submissionsView, access: "user", keys: ["id"] },
   { pattern: /^\/submissions\/([^/]+)$/, view: submissionView, access: "user", keys: ["id"] },
   { pattern: /^\/admin\/users$/, view: adminUsersView, access: "admin" },
+  { pattern: /^\/admin\/lti$/, view: adminLtiView, access: "admin" },
+  { pattern: /^\/courses\/([^/]+)\/lti-deep-link\/([^/]+)$/, view: ltiDeepLinkView, access: "user", keys: ["courseId", "deepLinkId"] },
 ];
 
 const NEXT_KEY = "cloudemy.next";
@@ -81,6 +84,7 @@ function renderNav(user) {
   const links = [h("li", {}, h("a", { href: "#/courses" }, "Courses")), h("li", {}, h("a", { href: "#/assignments" }, "Assignments"))];
   if (isStaff(user)) links.push(h("li", {}, h("a", { href: "#/assignments/new" }, "New assignment")));
   if (isAdmin(user)) links.push(h("li", {}, h("a", { href: "#/admin/users" }, "Users")));
+  if (isAdmin(user)) links.push(h("li", {}, h("a", { href: "#/admin/lti" }, "LTI")));
   nav.replaceChildren(
     h("ul", { class: "nav-links" }, links),
     h(
@@ -243,4 +247,5 @@ window.addEventListener("storage", (event) => {
   }
 });
 window.addEventListener("hashchange", render);
-render();
+// A launch from an LMS arrives with a one-time sign-in code: exchange it before the first page renders.
+redeemLaunchCode().then(render, render);
