@@ -95,6 +95,7 @@ class Rule:
     roles: frozenset[str] = frozenset()
     prepare: Prepare | None = None
     lists: str | None = None  # list routes: the item field naming the course (checked for leaks)
+    page: bool = False  # browser-facing (LTI launches): refusals are an HTML page, not JSON
 
 
 async def nothing(world: World, side: Side) -> Request:
@@ -182,6 +183,36 @@ async def internal(world: World, side: Side) -> Request:
     return {"submission_id": side.submission}, {"json": {"status": "running"}}
 
 
+async def lti_platform_body(world: World, side: Side) -> Request:
+    unique = uuid.uuid4().hex[:8]
+    return {}, {
+        "json": {
+            "issuer": f"https://lms-{unique}.example",
+            "client_id": "tool",
+            "auth_login_url": "https://lms.example/auth",
+            "auth_token_url": "https://lms.example/token",
+            "key_set_url": "https://lms.example/jwks",
+            "deployment_ids": ["d1"],
+        }
+    }
+
+
+async def lti_platform(world: World, side: Side) -> Request:
+    _, kwargs = await lti_platform_body(world, side)
+    made = await world.client.post("/api/lti/platforms", headers=world.actors["admin"].headers, **kwargs)
+    assert made.status_code == 201, made.text
+    return {"platform_id": made.json()["id"]}, {"json": {"name": "renamed"}}
+
+
+async def lti_deep_link(world: World, side: Side) -> Request:
+    # A deep-linking request that does not exist: staff pass the rule and then learn it has expired (404).
+    return {}, {"json": {"deep_link_id": "0" * 24, "assignment_id": side.pub}}
+
+
+async def lti_code(world: World, side: Side) -> Request:
+    return {}, {"json": {"code": "not-a-real-sign-in-code"}}
+
+
 COURSE = params(course_id="course")
 ASSIGNMENT = params(assignment_id="pub")
 SUBMISSION = params(submission_id="submission")
@@ -241,6 +272,20 @@ RULES: dict[tuple[str, str], Rule] = {
     # Bearer tokens are not result tokens: the internal API refuses users of every role.
     ("POST", "/internal/submissions/{submission_id}/status"): Rule("internal", 401, prepare=internal),
     ("POST", "/internal/submissions/{submission_id}/result"): Rule("internal", 401, prepare=internal),
+    # LTI: the LMS-facing endpoints refuse a launch without its parameters with a page (400); the tool's keys
+    # are public; platform registrations are the admins'; roster sync and score status are course staff's.
+    ("GET", "/lti/login"): Rule("public", 400, page=True),
+    ("POST", "/lti/login"): Rule("public", 400, page=True),
+    ("POST", "/lti/launch"): Rule("public", 400, page=True),
+    ("GET", "/lti/jwks"): Rule("public", 200),
+    ("POST", "/lti/deep-link"): Rule("assignment", 404, INSTRUCTORS, lti_deep_link),
+    ("POST", "/api/auth/lti-token"): Rule("public", 401, prepare=lti_code),
+    ("POST", "/api/lti/platforms"): Rule("admin", 201, prepare=lti_platform_body),
+    ("GET", "/api/lti/platforms"): Rule("admin", 200),
+    ("PATCH", "/api/lti/platforms/{platform_id}"): Rule("admin", 200, prepare=lti_platform),
+    ("DELETE", "/api/lti/platforms/{platform_id}"): Rule("admin", 204, prepare=lti_platform),
+    ("POST", "/api/courses/{course_id}/lti/roster-sync"): Rule("course", 409, STAFF, COURSE),
+    ("GET", "/api/submissions/{submission_id}/lti-sync"): Rule("submission", 200, STAFF, SUBMISSION),
     ("POST", "/internal/submissions/{submission_id}/requeue"): Rule("internal", 401, prepare=internal),
 }
 
@@ -343,6 +388,8 @@ async def test_access_matrix(world: World, method: str, path: str) -> None:
         want = expected_status(rule, actor, side)
         if response.status_code != want:
             wrong.append(f"{actor}/{side}: {response.status_code} (want {want}) {response.text[:160]}")
+        elif response.status_code >= 400 and rule.page:
+            assert response.headers["content-type"].startswith("text/html")
         elif response.status_code >= 400:
             assert "detail" in response.json()
         elif rule.lists and actor != "admin":

@@ -88,20 +88,15 @@ async def join_course(body: JoinRequest, backend: BackendDep, user: CurrentUser)
     A wrong or rotated code is 404; after ``JOIN_MAX_FAILURES`` wrong codes within 15 minutes, 429 with
     ``Retry-After`` until the window passes, even for a right code."""
     keys = [RateLimiter.key("join-failures", str(user["_id"]))]
-    attempt = await backend.limiter.reserve(
-        keys, limit=backend.settings.join_max_failures, window_seconds=JOIN_WINDOW_SECONDS
-    )
-    if not attempt.allowed:
+    window = {"limit": backend.settings.join_max_failures, "window_seconds": JOIN_WINDOW_SECONDS}
+    decision = await backend.limiter.check(keys, **window)
+    if not decision.allowed:
         backend.metrics.rate_limited.labels("join").inc()
-        raise too_many_requests("too many wrong join codes; try again later", attempt.retry_after)
-    try:
-        course = await backend.storage.course_by_join_code(body.join_code)
-    except BaseException:
-        await backend.limiter.release(keys, attempt.member)  # not a wrong code: the lookup never answered
-        raise
+        raise too_many_requests("too many wrong join codes; try again later", decision.retry_after)
+    course = await backend.storage.course_by_join_code(body.join_code)
     if course is None:
-        raise not_found("course for this join code")  # the reserved attempt stays: it is a wrong code
-    await backend.limiter.release(keys, attempt.member)
+        await backend.limiter.record(keys, **window)  # only a wrong code counts
+        raise not_found("course for this join code")
     if course.get("archived"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="closed")
     course_id, user_id = str(course["_id"]), str(user["_id"])
