@@ -86,3 +86,12 @@ def test_unrouted_paths_go_to_a_service_without_endpoints() -> None:
     blocked = render.named("Service", route(ingress, "/metrics") or "")
     assert "selector" not in blocked["spec"]
     assert not [o for o in render.of_kind("Endpoints") if o["metadata"]["name"] == blocked["metadata"]["name"]]
+
+
+def test_the_backend_believes_the_ingress_controllers_forwarded_for() -> None:
+    """The per-address login and sign-up limits need the real client address, not the controller's."""
+    for values in ({}, {"backend": {"forwardedAllowIps": "10.42.0.0/16"}}):
+        render = render_chart(values, values_files=["values/prod.yaml"])
+        (container,) = render.component("Deployment", "backend")["spec"]["template"]["spec"]["containers"]
+        env = {entry["name"]: entry.get("value") for entry in container["env"]}
+        assert env["FORWARDED_ALLOW_IPS"] == (values.get("backend") or {}).get("forwardedAllowIps", "*")
