@@ -45,6 +45,7 @@ BENCHMARKS = (
     Benchmark("sandbox", "sandbox.py", "sandboxed vs bare tests (Python, C); runner start -> result", 900),
     Benchmark("scheduler_dispatch", "scheduler_dispatch.py", "scheduler dispatch rate and p99 at 50/s", 1200),
     Benchmark("backend_load", "backend_load.py", "backend POST/GET p50/p99 at fixed loads", 2400),
+    Benchmark("backend_auth_poll", "backend_auth_poll.py", "50 concurrent logins; CPU per status poll", 600),
     Benchmark("drain", "drain.py", "200 submissions, 20 slots, 2 s LLM", 2400),
     # the same 10 waves and 20 s bound with 2 slots: per-Job overhead without CPU contention between runners
     Benchmark(

@@ -121,3 +121,12 @@ def test_run_all_collects_json_and_rejects_an_unknown_name(tmp_path: Path):
     )
     assert bad.returncode != 0
     assert "unknown benchmark" in bad.stderr
+
+
+def test_backend_auth_poll_logs_everyone_in_and_costs_each_poll(tmp_path: Path) -> None:
+    data = run_bench("backend_auth_poll.py", tmp_path, timeout=280)
+    (run,) = data["runs"]
+    assert run["logins_per_second"] > 0
+    assert run["peak_rss_mib"] >= run["idle_rss_mib"] > 0
+    for key in ("floor_healthz_cpu_ms", "full_get_cpu_ms", "status_get_cpu_ms", "not_modified_cpu_ms"):
+        assert run[key] > 0, key
