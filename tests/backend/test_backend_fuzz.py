@@ -102,6 +102,23 @@ STATIC_PATH_EXAMPLES = [
 ]
 UNLISTED_ROUTES: dict[str, Any] = {
     "/": {"get": {"operationId": "ui_index", "responses": {"200": {"description": "the UI's page"}}}},
+    "/docs": {"get": {"operationId": "swagger_ui", "responses": {"200": {"description": "Swagger UI"}}}},
+    "/redoc": {"get": {"operationId": "redoc", "responses": {"200": {"description": "ReDoc"}}}},
+    "/docs/assets/{name}": {
+        "get": {
+            "operationId": "docs_asset",
+            "parameters": [
+                {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "examples": {f"e{i}": {"value": value} for i, value in enumerate(STATIC_PATH_EXAMPLES)},
+                }
+            ],
+            "responses": {"200": {"description": "a file"}, "404": {"description": "no such file"}},
+        }
+    },
     "/ui/{path}": {
         "get": {
             "operationId": "ui_asset",
