@@ -38,7 +38,7 @@ def test_a_requeued_attempt_gets_a_job_of_its_own(k8s_api, backend, redis_client
         timeout=40,
         what="both dispatched",
     )
-    assert sorted(p["body"]["job_name"] for p in posts) == [f"runner-{sid(33)}", f"runner-{sid(33)}-1-1"]
+    assert sorted(p.body["job_name"] for p in posts) == [f"runner-{sid(33)}", f"runner-{sid(33)}-1-1"]
 
 
 def test_dispatch_holds_while_the_llm_breaker_is_open(k8s_api, backend, redis_client, start_scheduler):
