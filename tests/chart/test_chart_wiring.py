@@ -284,7 +284,7 @@ def test_selectors_use_only_stable_labels() -> None:
 
 
 def test_two_releases_share_no_name_and_wire_only_to_their_own_services() -> None:
-    """The seed's fixed names (backend, mongo, redis) clashed between releases; the chart's derive from the release."""
+    """Fixed names (backend, mongo, redis) would clash between releases; the chart's derive from the release."""
     renders = {
         release: render_chart(values_files=["values/prod.yaml"], release=release) for release in ("math", "physics")
     }

@@ -1,25 +1,25 @@
 {{/* ---- Service names, ports and URLs: every URL in any env is built here, from release-derived names. ---- */}}
 
 {{/*
-The backend's HTTP port (API, UI, /internal, probes, metrics), fixed to the seed's 8000.
+The backend's HTTP port (API, UI, /internal, probes, metrics), fixed at 8000 (the port every component and probe expects).
 Usage: {{ include "cloudemy.port.backend" . }}
 */}}
 {{- define "cloudemy.port.backend" -}}8000{{- end -}}
 
 {{/*
-The frontend's HTTP port (Next.js), fixed to the seed's 3000.
+The frontend's HTTP port (Next.js), fixed at 3000.
 Usage: {{ include "cloudemy.port.frontend" . }}
 */}}
 {{- define "cloudemy.port.frontend" -}}3000{{- end -}}
 
 {{/*
-MongoDB's port, fixed to the seed's 27017.
+MongoDB's port, fixed at 27017 (MongoDB's default).
 Usage: {{ include "cloudemy.port.mongodb" . }}
 */}}
 {{- define "cloudemy.port.mongodb" -}}27017{{- end -}}
 
 {{/*
-Redis' port, fixed to the seed's 6379.
+Redis' port, fixed at 6379 (Redis' default).
 Usage: {{ include "cloudemy.port.redis" . }}
 */}}
 {{- define "cloudemy.port.redis" -}}6379{{- end -}}

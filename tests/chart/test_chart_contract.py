@@ -1,9 +1,9 @@
-"""The seed's names and numbers (../shared/seed/cloudemy-k8s-yaml-guide.ko.md) with SPEC's fixes, as rendered."""
+"""The names and numbers the architecture fixes (docs/architecture.md: ports, HPA, probes, the runner Job), as rendered."""
 
 import pytest
 from chart_render import containers_of, env_of, render_chart, render_scenario
 
-SEED_HPA_BEHAVIOR = {
+ARCHITECTURE_HPA_BEHAVIOR = {
     "scaleDown": {
         "stabilizationWindowSeconds": 60,
         "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}],
@@ -19,7 +19,7 @@ SEED_HPA_BEHAVIOR = {
 }
 
 
-def test_backend_hpa_is_the_seeds() -> None:
+def test_backend_hpa_matches_the_architecture() -> None:
     render = render_scenario("default")
     hpa = render.component("HorizontalPodAutoscaler", "backend")
     assert hpa["apiVersion"] == "autoscaling/v2"
@@ -31,7 +31,7 @@ def test_backend_hpa_is_the_seeds() -> None:
         "cpu": {"type": "Utilization", "averageUtilization": 70},
         "memory": {"type": "Utilization", "averageUtilization": 80},
     }
-    assert hpa["spec"]["behavior"] == SEED_HPA_BEHAVIOR
+    assert hpa["spec"]["behavior"] == ARCHITECTURE_HPA_BEHAVIOR
 
 
 def test_replicas_are_left_to_the_hpa_while_it_is_on() -> None:
@@ -41,7 +41,7 @@ def test_replicas_are_left_to_the_hpa_while_it_is_on() -> None:
     assert off.component("Deployment", "backend")["spec"]["replicas"] == 3
 
 
-def test_backend_deployment_is_the_seeds() -> None:
+def test_backend_deployment_matches_the_architecture() -> None:
     backend = render_scenario("default").component("Deployment", "backend")
     (container,) = backend["spec"]["template"]["spec"]["containers"]
     assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
@@ -64,7 +64,7 @@ def test_backend_deployment_is_the_seeds() -> None:
     assert "LLM_API_KEY" not in env
 
 
-def test_services_listen_on_the_seeds_ports() -> None:
+def test_services_listen_on_the_documented_ports() -> None:
     render = render_scenario("frontend-on")
     ports = {svc["metadata"]["name"]: [p["port"] for p in svc["spec"]["ports"]] for svc in render.of_kind("Service")}
     assert ports["cloudemy-backend"] == [8000]
@@ -94,7 +94,7 @@ def test_scheduler_env_and_replicas() -> None:
     assert render_scenario("prod").component("Deployment", "scheduler")["spec"]["replicas"] == 2
 
 
-def test_runner_job_template_is_the_seeds_job_with_specs_fixes() -> None:
+def test_runner_job_template_is_the_documented_job() -> None:
     job = render_scenario("default").job_template()
     spec = job["spec"]
     assert spec["backoffLimit"] == 1
@@ -152,7 +152,7 @@ def test_scheduler_mounts_the_job_template_where_runner_job_template_points() ->
 
 
 @pytest.mark.parametrize("component", ["mongodb", "redis"])
-def test_databases_are_statefulsets_with_the_seeds_probes(component: str) -> None:
+def test_databases_are_statefulsets_with_the_documented_probes(component: str) -> None:
     render = render_scenario("default")
     statefulset = render.component("StatefulSet", component)
     container = next(c for c in statefulset["spec"]["template"]["spec"]["containers"] if c["name"] == component)
