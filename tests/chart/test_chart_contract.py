@@ -1,4 +1,4 @@
-"""The names and numbers the architecture fixes (docs/architecture.md: ports, HPA, probes, the runner Job), as rendered."""
+"""The names and numbers of docs/architecture.md (ports, HPA, probes, the runner Job), as rendered."""
 
 import pytest
 from chart_render import containers_of, env_of, render_chart, render_scenario
