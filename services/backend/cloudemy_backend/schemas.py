@@ -345,6 +345,28 @@ class ResultOut(StoredResult):
     )
 
 
+class TestVerdictOut(BaseModel):
+    """One test's outcome in a list of submissions: verdict and points (its outputs are on the submission itself)."""
+
+    __test__ = False  # not a pytest class, despite the name
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    hidden: bool
+    verdict: Verdict
+    points: float
+    max_points: float
+
+
+class ResultSummaryOut(ResultOut):
+    """A result in a list of submissions: every test's verdict and points, no outputs and no compiler output
+    (a page of 100 submissions would otherwise carry up to 100 x 100 tests' excerpts)."""
+
+    tests: list[TestVerdictOut] | None = None
+
+
 class SubmissionState(BaseModel):
     """What a status poll returns: enough to know whether to fetch the whole submission again."""
 
@@ -367,12 +389,13 @@ class SubmissionSummary(BaseModel):
     attempt: int
     created_at: datetime
     updated_at: datetime
-    result: ResultOut | None
+    result: ResultSummaryOut | None
     test_run: bool = Field(default=False, description="a staff run (reference solution): never counted as a grade")
 
 
 class SubmissionOut(SubmissionSummary):
     code: str
+    result: ResultOut | None
 
 
 class SubmissionPage(BaseModel):
@@ -429,17 +452,17 @@ def submission_summary(
 ) -> SubmissionSummary:
     """A submission without its code; ``catalog`` (its assignment's tests) labels the test outcomes, which a
     student sees filtered (without a catalog every test counts as hidden)."""
-    return SubmissionSummary(id=str(doc["_id"]), **_submission_fields(doc, catalog, staff))
+    return SubmissionSummary(id=str(doc["_id"]), **_submission_fields(doc, catalog, staff, brief=True))
 
 
 def submission_out(doc: dict[str, Any], catalog: TestCatalog | None = None, *, staff: bool = False) -> SubmissionOut:
-    return SubmissionOut(id=str(doc["_id"]), code=doc["code"], **_submission_fields(doc, catalog, staff))
+    return SubmissionOut(id=str(doc["_id"]), code=doc["code"], **_submission_fields(doc, catalog, staff, brief=False))
 
 
-def _submission_fields(doc: dict[str, Any], catalog: TestCatalog | None, staff: bool) -> dict[str, Any]:
+def _submission_fields(doc: dict[str, Any], catalog: TestCatalog | None, staff: bool, *, brief: bool) -> dict[str, Any]:
     names = ("assignment_id", "user_id", "language", "status", "attempt", "created_at", "updated_at")
     fields = {name: doc[name] for name in names}
-    fields["result"] = result_for(doc["result"], catalog, staff=staff)
+    fields["result"] = result_for(doc.get("result"), catalog, staff=staff, brief=brief)
     fields["test_run"] = bool(doc.get("test_run"))
     fields.update({name: doc[name] for name in ("course_id", "late", "late_days", "penalty_percent") if name in doc})
     return fields

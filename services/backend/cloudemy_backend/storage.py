@@ -44,6 +44,16 @@ REGRADABLE = [s.value for s in SubmissionStatus if can_regrade(s)]
 REQUEUEABLE = [s.value for s in SubmissionStatus if can_requeue(s)]
 
 
+LIST_PROJECTION = {
+    "code": False,
+    "previous_results": False,
+    "result.tests.stdout": False,
+    "result.tests.stderr": False,
+    "result.compile_output": False,
+}
+"""What a list of submissions leaves out: the code, the history and the tests' outputs (read one for them)."""
+
+
 class DuplicateEmailError(Exception):
     """A user with this email already exists."""
 
@@ -381,7 +391,7 @@ class Storage:
             query["user_id"] = user_id
         if before_id is not None:
             query["_id"] = {"$lt": before_id}
-        cursor = self.submissions.find(query, {"code": False, "previous_results": False})
+        cursor = self.submissions.find(query, LIST_PROJECTION)
         return await cursor.sort("_id", DESCENDING).limit(limit).to_list(limit)
 
     async def latest_per_student(self, assignment_id: str) -> list[Document]:

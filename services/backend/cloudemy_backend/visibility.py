@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 HIDDEN_TEST_NAME = "Hidden test"
-HIDDEN_RESULT_FIELDS = ("id", "verdict", "points", "max_points")
+VERDICT_FIELDS = ("id", "verdict", "points", "max_points")
 
 Document = dict[str, Any]
 
@@ -45,23 +45,33 @@ class TestCatalog:
         tests = (assignment or {}).get("tests") or []
         return cls({test["id"]: {"name": test.get("name") or "", "hidden": bool(test.get("hidden"))} for test in tests})
 
-    def outcomes_for(self, outcomes: list[Document], *, staff: bool) -> list[Document]:
-        """Outcomes labelled with their test's name and hidden flag; a student's hidden ones cut to the verdict."""
+    def outcomes_for(self, outcomes: list[Document], *, staff: bool, brief: bool = False) -> list[Document]:
+        """Outcomes labelled with their test's name and hidden flag; a student's hidden ones cut to the verdict.
+        ``brief`` (lists of submissions): every outcome cut to its verdict and points, whoever looks."""
         shown = []
         for outcome in outcomes:
             test = self.tests.get(outcome.get("id", ""))
             hidden = test is None or test["hidden"]
             if staff or not hidden:
-                name = test["name"] if test else ""
-                shown.append({**outcome, "name": name or outcome.get("id", ""), "hidden": hidden})
+                name = (test["name"] if test else "") or outcome.get("id", "")
+                full = {**outcome, "name": name, "hidden": hidden}
+                shown.append({key: full.get(key) for key in (*VERDICT_FIELDS, "name", "hidden")} if brief else full)
             else:
-                hidden_view = {key: outcome.get(key) for key in HIDDEN_RESULT_FIELDS}
+                hidden_view = {key: outcome.get(key) for key in VERDICT_FIELDS}
                 shown.append({**hidden_view, "name": HIDDEN_TEST_NAME, "hidden": True})
         return shown
 
 
-def result_for(result: Document | None, catalog: TestCatalog | None, *, staff: bool) -> Document | None:
-    """A stored result as this viewer may see it. Without a catalog every test counts as hidden."""
-    if not result or result.get("tests") is None:
+def result_for(
+    result: Document | None, catalog: TestCatalog | None, *, staff: bool, brief: bool = False
+) -> Document | None:
+    """A stored result as this viewer may see it. Without a catalog every test counts as hidden. ``brief``: as in
+    a list of submissions (verdicts and points only, no compiler output)."""
+    if not result:
         return result
-    return {**result, "tests": (catalog or TestCatalog()).outcomes_for(result["tests"], staff=staff)}
+    if brief:
+        result = {key: value for key, value in result.items() if key != "compile_output"}
+    if result.get("tests") is None:
+        return result
+    outcomes = (catalog or TestCatalog()).outcomes_for(result["tests"], staff=staff, brief=brief)
+    return {**result, "tests": outcomes}
