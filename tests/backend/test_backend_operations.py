@@ -7,7 +7,7 @@ import httpx
 import pytest
 from backend_api import ADMIN_PASSWORD, MASTER_TOKEN, Actor, graded_result, serve
 
-from cloudemy_backend.core.config import ConfigError, Settings, load_settings
+from cloudemy_backend.core.config import ConfigurationError, Settings, load_settings
 from cloudemy_common.keys import DEFAULT_PAYLOAD_TTL_SECONDS, DEFAULT_QUEUE
 from cloudemy_common.logs import JsonFormatter
 from cloudemy_common.tokens import submission_token
@@ -89,15 +89,15 @@ def test_required_variables_fail_with_one_line_naming_them(monkeypatch: pytest.M
     for name in ("JWT_SECRET", "INTERNAL_RESULT_TOKEN", "MAX_CODE_BYTES"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("INTERNAL_RESULT_TOKEN", "t")
-    with pytest.raises(ConfigError, match=r"^JWT_SECRET is required but not set$"):
+    with pytest.raises(ConfigurationError, match=r"^JWT_SECRET is required but not set$"):
         load_settings()
     monkeypatch.setenv("JWT_SECRET", "s")
     monkeypatch.setenv("INTERNAL_RESULT_TOKEN", "")
-    with pytest.raises(ConfigError, match=r"^INTERNAL_RESULT_TOKEN is required but empty$"):
+    with pytest.raises(ConfigurationError, match=r"^INTERNAL_RESULT_TOKEN is required but empty$"):
         load_settings()
     monkeypatch.setenv("INTERNAL_RESULT_TOKEN", "t")
     monkeypatch.setenv("MAX_CODE_BYTES", "lots")
-    with pytest.raises(ConfigError, match=r"^MAX_CODE_BYTES is invalid"):
+    with pytest.raises(ConfigurationError, match=r"^MAX_CODE_BYTES is invalid"):
         load_settings()
 
 

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         return self.job_deadline_seconds + self.stuck_grace_seconds
 
 
-class ConfigError(Exception):
+class ConfigurationError(Exception):
     """The environment does not describe a runnable backend; the message is one line."""
 
 
@@ -115,17 +115,17 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def load_settings() -> Settings:
-    """Settings from the environment; raises ConfigError with a one-line reason."""
+    """Settings from the environment; raises ConfigurationError with a one-line reason."""
     try:
         return Settings()  # type: ignore[call-arg]  # required fields come from the environment
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
+        raise ConfigurationError(describe_validation_error(exc)) from None
 
 
 def load_settings_or_exit() -> Settings:
     """Settings, or exit with status 2 after printing one line (for start-up paths)."""
     try:
         return load_settings()
-    except ConfigError as exc:
+    except ConfigurationError as exc:
         print(f"cloudemy-backend: configuration error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
