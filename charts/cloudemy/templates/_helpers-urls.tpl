@@ -128,3 +128,16 @@ Usage: {{ include "cloudemy.mongodb.appUri" . | quote }}
 {{- $host := include "cloudemy.componentName" (dict "root" . "component" "mongodb") -}}
 {{- printf "mongodb://%s:$(MONGODB_APP_PASSWORD)@%s:%s/%s?authSource=%s&replicaSet=%s" .Values.mongodb.appUser $host (include "cloudemy.port.mongodb" .) .Values.config.dbName .Values.config.dbName .Values.mongodb.replicaSetName -}}
 {{- end -}}
+
+{{/*
+Where browsers and LMS platforms reach Cloudemy: lti.publicBaseUrl, else the Ingress host (https when the
+Ingress serves TLS), else empty (the backend then uses each request's own origin).
+Usage: {{ include "cloudemy.publicBaseUrl" . }}
+*/}}
+{{- define "cloudemy.publicBaseUrl" -}}
+{{- if .Values.lti.publicBaseUrl -}}
+{{- .Values.lti.publicBaseUrl | trimSuffix "/" -}}
+{{- else if and .Values.ingress.enabled .Values.ingress.host -}}
+{{- ternary "https" "http" .Values.ingress.tls.enabled }}://{{ .Values.ingress.host -}}
+{{- end -}}
+{{- end -}}
