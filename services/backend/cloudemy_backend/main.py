@@ -25,7 +25,18 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
 from cloudemy_backend import __version__
 from cloudemy_backend.api.deps import Backend
 from cloudemy_backend.api.headers import DefaultHeadersMiddleware
-from cloudemy_backend.api.routes import assignments, auth, courses, grades, health, internal, lti, submissions, users
+from cloudemy_backend.api.routes import (
+    assignments,
+    auth,
+    courses,
+    grades,
+    health,
+    internal,
+    lti,
+    review,
+    submissions,
+    users,
+)
 from cloudemy_backend.core.config import Settings, load_settings_or_exit
 from cloudemy_backend.core.security import hash_password
 from cloudemy_backend.hashing import HashingPool
@@ -53,6 +64,7 @@ ROUTERS = [
     courses.router,
     assignments.router,
     submissions.router,
+    review.router,
     internal.router,
     grades.router,
     lti.router,

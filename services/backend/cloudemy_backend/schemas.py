@@ -16,11 +16,13 @@ from pydantic import (
 )
 
 from cloudemy_backend.limits import MAX_TESTS_TOTAL_BYTES
+from cloudemy_backend.storage import history_of
 from cloudemy_backend.visibility import HIDDEN_TEST_NAME, TestCatalog, assignment_tests_for, result_for
 from cloudemy_common.languages import Language
 from cloudemy_common.models import (
     MAX_CODE_CHARS,
     MAX_CRITERIA,
+    MAX_CRITERION_FEEDBACK_CHARS,
     MAX_FAIL_TAGS,
     MAX_FEEDBACK_CHARS,
     RubricCriterion,
@@ -317,9 +319,110 @@ class TestRunCreate(RequestBody):
         return self
 
 
+class CriterionGrade(RequestBody):
+    id: Slug
+    score: Score = Field(description="0 to the criterion's points")
+    feedback: Annotated[str, StringConstraints(max_length=MAX_CRITERION_FEEDBACK_CHARS)] = ""
+
+
+class TestPoints(RequestBody):
+    __test__ = False  # not a pytest class, despite the name
+
+    id: Slug
+    points: Score = Field(description="0 to the test's points")
+
+
 class ManualGrade(RequestBody):
-    score: Score = Field(description="0 to the assignment's max_score")
+    """An instructor's grade over any terminal result: a single score, or per criterion and per test (then the
+    score is computed from them; criteria and tests not named keep the replaced result's marks)."""
+
+    score: Score | None = Field(default=None, description="0 to the assignment's max_score")
     feedback: Annotated[str, StringConstraints(max_length=MAX_FEEDBACK_CHARS)] = ""
+    criteria: Annotated[list[CriterionGrade], Field(max_length=MAX_CRITERIA)] | None = None
+    tests: Annotated[list[TestPoints], Field(max_length=MAX_TESTS)] | None = None
+
+    @model_validator(mode="after")
+    def _something_to_grade(self) -> Self:
+        if self.score is None and not self.criteria and not self.tests:
+            raise ValueError("give a score, or marks per criterion or per test")
+        for name, items in (("criteria", self.criteria or []), ("tests", self.tests or [])):
+            ids = [item.id for item in items]
+            if len(ids) != len(set(ids)):
+                raise ValueError(f"{name} ids must be unique")
+        return self
+
+
+class HistoryEntryOut(BaseModel):
+    """One result the submission had: the current one last (``replaced_at`` null)."""
+
+    attempt: int | None
+    result: dict[str, Any] | None
+    replaced_at: datetime | None
+    replaced_by: str | None = Field(description="the user whose override or regrade replaced it")
+    reason: Literal["override", "regrade"] | None
+
+
+class RegradeRequestCreate(RequestBody):
+    message: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class RegradeRequestResolve(RequestBody):
+    response: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    grade: ManualGrade | None = Field(default=None, description="an override given in the same step")
+
+
+class RegradeRequestOut(BaseModel):
+    id: str
+    submission_id: str
+    course_id: str | None
+    assignment_id: str
+    user_id: str
+    message: str
+    state: Literal["open", "resolved"]
+    created_at: datetime
+    response: str | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+
+
+def regrade_request_out(doc: dict[str, Any]) -> RegradeRequestOut:
+    fields = {k: doc.get(k) for k in RegradeRequestOut.model_fields if k != "id"}
+    return RegradeRequestOut(id=str(doc["_id"]), **fields)
+
+
+class BulkRegrade(RequestBody):
+    statuses: Annotated[list[Literal["graded", "needs_review", "error", "timeout"]], Field(min_length=1)] | None = None
+
+
+class BulkRegradeOut(BaseModel):
+    queued: int
+
+
+class BulkRegradeProgress(BaseModel):
+    total: int
+    done: int
+    started_at: datetime | None
+    by: str | None
+
+
+class ReleaseOut(BaseModel):
+    id: str
+    released_at: datetime
+    changed: bool = Field(description="false when the assignment was already released")
+
+
+class CriterionAgreement(BaseModel):
+    id: str
+    pairs: int
+    mean_abs_diff: float | None
+    agreed: int = Field(default=0, description="pairs where the instructor kept the LLM's mark")
+
+
+class AgreementOut(BaseModel):
+    pairs: int = Field(description="LLM results an instructor overrode")
+    mean_abs_diff: float | None = Field(description="mean |LLM score - instructor score| over the pairs")
+    exact_rate: float | None = Field(description="share of pairs where both scores are equal")
+    per_criterion: list[CriterionAgreement]
 
 
 class TestResultOut(TestOutcome):
@@ -334,6 +437,14 @@ class HiddenTestResultOut(HiddenTestOut):
 
     verdict: Verdict
     max_points: float
+
+
+class UnreleasedResultOut(BaseModel):
+    """What a student sees of a result before staff release the assignment's grades."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    released: Literal[False] = False
 
 
 class ResultOut(StoredResult):
@@ -389,13 +500,17 @@ class SubmissionSummary(BaseModel):
     attempt: int
     created_at: datetime
     updated_at: datetime
-    result: ResultSummaryOut | None
+    result: Annotated[ResultSummaryOut | UnreleasedResultOut, Field(union_mode="left_to_right")] | None
     test_run: bool = Field(default=False, description="a staff run (reference solution): never counted as a grade")
 
 
 class SubmissionOut(SubmissionSummary):
     code: str
-    result: ResultOut | None
+    result: Annotated[ResultOut | UnreleasedResultOut, Field(union_mode="left_to_right")] | None
+    history: list[HistoryEntryOut] | None = Field(
+        default=None, description="staff only: every result ever stored, the current one last"
+    )
+    regrade_requests: list[RegradeRequestOut] = Field(default=[], description="for the owner and the staff")
 
 
 class SubmissionPage(BaseModel):
@@ -455,8 +570,23 @@ def submission_summary(
     return SubmissionSummary(id=str(doc["_id"]), **_submission_fields(doc, catalog, staff, brief=True))
 
 
-def submission_out(doc: dict[str, Any], catalog: TestCatalog | None = None, *, staff: bool = False) -> SubmissionOut:
-    return SubmissionOut(id=str(doc["_id"]), code=doc["code"], **_submission_fields(doc, catalog, staff, brief=False))
+def submission_out(
+    doc: dict[str, Any],
+    catalog: TestCatalog | None = None,
+    *,
+    staff: bool = False,
+    regrade_requests: list[dict[str, Any]] | None = None,
+) -> SubmissionOut:
+    """One submission as this viewer may see it; staff also get its whole history of results."""
+    history = [HistoryEntryOut(**entry) for entry in history_of(doc)] if staff else None
+    requests = [regrade_request_out(r) for r in regrade_requests or []]
+    return SubmissionOut(
+        id=str(doc["_id"]),
+        code=doc["code"],
+        history=history,
+        regrade_requests=requests,
+        **_submission_fields(doc, catalog, staff, brief=False),
+    )
 
 
 def _submission_fields(doc: dict[str, Any], catalog: TestCatalog | None, staff: bool, *, brief: bool) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from bson import ObjectId
@@ -24,6 +25,7 @@ from cloudemy_backend.core.config import Settings
 from cloudemy_common.ids import is_object_id
 from cloudemy_common.lifecycle import (
     IN_FLIGHT_STATUSES,
+    TERMINAL_STATUSES,
     SubmissionStatus,
     can_override,
     can_regrade,
@@ -42,6 +44,7 @@ Document = dict[str, Any]
 IN_FLIGHT = sorted(IN_FLIGHT_STATUSES)
 REGRADABLE = [s.value for s in SubmissionStatus if can_regrade(s)]
 REQUEUEABLE = [s.value for s in SubmissionStatus if can_requeue(s)]
+TERMINAL = sorted(TERMINAL_STATUSES)
 
 
 LIST_PROJECTION = {
@@ -60,6 +63,10 @@ class DuplicateEmailError(Exception):
 
 class DuplicateMemberError(Exception):
     """The user is already a member of this course."""
+
+
+class DuplicateRequestError(Exception):
+    """An open regrade request already exists for this submission."""
 
 
 class LastInstructorError(Exception):
@@ -127,6 +134,42 @@ def statuses_an_override_replaces(new_status: str) -> list[str]:
     return [s.value for s in SubmissionStatus if can_override(s, new_status)]
 
 
+class HistoryReason(StrEnum):
+    """Why a stored result stopped being the current one."""
+
+    OVERRIDE = "override"
+    REGRADE = "regrade"
+
+
+def history_entry(current: Document, now: datetime, replaced_by: str | None, reason: HistoryReason) -> Document:
+    """What the submission's history keeps of the result being replaced: nothing is ever deleted."""
+    return {
+        "attempt": current["attempt"],
+        "result": current.get("result"),
+        "replaced_at": now,
+        "replaced_by": replaced_by,
+        "reason": reason.value,
+    }
+
+
+def history_of(doc: Document) -> list[Document]:
+    """Every result ever stored for the submission, oldest first, the current one last (``replaced_at`` None).
+
+    Entries written before results were wrapped (a bare result) are read as such, with no replacement facts."""
+    entries = []
+    for entry in doc.get("previous_results") or []:
+        if isinstance(entry, dict) and "replaced_at" in entry and "result" in entry:
+            entries.append(entry)
+        else:
+            attempt = entry.get("attempt") if isinstance(entry, dict) else None
+            entries.append({"attempt": attempt, "result": entry, "replaced_at": None, "replaced_by": None,
+                            "reason": None})
+    if doc.get("result"):
+        entries.append({"attempt": doc["attempt"], "result": doc["result"], "replaced_at": None, "replaced_by": None,
+                        "reason": None})
+    return entries
+
+
 def _set_result(result: StoredResult, now: datetime) -> Document:
     """The fields every result writer sets; ``lti_sync`` marks the score for the LMS gradebook loop (which
     settles it as ``not-linked`` at once outside LTI courses)."""
@@ -155,6 +198,8 @@ class Storage:
         self.memberships = self.db["memberships"]
         self.extensions = self.db["extensions"]
         self.migrations = self.db["migrations"]
+        self.bulk_regrades = self.db["bulk_regrades"]
+        self.regrade_requests = self.db["regrade_requests"]
         self.lti = LtiStore(self.db, self.submissions, self.users)
 
     @classmethod
@@ -173,6 +218,7 @@ class Storage:
 
     async def create_indexes(self) -> None:
         """Idempotent; run at start-up by every replica."""
+        await self.create_review_indexes()
         await self.users.create_index([("email", ASCENDING)], unique=True, name="email_unique")
         await self.assignments.create_index([("published", ASCENDING), ("_id", DESCENDING)], name="published_id")
         # Lists are ordered by _id, which starts with the creation second: these serve the creation-time order.
@@ -195,6 +241,14 @@ class Storage:
             [("assignment_id", ASCENDING), ("user_id", ASCENDING)], unique=True, name="assignment_user_unique"
         )
         await self.lti.create_indexes()
+
+    async def create_review_indexes(self) -> None:
+        await self.regrade_requests.create_index(
+            [("open_slot", ASCENDING)], unique=True, sparse=True, name="one_open_request"
+        )
+        await self.regrade_requests.create_index([("course_id", ASCENDING), ("state", ASCENDING)], name="course_state")
+        await self.regrade_requests.create_index([("submission_id", ASCENDING)], name="submission_id")
+        await self.bulk_regrades.create_index([("assignment_id", ASCENDING), ("_id", DESCENDING)], name="assignment")
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")
@@ -253,7 +307,7 @@ class Storage:
         oids = [oid for oid in (parse_object_id(value) for value in set(assignment_ids)) if oid is not None]
         if not oids:
             return {}
-        projection = {"tests.id": True, "tests.name": True, "tests.hidden": True}
+        projection = {"tests.id": True, "tests.name": True, "tests.hidden": True, "release": True, "released_at": True}
         docs = await self.assignments.find({"_id": {"$in": oids}}, projection).to_list(len(oids))
         return {str(doc["_id"]): doc for doc in docs}
 
@@ -456,15 +510,22 @@ class Storage:
         )
 
     async def replace_terminal_result(
-        self, submission_id: ObjectId, *, attempt: int, result: StoredResult
+        self, submission_id: ObjectId, *, attempt: int, result: StoredResult, replaced_by: str | None = None
     ) -> Document | None:
         """An instructor's grade over a terminal result of this attempt (the lifecycle's override); the replaced
         one is kept in history. None when the override does not apply or the submission changed meanwhile."""
         return await self._replace_terminal(
-            submission_id, attempt, statuses_an_override_replaces(result.status), _set_result(result, utcnow())
+            submission_id,
+            attempt,
+            statuses_an_override_replaces(result.status),
+            _set_result(result, utcnow()),
+            replaced_by=replaced_by,
+            reason=HistoryReason.OVERRIDE,
         )
 
-    async def start_next_attempt(self, submission_id: ObjectId, *, current_attempt: int) -> Document | None:
+    async def start_next_attempt(
+        self, submission_id: ObjectId, *, current_attempt: int, replaced_by: str | None = None
+    ) -> Document | None:
         """Regrade: a terminal submission goes back to queued as attempt + 1, its result kept in history."""
         now = utcnow()
         changes = {
@@ -477,10 +538,19 @@ class Storage:
             "updated_at": now,
             "status_changed_at": now,
         }
-        return await self._replace_terminal(submission_id, current_attempt, REGRADABLE, changes)
+        return await self._replace_terminal(
+            submission_id, current_attempt, REGRADABLE, changes, replaced_by=replaced_by, reason=HistoryReason.REGRADE
+        )
 
     async def _replace_terminal(
-        self, submission_id: ObjectId, attempt: int, statuses: list[str], changes: Document
+        self,
+        submission_id: ObjectId,
+        attempt: int,
+        statuses: list[str],
+        changes: Document,
+        *,
+        replaced_by: str | None,
+        reason: "HistoryReason",
     ) -> Document | None:
         """Apply ``changes`` to this attempt if its status is one of ``statuses``, keeping its result in history;
         only if nothing changed since it was read (same status, same ``status_changed_at``), else None."""
@@ -496,9 +566,114 @@ class Storage:
                 "status": current["status"],
                 "status_changed_at": current["status_changed_at"],
             },
-            {"$set": changes, "$push": {"previous_results": current["result"]}},
+            {"$set": changes, "$push": {"previous_results": history_entry(current, utcnow(), replaced_by, reason)}},
             return_document=ReturnDocument.AFTER,
         )
+
+    # --- review: release, bulk regrade, regrade requests, agreement ----------------------------------------
+
+    async def release_assignment(self, assignment_id: str) -> tuple[Document | None, bool]:
+        """Mark the assignment's grades released (once); (the assignment, whether this call released it)."""
+        oid = parse_object_id(assignment_id)
+        if oid is None:
+            return None, False
+        now = utcnow()
+        released = await self.assignments.find_one_and_update(
+            {"_id": oid, "released_at": None},
+            {"$set": {"released_at": now, "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if released is not None:
+            return released, True
+        return await self.assignments.find_one({"_id": oid}), False
+
+    async def latest_submissions_per_student(self, assignment_id: str, statuses: list[str]) -> list[Document]:
+        """The newest graded-for-real submission (no staff test run) of each student, in one of ``statuses``."""
+        cursor = self.submissions.find(
+            {"assignment_id": assignment_id, "test_run": {"$ne": True}},
+            {"code": False, "previous_results": False},
+        ).sort("_id", DESCENDING)
+        latest: dict[str, Document] = {}
+        async for doc in cursor:
+            latest.setdefault(doc["user_id"], doc)
+        return [doc for doc in latest.values() if doc["status"] in statuses]
+
+    async def save_bulk_regrade(self, assignment_id: str, targets: list[tuple[ObjectId, int]], by: str) -> None:
+        await self.bulk_regrades.insert_one(
+            {
+                "assignment_id": assignment_id,
+                "targets": [{"submission_id": sid, "attempt": attempt} for sid, attempt in targets],
+                "by": by,
+                "started_at": utcnow(),
+            }
+        )
+
+    async def bulk_regrade_progress(self, assignment_id: str) -> Document | None:
+        """The latest bulk regrade of the assignment: how many of its submissions have a new terminal result."""
+        found = await self.bulk_regrades.find({"assignment_id": assignment_id}).sort("_id", DESCENDING).to_list(1)
+        if not found:
+            return None
+        run = found[0]
+        done = 0
+        for target in run["targets"]:
+            done += await self.submissions.count_documents(
+                {"_id": target["submission_id"], "attempt": {"$gte": target["attempt"]}, "status": {"$in": TERMINAL}}
+            )
+        return {"total": len(run["targets"]), "done": done, "started_at": run["started_at"], "by": run["by"]}
+
+    async def open_regrade_request(self, submission: Document, message: str) -> Document:
+        """A student's request; DuplicateRequestError while another one on the submission is open."""
+        now = utcnow()
+        doc: Document = {
+            "submission_id": str(submission["_id"]),
+            "course_id": submission.get("course_id"),
+            "assignment_id": submission["assignment_id"],
+            "user_id": submission["user_id"],
+            "message": message,
+            "state": "open",
+            "open_slot": str(submission["_id"]),  # unique while open: one open request per submission
+            "created_at": now,
+            "response": None,
+            "resolved_by": None,
+            "resolved_at": None,
+        }
+        try:
+            result = await self.regrade_requests.insert_one(doc)
+        except DuplicateKeyError:
+            raise DuplicateRequestError(str(submission["_id"])) from None
+        doc["_id"] = result.inserted_id
+        return doc
+
+    async def regrade_request(self, request_id: str) -> Document | None:
+        oid = parse_object_id(request_id)
+        return await self.regrade_requests.find_one({"_id": oid}) if oid else None
+
+    async def regrade_requests_of_course(self, course_id: str, state: str | None) -> list[Document]:
+        query: Document = {"course_id": course_id}
+        if state:
+            query["state"] = state
+        return await self.regrade_requests.find(query).sort("_id", ASCENDING).to_list(None)
+
+    async def regrade_requests_of_submission(self, submission_id: str) -> list[Document]:
+        return await self.regrade_requests.find({"submission_id": submission_id}).sort("_id", ASCENDING).to_list(None)
+
+    async def resolve_regrade_request(self, request_id: ObjectId, response: str, by: str) -> Document | None:
+        """Answer an open request (once): None when it is already resolved."""
+        return await self.regrade_requests.find_one_and_update(
+            {"_id": request_id, "state": "open"},
+            {
+                "$set": {"state": "resolved", "response": response, "resolved_by": by, "resolved_at": utcnow()},
+                "$unset": {"open_slot": ""},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def overridden_submissions(self, assignment_id: str) -> list[Document]:
+        """Submissions of the assignment whose history holds a replaced result (the agreement's input)."""
+        cursor = self.submissions.find(
+            {"assignment_id": assignment_id, "previous_results.0": {"$exists": True}}, {"code": False}
+        )
+        return await cursor.to_list(None)
 
     # --- sweep -------------------------------------------------------------------------------------------
 

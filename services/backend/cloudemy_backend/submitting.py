@@ -1,6 +1,7 @@
 """What happens to a submission outside a single route: its Redis payload, enqueueing, and result documents."""
 
 import logging
+from typing import TYPE_CHECKING
 
 from fastapi import HTTPException, status
 from redis.exceptions import RedisError
@@ -9,6 +10,9 @@ from cloudemy_backend.core.config import Settings
 from cloudemy_backend.metrics import Metrics
 from cloudemy_backend.queue import SubmissionQueue
 from cloudemy_backend.storage import Document, Storage, utcnow
+
+if TYPE_CHECKING:
+    from cloudemy_backend.schemas import ManualGrade
 from cloudemy_common.lifecycle import OVERRIDE_STATUS, SubmissionStatus
 from cloudemy_common.models import AssignmentSpec, ResultBody, StoredResult, SubmissionPayload
 
@@ -127,22 +131,59 @@ def queue_timeout_result(submission: Document, queued_timeout_seconds: int) -> S
     )
 
 
-def manual_result(
-    submission: Document, assignment: Document, score: float, feedback: str, grader_id: str
-) -> StoredResult:
-    """An instructor's grade: ``graded`` (the override status), their score and feedback (the replaced result is
-    kept in the submission's history). The test outcomes and compiler output of the replaced result stay on
-    show: they are what the program did, whoever gives the grade."""
+class GradeRefused(ValueError):
+    """A manual grade outside what the assignment allows (the route answers 422 with the message)."""
+
+
+def manual_result(submission: Document, assignment: Document, grade: "ManualGrade", grader: Document) -> StoredResult:
+    """An instructor's grade over the current result: ``graded`` (the override status), by ``grader``.
+
+    A single ``score`` replaces the score; marks per criterion and per test replace those marks, the ones not
+    named keep the replaced result's, and the score is then their sum. The test verdicts and compiler output stay
+    on show: they are what the program did, whoever gives the grade. Raises GradeRefused for an unknown id or a
+    mark outside 0..its points."""
     replaced = submission.get("result") or {}
+    rubric = {c["id"]: float(c["points"]) for c in assignment.get("rubric") or []}
+    test_points = {t["id"]: float(t.get("points", 0)) for t in assignment.get("tests") or []}
+    criteria = {c["id"]: dict(c) for c in replaced.get("criteria") or [] if c.get("id") in rubric}
+    for given in grade.criteria or []:
+        if given.id not in rubric:
+            raise GradeRefused(f"criterion {given.id!r} is not in the assignment's rubric")
+        if given.score > rubric[given.id] + 1e-9:
+            raise GradeRefused(f"criterion {given.id!r}: {given.score} exceeds its {rubric[given.id]:g} points")
+        criteria[given.id] = {"id": given.id, "score": given.score, "max_score": rubric[given.id],
+                              "feedback": given.feedback}
+    tests = [dict(t) for t in replaced.get("tests") or []]
+    by_id = {t.get("id"): t for t in tests}
+    for given in grade.tests or []:
+        if given.id not in test_points:
+            raise GradeRefused(f"test {given.id!r} is not one of the assignment's tests")
+        if given.points > test_points[given.id] + 1e-9:
+            raise GradeRefused(f"test {given.id!r}: {given.points} exceeds its {test_points[given.id]:g} points")
+        if given.id in by_id:
+            by_id[given.id]["points"] = given.points
+        else:
+            raise GradeRefused(f"test {given.id!r} has no outcome in this result to re-mark")
+    max_score = float(assignment["max_score"])
+    if grade.criteria or grade.tests:
+        score = sum(float(c["score"]) for c in criteria.values()) + sum(float(t.get("points") or 0) for t in tests)
+    else:
+        assert grade.score is not None  # the body's validator asks for one of the three
+        score = float(grade.score)
+    if score > max_score + 1e-9:
+        raise GradeRefused(f"score {score:g} exceeds the assignment's max_score {max_score:g}")
+    ordered = [criteria[cid] for cid in rubric if cid in criteria]
     return StoredResult(
         status=OVERRIDE_STATUS.value,
-        score=score,
-        max_score=assignment["max_score"],
-        feedback=feedback,
+        score=round(score, 4),
+        max_score=max_score,
+        feedback=grade.feedback,
+        criteria=ordered or None,
         grader="manual",
         attempt=submission["attempt"],
         received_at=utcnow(),
-        graded_by=grader_id,
-        tests=replaced.get("tests"),
+        graded_by=str(grader["_id"]),
+        graded_by_name=(grader.get("name") or grader.get("email") or "")[:200] or None,
+        tests=tests or None,
         compile_output=replaced.get("compile_output"),
     )

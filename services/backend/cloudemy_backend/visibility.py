@@ -39,11 +39,16 @@ class TestCatalog:
     __test__ = False  # not a pytest class, despite the name
 
     tests: dict[str, Document] = field(default_factory=dict)
+    released: bool = True
+    """False while the assignment's grades wait for staff to release them (``release: manual``)."""
 
     @classmethod
     def of(cls, assignment: Document | None) -> "TestCatalog":
         tests = (assignment or {}).get("tests") or []
-        return cls({test["id"]: {"name": test.get("name") or "", "hidden": bool(test.get("hidden"))} for test in tests})
+        return cls(
+            {test["id"]: {"name": test.get("name") or "", "hidden": bool(test.get("hidden"))} for test in tests},
+            released=grades_released(assignment),
+        )
 
     def outcomes_for(self, outcomes: list[Document], *, staff: bool, brief: bool = False) -> list[Document]:
         """Outcomes labelled with their test's name and hidden flag; a student's hidden ones cut to the verdict.
@@ -62,11 +67,21 @@ class TestCatalog:
         return shown
 
 
+def grades_released(assignment: Document | None) -> bool:
+    """Whether students may see this assignment's results: ``release: immediate``, or released by staff."""
+    if not assignment or assignment.get("release") != "manual":
+        return True
+    return assignment.get("released_at") is not None
+
+
 def result_for(
     result: Document | None, catalog: TestCatalog | None, *, staff: bool, brief: bool = False
 ) -> Document | None:
     """A stored result as this viewer may see it. Without a catalog every test counts as hidden. ``brief``: as in
-    a list of submissions (verdicts and points only, no compiler output)."""
+    a list of submissions (verdicts and points only, no compiler output). Before the grades are released a student
+    sees ``{"released": false}`` only: no score, feedback, criteria or tests."""
+    if result and not staff and catalog is not None and not catalog.released:
+        return {"released": False}
     if not result:
         return result
     if brief:

@@ -209,6 +209,9 @@ class StoredResult(ResultBody):
     attempt: Attempt
     received_at: datetime
     graded_by: Annotated[str | None, Field(description="the instructor's user id for a manual grade")] = None
+    graded_by_name: Annotated[
+        str | None, Field(max_length=200, description="the instructor's name, shown to the student")
+    ] = None
     score_before_penalty: Annotated[
         float | None, Field(description="the score as graded, before a late submission's penalty (score is after)")
     ] = None

@@ -44,7 +44,7 @@ from cloudemy_backend.schemas import (
     submission_summary,
 )
 from cloudemy_backend.storage import Document
-from cloudemy_backend.submitting import code_bytes_within_limit, enqueue_submission, manual_result
+from cloudemy_backend.submitting import GradeRefused, code_bytes_within_limit, enqueue_submission, manual_result
 from cloudemy_backend.visibility import TestCatalog
 from cloudemy_common.lifecycle import can_override, can_regrade
 from cloudemy_common.models import MAX_ATTEMPT, ObjectIdStr
@@ -65,10 +65,12 @@ GradeSubmission = Annotated[CourseAccess, require_course_role("submission", STAF
 
 
 async def shown(backend: Backend, staff: bool, doc: Document) -> SubmissionOut:
-    """One submission as this viewer may see it (a student's hidden tests cut down to their verdicts)."""
+    """One submission as this viewer may see it (a student's hidden tests cut down to their verdicts, an
+    unreleased result to ``{"released": false}``; staff also get the history), with its regrade requests."""
     tests = await backend.storage.assignment_tests([doc["assignment_id"]])
     catalog = TestCatalog.of(tests.get(doc["assignment_id"]))
-    return submission_out(doc, catalog, staff=staff)
+    requests = await backend.storage.regrade_requests_of_submission(str(doc["_id"]))
+    return submission_out(doc, catalog, staff=staff, regrade_requests=requests)
 
 
 async def submission_lateness(backend: Backend, access: CourseAccess) -> dict | None:
@@ -361,12 +363,14 @@ async def regrade(submission_id: str, backend: BackendDep, access: GradeSubmissi
     assignment = await backend.storage.assignment_by_id(doc["assignment_id"])
     if assignment is None:
         raise not_found("assignment")
-    updated = await backend.storage.start_next_attempt(doc["_id"], current_attempt=doc["attempt"])
+    updated = await backend.storage.start_next_attempt(
+        doc["_id"], current_attempt=doc["attempt"], replaced_by=str(user["_id"])
+    )
     if updated is None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="submission changed meanwhile; reload and retry")
     log.info("regrade", extra={"submission_id": submission_id, "attempt": updated["attempt"], "by": str(user["_id"])})
     await enqueue_submission(backend.storage, backend.queue, backend.metrics, updated, assignment)
-    return submission_out(updated, TestCatalog.of(assignment), staff=True)
+    return await shown(backend, True, updated)
 
 
 @router.post(
@@ -385,15 +389,25 @@ async def grade(submission_id: str, body: ManualGrade, backend: BackendDep, acce
     assignment = await backend.storage.assignment_by_id(doc["assignment_id"])
     if assignment is None:
         raise not_found("assignment")
-    if body.score > assignment["max_score"]:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"score {body.score} exceeds the assignment's max_score {assignment['max_score']}",
-        )
-    result = with_penalty(manual_result(doc, assignment, body.score, body.feedback, str(user["_id"])), doc)
-    updated = await backend.storage.replace_terminal_result(doc["_id"], attempt=doc["attempt"], result=result)
+    updated = await override_result(backend, doc, assignment, body, user)
     if updated is None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="submission changed meanwhile; reload and retry")
-    backend.metrics.results.labels(result.status).inc()
     log.info("manual grade", extra={"submission_id": submission_id, "by": str(user["_id"])})
-    return submission_out(updated, TestCatalog.of(assignment), staff=True)
+    return await shown(backend, True, updated)
+
+
+async def override_result(
+    backend: Backend, doc: Document, assignment: Document, body: ManualGrade, user: Document
+) -> Document | None:
+    """Store an instructor's grade over the submission's terminal result (422 for marks out of range); the
+    updated submission, or None when it changed meanwhile."""
+    try:
+        result = with_penalty(manual_result(doc, assignment, body, user), doc)
+    except GradeRefused as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+    updated = await backend.storage.replace_terminal_result(
+        doc["_id"], attempt=doc["attempt"], result=result, replaced_by=str(user["_id"])
+    )
+    if updated is not None:
+        backend.metrics.results.labels(result.status).inc()
+    return updated
