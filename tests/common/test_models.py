@@ -171,9 +171,8 @@ def test_a_stored_result_is_the_posted_body_plus_attempt_and_arrival():
     arrived = datetime(2026, 1, 2, tzinfo=UTC)
     stored = StoredResult.from_body(body, attempt=2, received_at=arrived)
     document = stored.to_document()
-    assert document == {
-        **body.model_dump(), "attempt": 2, "received_at": arrived, "graded_by": None, "score_before_penalty": None,
-    }  # fmt: skip
+    expected = {**body.model_dump(), "attempt": 2, "received_at": arrived, "graded_by": None, "graded_by_name": None}
+    assert document == {**expected, "score_before_penalty": None}
     assert StoredResult.model_validate(document) == stored
     with pytest.raises(ValidationError):
         StoredResult(status="graded", score=11, max_score=10, attempt=1, received_at=arrived)

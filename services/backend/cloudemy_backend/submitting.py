@@ -151,8 +151,12 @@ def manual_result(submission: Document, assignment: Document, grade: "ManualGrad
             raise GradeRefused(f"criterion {given.id!r} is not in the assignment's rubric")
         if given.score > rubric[given.id] + 1e-9:
             raise GradeRefused(f"criterion {given.id!r}: {given.score} exceeds its {rubric[given.id]:g} points")
-        criteria[given.id] = {"id": given.id, "score": given.score, "max_score": rubric[given.id],
-                              "feedback": given.feedback}
+        criteria[given.id] = {
+            "id": given.id,
+            "score": given.score,
+            "max_score": rubric[given.id],
+            "feedback": given.feedback,
+        }
     tests = [dict(t) for t in replaced.get("tests") or []]
     by_id = {t.get("id"): t for t in tests}
     for given in grade.tests or []:
@@ -161,7 +165,7 @@ def manual_result(submission: Document, assignment: Document, grade: "ManualGrad
         if given.points > test_points[given.id] + 1e-9:
             raise GradeRefused(f"test {given.id!r}: {given.points} exceeds its {test_points[given.id]:g} points")
         if given.id in by_id:
-            by_id[given.id]["points"] = given.points
+            by_id[given.id].update(points=given.points, marked_by=str(grader["_id"]))
         else:
             raise GradeRefused(f"test {given.id!r} has no outcome in this result to re-mark")
     max_score = float(assignment["max_score"])

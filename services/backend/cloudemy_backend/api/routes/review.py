@@ -4,6 +4,7 @@ Every rule goes through ``require_course_role`` (course staff for everything her
 request, which only the submission's owner may do).
 """
 
+import itertools
 import logging
 from typing import Annotated, Any, Literal
 
@@ -35,7 +36,9 @@ router = APIRouter(prefix="/api", tags=["review"])
 
 StaffWrites = Annotated[CourseAccess, require_course_role("assignment", STAFF, write=True)]
 StaffReads = Annotated[CourseAccess, require_course_role("assignment", STAFF)]
-OwnSubmission = Annotated[CourseAccess, require_course_role("submission", frozenset({"student", "instructor", "ta"}), write=True)]
+OwnSubmission = Annotated[
+    CourseAccess, require_course_role("submission", frozenset({"student", "instructor", "ta"}), write=True)
+]
 StaffCourse = Annotated[CourseAccess, require_course_role("course", STAFF)]
 
 EXACT_TOLERANCE = 1e-6
@@ -162,7 +165,7 @@ def agreement_pairs(submissions: list[dict[str, Any]]) -> list[tuple[dict[str, A
     pairs = []
     for doc in submissions:
         entries = history_of(doc)
-        for before, after in zip(entries, entries[1:], strict=False):
+        for before, after in itertools.pairwise(entries):
             llm, manual = before.get("result") or {}, after.get("result") or {}
             if before.get("reason") == "override" and llm.get("grader") == "llm" and manual.get("grader") == "manual":
                 pairs.append((llm, manual))
@@ -170,7 +173,11 @@ def agreement_pairs(submissions: list[dict[str, Any]]) -> list[tuple[dict[str, A
 
 
 def agreement(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> AgreementOut:
-    diffs = [abs(a - b) for a, b in ((_given(llm), _given(manual)) for llm, manual in pairs) if a is not None and b is not None]
+    diffs = [
+        abs(a - b)
+        for a, b in ((_given(llm), _given(manual)) for llm, manual in pairs)
+        if a is not None and b is not None
+    ]
     per: dict[str, list[float]] = {}
     for llm, manual in pairs:
         mine = {c["id"]: float(c["score"]) for c in manual.get("criteria") or []}
