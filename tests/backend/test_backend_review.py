@@ -199,9 +199,11 @@ async def test_manual_release_hides_everything_until_released(client, actors, co
     csv = await client.get(f"/api/courses/{course['id']}/grades.csv", headers=actors["instructor"].headers)
     assert "8" in csv.text  # staff exports are unaffected
     first = await client.post(f"/api/assignments/{assignment['id']}/release", headers=actors["instructor"].headers)
-    assert first.status_code == 200 and first.json()["changed"] is True
+    assert first.status_code == 200
+    assert first.json()["changed"] is True
     again = await client.post(f"/api/assignments/{assignment['id']}/release", headers=actors["instructor"].headers)
-    assert again.status_code == 200 and again.json()["changed"] is False
+    assert again.status_code == 200
+    assert again.json()["changed"] is False
     assert again.json()["released_at"] == first.json()["released_at"]
     shown = (await client.get(f"/api/submissions/{sid}", headers=student)).json()
     assert shown["result"]["score"] == 8
@@ -232,7 +234,8 @@ async def test_bulk_regrade_takes_the_latest_submission_of_each_student(
     }
     assert attempts == {older: 1, newer: 2, other: 2}
     progress = (await client.get(f"/api/assignments/{assignment['id']}/regrade", headers=teacher)).json()
-    assert progress["total"] == 1 and progress["done"] == 0
+    assert progress["total"] == 1
+    assert progress["done"] == 0
     await _post_result(client, newer, score=9)
     progress = (await client.get(f"/api/assignments/{assignment['id']}/regrade", headers=teacher)).json()
     assert progress["done"] == 1
@@ -321,7 +324,8 @@ async def test_agreement_matches_a_hand_computation(client, actors, assignment) 
     # correctness diffs 0, 2, 3 -> 5/3; style diffs 0, 1, 1 -> 2/3
     assert per["correctness"]["mean_abs_diff"] == pytest.approx(5 / 3, abs=1e-4)
     assert per["style"]["mean_abs_diff"] == pytest.approx(2 / 3, abs=1e-4)
-    assert per["correctness"]["agreed"] == 1 and per["style"]["agreed"] == 1
+    assert per["correctness"]["agreed"] == 1
+    assert per["style"]["agreed"] == 1
     assert (
         await client.get(f"/api/assignments/{assignment['id']}/agreement", headers=actors["student"].headers)
     ).status_code == 403
