@@ -284,6 +284,7 @@ class AssignmentOut(BaseModel):
     late_penalty_percent_per_day: float = 0
     max_submissions: int | None = None
     release: Literal["immediate", "manual"] = "immediate"
+    released_at: datetime | None = Field(default=None, description="when staff released the grades (release: manual)")
     counted: Literal["last", "best"] = "last"
     created_at: datetime
     updated_at: datetime

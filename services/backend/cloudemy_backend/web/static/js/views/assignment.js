@@ -219,6 +219,7 @@ export async function assignmentView(ctx) {
         { class: "col-main" },
         h("section", { class: "card", "aria-labelledby": "desc-heading" }, h("h2", { id: "desc-heading" }, "Description"), description),
         form,
+        staff ? await reviewSection(ctx, assignment) : null,
         staff ? await extensionsSection(ctx, assignment, course) : null,
       ),
       h(
@@ -372,4 +373,69 @@ function historyItems(submissions, student) {
 function randomKey() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Staff: release the grades, regrade everything, and how far instructors moved the AI's grades. */
+async function reviewSection(ctx, assignment) {
+  const id = encodeURIComponent(assignment.id);
+  const message = h("div", { class: "form-message", role: "status" });
+  const parts = [h("h2", { id: "review-heading" }, "Review and release"), message];
+  if (assignment.release === "manual") {
+    const released = Boolean(assignment.released_at);
+    const state = h("p", { "data-testid": "release-state" }, released ? "Grades are released to students." : "Grades are hidden from students until you release them.");
+    const button = h("button", { type: "button", class: "primary", disabled: released }, released ? "Released" : "Release grades");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await api(`/assignments/${id}/release`, { method: "POST" });
+        state.textContent = "Grades are released to students.";
+        button.textContent = "Released";
+        setMessage(message, "success", "Grades released: students see their results now.");
+      } catch (err) {
+        button.disabled = false;
+        setMessage(message, "error", err instanceof ApiError ? err.message : "Releasing failed.");
+      }
+    });
+    parts.push(state, h("p", {}, button));
+  }
+  const which = h("select", { name: "statuses" }, [["", "every student's latest submission"], ["needs_review", "only those that need review"], ["error", "only errors"], ["timeout", "only timeouts"]].map(([value, label]) => h("option", { value }, label)));
+  const progress = h("p", { class: "muted", "data-testid": "regrade-progress" });
+  const regrade = h("button", { type: "button", class: "secondary" }, "Regrade");
+  async function refreshProgress() {
+    const p = await api(`/assignments/${id}/regrade`, { signal: ctx.signal }).catch(() => null);
+    if (p && p.total) progress.textContent = `Last bulk regrade: ${formatNumber(p.done)} of ${formatNumber(p.total)} graded again.`;
+    return p;
+  }
+  regrade.addEventListener("click", async () => {
+    if (!window.confirm("Grade these submissions again? Their current results stay in each submission's history.")) return;
+    regrade.disabled = true;
+    try {
+      const body = which.value ? { statuses: [which.value] } : {};
+      const answer = await api(`/assignments/${id}/regrade`, { method: "POST", json: body });
+      setMessage(message, "success", `${formatNumber(answer.queued)} submissions queued for grading.`);
+      for (let i = 0; i < 120 && !ctx.signal.aborted; i += 1) {
+        const p = await refreshProgress();
+        if (!p || p.done >= p.total) break;
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+    } catch (err) {
+      setMessage(message, "error", err instanceof ApiError ? err.message : "The regrade could not be started.");
+    } finally {
+      regrade.disabled = false;
+    }
+  });
+  parts.push(h("div", { class: "inline-form" }, h("label", {}, "Regrade ", which), " ", regrade), progress);
+  const figures = await api(`/assignments/${id}/agreement`, { signal: ctx.signal }).catch(() => null);
+  if (figures && figures.pairs) {
+    const criteria = figures.per_criterion || [];
+    const pairs = criteria.reduce((n, c) => n + c.pairs, 0);
+    const agreed = criteria.reduce((n, c) => n + (c.agreed || 0), 0);
+    const diffs = criteria.filter((c) => c.mean_abs_diff !== null);
+    const meanDiff = diffs.length ? diffs.reduce((n, c) => n + c.mean_abs_diff * c.pairs, 0) / Math.max(1, pairs) : figures.mean_abs_diff;
+    parts.push(h("p", { "data-testid": "agreement" }, pairs ? `AI and instructors agreed on ${formatNumber(agreed)} of ${formatNumber(pairs)} overridden criteria (mean difference ${formatNumber(Math.round(meanDiff * 100) / 100)} points).` : `Instructors overrode ${formatNumber(figures.pairs)} AI grades (mean difference ${formatNumber(figures.mean_abs_diff)} points).`));
+  } else {
+    parts.push(h("p", { class: "hint" }, "No AI grade of this assignment has been overridden yet."));
+  }
+  await refreshProgress();
+  return h("section", { class: "card", "aria-labelledby": "review-heading" }, parts);
 }

@@ -33,6 +33,7 @@ export async function submissionView(ctx) {
   const liveText = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
   const resultArea = h("div", {});
   const staffArea = h("div", {});
+  const requestsArea = h("div", {});
   const connection = h("div", { class: "form-message" });
   const history = h("section", { class: "card", "aria-labelledby": "history-heading" }, h("h2", { id: "history-heading" }, "Earlier submissions"), h("p", { class: "muted" }, "Loading…"));
 
@@ -45,6 +46,7 @@ export async function submissionView(ctx) {
     statusArea.replaceChildren(...statusTracker(sub, !staff));
     resultArea.replaceChildren(resultSection(sub, assignment, staff));
     if (staff) staffArea.replaceChildren(staffActions(sub));
+    requestsArea.replaceChildren(regradeRequests(sub));
     if (statusChanged) liveText.textContent = `Status: ${statusLabel(sub.status, { student: !staff })}`;
   }
 
@@ -78,6 +80,7 @@ export async function submissionView(ctx) {
     const regradeMessage = h("div", { class: "form-message" });
     const regrade = h("button", { type: "button", class: "secondary", disabled: !TERMINAL.has(sub.status) }, "Regrade");
     regrade.addEventListener("click", async () => {
+      if (sub.result?.grader === "manual" && !window.confirm("An instructor graded this submission. Regrade it anyway? The instructor's grade stays in the history, but the new result replaces it.")) return;
       regrade.disabled = true;
       setMessage(regradeMessage, "", "");
       try {
@@ -96,47 +99,82 @@ export async function submissionView(ctx) {
       regradeMessage,
       h("p", {}, regrade, " ", h("span", { class: "hint" }, "Runs the grader again as a new attempt.")),
     ];
-    if (sub.status === "needs_review") parts.push(manualGradeForm(sub));
+    if (TERMINAL.has(sub.status)) parts.push(manualGradeForm(sub));
+    parts.push(resultHistory(sub, assignment));
     return h("section", { class: "card", "aria-labelledby": "staff-heading" }, parts);
   }
 
   function manualGradeForm(sub) {
-    const max = sub.result?.max_score ?? assignment?.max_score ?? null;
-    const score = h("input", { type: "number", name: "score", required: true, min: "0", max: max ?? null, step: "any", inputmode: "decimal" });
-    if (sub.result?.score !== null && sub.result?.score !== undefined) score.value = String(sub.result.score);
-    const feedback = h("textarea", { name: "feedback", rows: "5", maxlength: "20000" });
-    feedback.value = sub.result?.feedback ?? "";
+    const max = assignment?.max_score ?? sub.result?.max_score ?? null;
+    const rubric = assignment?.rubric || [];
+    const aiMarks = Object.fromEntries((sub.result?.criteria || []).map((c) => [c.id, c.score]));
+    const outcomes = sub.result?.tests || [];
+    const score = h("input", { type: "number", name: "score", min: "0", max: max ?? null, step: "any", inputmode: "decimal" });
+    const criterionInputs = rubric.map((c) => {
+      const input = h("input", { type: "number", name: `criterion-${c.id}`, min: "0", max: String(c.points), step: "any", inputmode: "decimal", placeholder: aiMarks[c.id] !== undefined ? `grader: ${formatNumber(aiMarks[c.id])}` : "" });
+      return { id: c.id, points: c.points, input, row: field(`${c.title} (0 to ${formatNumber(c.points)})`, input) };
+    });
+    const testInputs = outcomes.map((t) => {
+      const input = h("input", { type: "number", name: `test-${t.id}`, min: "0", max: String(t.max_points), step: "any", inputmode: "decimal", placeholder: `now ${formatNumber(t.points)}` });
+      return { id: t.id, max: t.max_points, input, row: field(`Test ${t.name || t.id}: ${t.verdict} (0 to ${formatNumber(t.max_points)})`, input) };
+    });
+    const feedback = h("textarea", { name: "feedback", rows: "5", maxlength: "20000", placeholder: "What the student should know about this grade" });
     const message = h("div", { class: "form-message" });
     const save = h("button", { type: "submit", class: "primary" }, "Save grade");
+    const replaces = sub.status === "needs_review" ? "This submission needs review." : `This replaces the ${statusLabel(sub.status)} result; it stays in the history.`;
     const form = h(
       "form",
       { class: "manual-grade", "aria-labelledby": "manual-heading", novalidate: true },
-      h("h3", { id: "manual-heading" }, "Grade manually"),
-      h("p", { class: "hint" }, "This submission needs review. Your grade replaces the automatic one and marks it graded."),
+      h("h3", { id: "manual-heading" }, sub.status === "needs_review" ? "Grade manually" : "Override the grade"),
+      h("p", { class: "hint" }, `${replaces} Give marks per criterion or per test (the score is their sum; the ones left empty keep the current marks), or a single score.`),
       message,
-      field(max !== null ? `Score (0 to ${formatNumber(max)})` : "Score", score),
+      criterionInputs.length ? h("fieldset", {}, h("legend", {}, "Per criterion"), criterionInputs.map((c) => c.row)) : null,
+      testInputs.length ? h("fieldset", {}, h("legend", {}, "Per test"), testInputs.map((t) => t.row)) : null,
+      field(max !== null ? `Or a single score (0 to ${formatNumber(max)})` : "Or a single score", score),
       field("Feedback for the student", feedback),
       h("div", { class: "actions" }, save),
     );
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       setMessage(message, "", "");
-      const value = Number(score.value);
-      if (score.value.trim() === "" || Number.isNaN(value) || value < 0 || (max !== null && value > max)) {
-        setMessage(message, "error", max !== null ? `Enter a score between 0 and ${formatNumber(max)}.` : "Enter a score of 0 or more.");
-        score.focus();
-        return;
+      const body = { feedback: feedback.value };
+      const bad = (input, top) => {
+        const value = Number(input.value);
+        return Number.isNaN(value) || value < 0 || (top !== null && top !== undefined && value > top);
+      };
+      const criteria = [];
+      for (const c of criterionInputs) {
+        if (c.input.value.trim() === "") continue;
+        if (bad(c.input, c.points)) return setMessage(message, "error", `Enter 0 to ${formatNumber(c.points)} for this criterion.`), c.input.focus();
+        criteria.push({ id: c.id, score: Number(c.input.value) });
+      }
+      const tests = [];
+      for (const t of testInputs) {
+        if (t.input.value.trim() === "") continue;
+        if (bad(t.input, t.max)) return setMessage(message, "error", `Enter 0 to ${formatNumber(t.max)} for this test.`), t.input.focus();
+        tests.push({ id: t.id, points: Number(t.input.value) });
+      }
+      if (criteria.length) body.criteria = criteria;
+      if (tests.length) body.tests = tests;
+      if (!criteria.length && !tests.length) {
+        if (score.value.trim() === "" || bad(score, max)) {
+          setMessage(message, "error", max !== null ? `Enter a score between 0 and ${formatNumber(max)}, or marks per criterion.` : "Enter a score of 0 or more.");
+          score.focus();
+          return;
+        }
+        body.score = Number(score.value);
       }
       save.disabled = true;
       try {
         await api(`${path}/grade`, {
           method: "POST",
-          json: { score: value, feedback: feedback.value },
-          messages: { 409: "This submission is no longer waiting for review (it was graded or regraded meanwhile). Reload to see it." },
+          json: body,
+          messages: { 409: "This submission is being graded again right now. Reload to see it." },
         });
         submission = await api(path);
         ctx.flash("success", "Grade saved.");
         show(submission);
+        loadHistory();
         resultArea.querySelector("h2")?.focus();
       } catch (err) {
         setMessage(message, "error", err instanceof ApiError ? err.message : "Saving the grade failed.");
@@ -146,10 +184,41 @@ export async function submissionView(ctx) {
     return form;
   }
 
+  function regradeRequests(sub) {
+    const requests = sub.regrade_requests || [];
+    const items = requests.map((r) =>
+      h("li", { class: "regrade-request" }, h("p", {}, h("strong", {}, "Request: "), r.message), r.state === "resolved" ? h("p", { "data-testid": "regrade-answer" }, h("strong", {}, "Answer: "), r.response) : h("p", { class: "muted" }, "Waiting for an answer from the course staff.")),
+    );
+    const open = requests.some((r) => r.state === "open");
+    let form = null;
+    if (!staff && TERMINAL.has(sub.status) && !open && sub.result?.released !== false) {
+      const text = h("textarea", { name: "message", rows: "3", maxlength: "4000", required: true });
+      const message = h("div", { class: "form-message" });
+      const send = h("button", { type: "submit", class: "secondary" }, "Ask for a regrade");
+      form = h("form", { class: "regrade-request-form" }, message, field("Why should this grade change?", text), h("div", { class: "actions" }, send));
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        if (!text.value.trim()) return setMessage(message, "error", "Say what you would like the staff to look at."), text.focus();
+        send.disabled = true;
+        try {
+          await api(`${path}/regrade-requests`, { method: "POST", json: { message: text.value.trim() }, messages: { 409: "You already have an open request for this submission." } });
+          submission = await api(path);
+          ctx.flash("success", "Request sent to the course staff.");
+          show(submission);
+        } catch (err) {
+          setMessage(message, "error", err instanceof ApiError ? err.message : "Sending the request failed.");
+          send.disabled = false;
+        }
+      });
+    }
+    if (!items.length && !form) return h("div", {});
+    return h("section", { class: "card", "aria-labelledby": "requests-heading" }, h("h2", { id: "requests-heading" }, "Regrade requests"), items.length ? h("ul", { class: "plain-list" }, items) : null, form);
+  }
+
   async function loadHistory() {
     try {
       const others = (await listAll("/submissions", { assignment_id: submission.assignment_id, user_id: submission.user_id }, { signal: ctx.signal }))
-        .filter((s) => s.user_id === submission.user_id)
+        .filter((s) => s.user_id === submission.user_id && s.id !== submission.id)
         .sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
       history.replaceChildren(h("h2", { id: "history-heading" }, "Earlier submissions"), historyList(others, submission.id, !staff));
     } catch (err) {
@@ -186,7 +255,7 @@ export async function submissionView(ctx) {
     ),
     liveText,
     connection,
-    h("div", { class: "layout-two" }, h("div", { class: "col-main" }, statusArea, resultArea, staffArea, h("section", { class: "card", "aria-labelledby": "code-heading" }, h("h2", { id: "code-heading" }, "Code"), codeBlock(submission.code, "Submitted code", submission.language))), h("aside", { class: "col-side" }, history)),
+    h("div", { class: "layout-two" }, h("div", { class: "col-main" }, statusArea, resultArea, requestsArea, staffArea, h("section", { class: "card", "aria-labelledby": "code-heading" }, h("h2", { id: "code-heading" }, "Code"), codeBlock(submission.code, "Submitted code", submission.language))), h("aside", { class: "col-side" }, history)),
   );
 }
 
@@ -214,7 +283,12 @@ function statusTracker(sub, student) {
   ];
 }
 
-const GRADERS = { llm: "Graded by the AI grader", offline: "Static checks only", tests: "Graded by the tests" };
+const GRADERS = { llm: "Graded by the AI grader", offline: "Static checks only", tests: "Graded by the tests", sweep: "Ended by the platform" };
+
+function graderLabel(result) {
+  if (result.grader === "manual") return `Graded by ${result.graded_by_name || "an instructor"}`;
+  return GRADERS[result.grader] ?? null;
+}
 
 
 function penaltyNote(sub, result) {
@@ -234,6 +308,9 @@ function resultSection(sub, assignment, staff) {
   if (!TERMINAL.has(sub.status) || !result) {
     return h("section", { class: "card", "aria-labelledby": "result-heading" }, h("h2", { id: "result-heading", tabindex: "-1" }, "Result"), h("p", { class: "muted" }, "The result appears here as soon as grading finishes."));
   }
+  if (result.released === false) {
+    return h("section", { class: "card", "aria-labelledby": "result-heading" }, h("h2", { id: "result-heading", tabindex: "-1" }, "Result"), h("p", { class: "unreleased", "data-testid": "unreleased" }, "Submitted, grade not released yet."), h("p", { class: "muted" }, "Your instructors release the grades of this assignment when they have reviewed them."));
+  }
   const titles = Object.fromEntries((assignment?.rubric || []).map((c) => [c.id, c.title]));
   const criteria = result.criteria || [];
   const tags = result.fail_tags || [];
@@ -245,8 +322,7 @@ function resultSection(sub, assignment, staff) {
       "div",
       { class: "score-line" },
       h("span", { class: "score", "data-testid": "score" }, formatScore(result.score, result.max_score ?? assignment?.max_score)),
-      result.grader ? h("span", { class: "muted" }, GRADERS[result.grader] ?? `Graded by ${result.grader}`) : null,
-      result.graded_by || result.grader === "manual" ? h("span", { class: "muted" }, "Graded by an instructor") : null,
+      graderLabel(result) ? h("span", { class: "muted", "data-testid": "grader" }, graderLabel(result)) : null,
     ),
     penaltyNote(sub, result),
     sub.status === "needs_review" ? notice("info", "An instructor will review this submission and set the final grade.") : null,
@@ -286,6 +362,36 @@ function resultSection(sub, assignment, staff) {
   );
 }
 
+/** Staff: every result the submission had, and the AI's and the instructor's marks side by side. */
+function resultHistory(sub, assignment) {
+  const entries = sub.history || [];
+  if (entries.length <= 1) return null;
+  const titles = Object.fromEntries((assignment?.rubric || []).map((c) => [c.id, c.title]));
+  const reasons = { override: "replaced by an instructor's grade", regrade: "replaced by a regrade" };
+  const list = h(
+    "ol",
+    { class: "result-history", "data-testid": "result-history" },
+    entries.map((e) => {
+      const r = e.result || {};
+      const who = r.grader === "manual" ? `instructor (${r.graded_by_name || "staff"})` : r.grader || "platform";
+      return h("li", {}, h("span", {}, `Attempt ${e.attempt ?? "?"}: `), h("strong", {}, formatScore(r.score, r.max_score)), ` by ${who}`, e.replaced_at ? [" — ", reasons[e.reason] || "replaced", " ", timeEl(e.replaced_at)] : " — current");
+    }),
+  );
+  const current = entries[entries.length - 1]?.result;
+  const lastAi = [...entries].reverse().find((e) => e.result?.grader === "llm")?.result;
+  let compare = null;
+  if (current?.grader === "manual" && lastAi?.criteria?.length) {
+    const mine = Object.fromEntries((current.criteria || []).map((c) => [c.id, c.score]));
+    compare = h(
+      "table",
+      { class: "criteria ai-vs-human", "data-testid": "ai-vs-human" },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Criterion"), h("th", { scope: "col", class: "num" }, "AI"), h("th", { scope: "col", class: "num" }, "Instructor"))),
+      h("tbody", {}, lastAi.criteria.map((c) => h("tr", {}, h("th", { scope: "row" }, titles[c.id] || c.id), h("td", { class: "num" }, formatScore(c.score, c.max_score)), h("td", { class: "num" }, mine[c.id] !== undefined ? formatScore(mine[c.id], c.max_score) : "—")))),
+    );
+  }
+  return h("div", { class: "history-block" }, h("h3", {}, "History of results"), list, compare ? [h("h3", {}, "AI and instructor, per criterion"), compare] : null);
+}
+
 function scoreBar(score, max) {
   const ratio = max ? Math.max(0, Math.min(1, Number(score) / Number(max))) : 0;
   const bar = h("span", { class: "bar", "aria-hidden": "true" }, h("span", { class: "bar-fill" }));
@@ -294,7 +400,7 @@ function scoreBar(score, max) {
 }
 
 function historyList(submissions, currentId, student) {
-  if (submissions.length <= 1) return h("p", { class: "empty" }, "No other submissions to this assignment.");
+  if (submissions.length === 0) return h("p", { class: "empty" }, "No other submissions to this assignment.");
   return h(
     "ol",
     { class: "history" },
