@@ -88,7 +88,8 @@ Prepare = Callable[[World, Side], Awaitable[Request]]
 @dataclass(frozen=True)
 class Rule:
     """How a route decides: ``scope`` is course/assignment/submission (course roles ``roles`` allowed), or
-    public, internal, authenticated, creator (global instructor or admin), admin."""
+    public, internal, authenticated, creator (global instructor or admin), admin, owner (the submission's
+    student only)."""
 
     scope: str
     ok: int
@@ -213,6 +214,21 @@ async def lti_code(world: World, side: Side) -> Request:
     return {}, {"json": {"code": "not-a-real-sign-in-code"}}
 
 
+async def own_finished(world: World, side: Side) -> Request:
+    """A finished submission of the side's student; its owner asks (others: 404 or 403 by the rule)."""
+    return {"submission_id": await world.finished_submission(side)}, {"json": {"message": "please look again"}}
+
+
+async def open_request(world: World, side: Side) -> Request:
+    student = "student" if side is world.sides["own"] else "other_student"
+    sid = await world.finished_submission(side)
+    made = await world.client.post(
+        f"/api/submissions/{sid}/regrade-requests", json={"message": "again?"}, headers=world.actors[student].headers
+    )
+    assert made.status_code == 201, made.text
+    return {"request_id": made.json()["id"]}, {"json": {"response": "Looked again: the grade stands."}}
+
+
 COURSE = params(course_id="course")
 ASSIGNMENT = params(assignment_id="pub")
 SUBMISSION = params(submission_id="submission")
@@ -269,6 +285,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/submissions/{submission_id}/status"): Rule("submission", 200, MEMBERS, SUBMISSION),
     ("POST", "/api/submissions/{submission_id}/regrade"): Rule("submission", 202, STAFF, fresh_finished),
     ("POST", "/api/submissions/{submission_id}/grade"): Rule("submission", 200, STAFF, grade_fresh),
+    # Review and release
+    ("POST", "/api/assignments/{assignment_id}/release"): Rule("assignment", 200, STAFF, ASSIGNMENT),
+    ("POST", "/api/assignments/{assignment_id}/regrade"): Rule("assignment", 202, STAFF, ASSIGNMENT),
+    ("GET", "/api/assignments/{assignment_id}/regrade"): Rule("assignment", 200, STAFF, ASSIGNMENT),
+    ("GET", "/api/assignments/{assignment_id}/agreement"): Rule("assignment", 200, STAFF, ASSIGNMENT),
+    ("POST", "/api/submissions/{submission_id}/regrade-requests"): Rule("owner", 201, prepare=own_finished),
+    ("GET", "/api/courses/{course_id}/regrade-requests"): Rule("course", 200, STAFF, COURSE),
+    ("POST", "/api/regrade-requests/{request_id}/resolve"): Rule("course", 200, STAFF, open_request),
     # Bearer tokens are not result tokens: the internal API refuses users of every role.
     ("POST", "/internal/submissions/{submission_id}/status"): Rule("internal", 401, prepare=internal),
     ("POST", "/internal/submissions/{submission_id}/result"): Rule("internal", 401, prepare=internal),
@@ -296,6 +320,8 @@ def expected_status(rule: Rule, actor: str, side: str) -> int:
         return rule.ok
     if actor == "anonymous":
         return 401
+    if rule.scope == "owner":  # the submission's student only: to everyone else, admins and staff too, it is 404
+        return rule.ok if actor == ("student" if side == "own" else "other_student") else 404
     if rule.scope == "authenticated" or actor == "admin":
         return rule.ok
     if rule.scope == "admin":
