@@ -162,11 +162,19 @@ def history_of(doc: Document) -> list[Document]:
             entries.append(entry)
         else:
             attempt = entry.get("attempt") if isinstance(entry, dict) else None
-            entries.append({"attempt": attempt, "result": entry, "replaced_at": None, "replaced_by": None,
-                            "reason": None})
+            entries.append(
+                {"attempt": attempt, "result": entry, "replaced_at": None, "replaced_by": None, "reason": None}
+            )
     if doc.get("result"):
-        entries.append({"attempt": doc["attempt"], "result": doc["result"], "replaced_at": None, "replaced_by": None,
-                        "reason": None})
+        entries.append(
+            {
+                "attempt": doc["attempt"],
+                "result": doc["result"],
+                "replaced_at": None,
+                "replaced_by": None,
+                "reason": None,
+            }
+        )
     return entries
 
 
