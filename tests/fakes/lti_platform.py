@@ -19,8 +19,14 @@ Usage::
         lms.add_member("stud-1", "Learner", name="Ann")
         url = lms.initiation_url("stud-1", resource_link_id="rl-1", custom={"assignment_id": ...})
         lms.scores                                 # {"<lineitem id>": [score, ...]}
+
+For a browser, ``FakeLtiPlatform(tool_base=..., host="localhost", form_post=True)`` is an LMS on another site than
+a tool on 127.0.0.1 (the server still listens on 127.0.0.1 only): ``/auth`` answers the HTML page that
+auto-submits ``id_token`` and ``state`` to the tool's launch URL, as a real LMS does, and ``lms.pages[path] = html``
+serves a course page (an ``<iframe>`` of the initiation URL, say).
 """
 
+import html
 import json
 import threading
 import time
@@ -44,6 +50,19 @@ ROLE_URIS = {
     "TeachingAssistant": "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant",
     "Administrator": "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
 }
+
+
+def launch_form_page(form: dict[str, Any]) -> str:
+    """The page an LMS answers the authentication request with: a form that posts the id_token and the state to
+    the tool's launch URL as soon as it loads."""
+    fields = "".join(
+        f'<input type="hidden" name="{name}" value="{html.escape(str(form[name]))}">' for name in ("id_token", "state")
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Launching</title></head><body>"
+        f'<form id="launch" method="post" action="{html.escape(form["launch_url"])}">{fields}</form>'
+        "<script>document.getElementById('launch').submit();</script></body></html>"
+    )
 
 
 def _pem_pair() -> tuple[str, str]:
@@ -107,10 +126,14 @@ class Member:
 
 
 class FakeLtiPlatform:
-    def __init__(self, *, tool_base: str, issuer: str | None = None) -> None:
+    def __init__(
+        self, *, tool_base: str, issuer: str | None = None, host: str = "127.0.0.1", form_post: bool = False
+    ) -> None:
         self.tool_base = tool_base.rstrip("/")
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.base_url = f"http://{host}:{self._server.server_address[1]}"
+        self.form_post = form_post  # /auth answers the auto-submitting launch form (HTML), not its fields (JSON)
+        self.pages: dict[str, str] = {}  # path -> HTML served on GET (the LMS's own pages)
         self.issuer = issuer or self.base_url
         self.private_pem, self.public_pem = _pem_pair()
         self.registration = (
@@ -285,6 +308,15 @@ class FakeLtiPlatform:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _html(self, status: int, page: str) -> None:
+                body = page.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
@@ -304,9 +336,16 @@ class FakeLtiPlatform:
                     self._json(200, platform.conf.get_jwks())
                 elif url.path == "/auth":
                     try:
-                        self._json(200, platform.authorize(query))
+                        form = platform.authorize(query)
                     except Exception as exc:
                         self._json(400, {"error": str(exc)})
+                        return
+                    if platform.form_post:
+                        self._html(200, launch_form_page(form))
+                    else:
+                        self._json(200, form)
+                elif url.path in platform.pages:
+                    self._html(200, platform.pages[url.path])
                 elif url.path == "/lineitems":
                     if not platform._service_auth(self, ["https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"]):
                         self._json(401, {"error": "unauthorized"})
