@@ -466,3 +466,33 @@ async def test_roster_sync_reports_an_unreachable_lms(client, registered, lms) -
     answer = await client.post(f"/api/courses/{course_id}/lti/roster-sync", headers=teacher)
     assert answer.status_code == 502
     assert "roster could not be read" in answer.json()["detail"]
+
+
+async def test_released_grades_reach_the_lms_after_release(client, app, registered, lms) -> None:
+    seeded = await _graded_student(client, app, lms, {"release": "manual"})
+    sync = ScoreSync(app.state.backend.lti, interval_seconds=1)
+    await sync.run_once()
+    assert lms.latest_score("stud-1") is None
+    released = await client.post(f"/api/assignments/{seeded['assignment']['id']}/release", headers=seeded["teacher"])
+    assert released.status_code == 200, released.text
+    await sync.run_once()
+    score = lms.latest_score("stud-1")
+    assert score is not None
+    assert score["scoreGiven"] == 8.0
+    status = await client.get(f"/api/submissions/{seeded['submission_id']}/lti-sync", headers=seeded["teacher"])
+    assert status.json()["state"] == "synced"
+
+
+async def test_an_override_is_sent_to_the_lms_too(client, app, registered, lms) -> None:
+    seeded = await _graded_student(client, app, lms)
+    sync = ScoreSync(app.state.backend.lti, interval_seconds=1)
+    await sync.run_once()
+    graded = await client.post(
+        f"/api/submissions/{seeded['submission_id']}/grade",
+        json={"score": 9.5, "feedback": "Checked by hand."},
+        headers=seeded["teacher"],
+    )
+    assert graded.status_code == 200, graded.text
+    await sync.run_once()
+    assert lms.latest_score("stud-1")["scoreGiven"] == 9.5
+    assert lms.latest_score("stud-1")["comment"] == "Checked by hand."
