@@ -232,28 +232,9 @@ class ServiceClient:
         self._tokens[cache_key] = _Token(token, time.monotonic() + lifetime)
         return token
 
-    async def _call(
-        self,
-        method: str,
-        url: str,
-        *,
-        accept: str,
-        token: str | None = None,
-        json_body: dict[str, Any] | None = None,
-        content_type: str | None = None,
-        data: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> Any:
-        body, _ = await self._request(
-            method,
-            url,
-            accept=accept,
-            token=token,
-            json_body=json_body,
-            content_type=content_type,
-            data=data,
-            params=params,
-        )
+    async def _call(self, method: str, url: str, **options: Any) -> Any:
+        """``_request`` for the body only."""
+        body, _ = await self._request(method, url, **options)
         return body
 
     async def _request(
