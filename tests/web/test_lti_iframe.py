@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from conftest import CHROMIUM, CHROMIUM_ARGS
 from playwright.sync_api import expect
+from review_support import patient_expect  # noqa: F401 (a fixture)
 from ui_harness import Api, User
 
 from demo.processes import ManagedProcess, RedisProcess, free_port, image_env, memory_backend_env
 from fakes.lti_platform import FakeLtiPlatform
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("patient_expect")]
 
 # A Playwright context is an incognito-like profile, where Chromium blocks third-party cookies; the tool's state
 # cookie is one inside the LMS's iframe. A real browser with default settings sends `SameSite=None; Secure` cookies
@@ -79,34 +80,31 @@ OpenLms = Callable[[str], tuple[Any, Any, list[str]]]
 
 
 @pytest.fixture
-def open_lms(tmp_path: Path) -> Iterator[OpenLms]:
+def open_lms(chromium: Any, tmp_path: Path) -> Iterator[OpenLms]:
     """open_lms(url) -> (page, the tool's frame locator, console errors and page errors seen) in a fresh Chromium
-    profile that allows third-party cookies."""
-    from playwright.sync_api import sync_playwright
+    profile that allows third-party cookies (through the session's Playwright: one per process)."""
+    contexts: list[Any] = []
 
-    with sync_playwright() as playwright:
-        contexts: list[Any] = []
+    def open_(url: str) -> tuple[Any, Any, list[str]]:
+        profile = tmp_path / f"profile-{len(contexts)}"
+        (profile / "Default").mkdir(parents=True)
+        (profile / "Default" / "Preferences").write_text(json.dumps(ALLOW_THIRD_PARTY_COOKIES))
+        context = chromium.browser_type.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900}
+        )
+        contexts.append(context)
+        context.set_default_timeout(20_000)
+        page = context.pages[0] if context.pages else context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.goto(url)
+        expect(page.get_by_role("heading", level=1, name="Programming 101")).to_be_visible()
+        return page, page.frame_locator("#tool"), errors
 
-        def open_(url: str) -> tuple[Any, Any, list[str]]:
-            profile = tmp_path / f"profile-{len(contexts)}"
-            (profile / "Default").mkdir(parents=True)
-            (profile / "Default" / "Preferences").write_text(json.dumps(ALLOW_THIRD_PARTY_COOKIES))
-            context = playwright.chromium.launch_persistent_context(
-                str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900}
-            )
-            contexts.append(context)
-            context.set_default_timeout(20_000)
-            page = context.pages[0] if context.pages else context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-            page.goto(url)
-            expect(page.get_by_role("heading", level=1, name="Programming 101")).to_be_visible()
-            return page, page.frame_locator("#tool"), errors
-
-        yield open_
-        for context in contexts:
-            context.close()
+    yield open_
+    for context in contexts:
+        context.close()
 
 
 def tool_frame(page: Any, tool_base: str) -> Any:

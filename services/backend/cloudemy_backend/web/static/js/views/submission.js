@@ -39,7 +39,8 @@ export async function submissionView(ctx) {
 
   let shownVersion = "";
   function show(sub) {
-    const version = `${sub.status}|${sub.attempt}|${sub.updated_at}|${JSON.stringify(sub.result ?? null)}`;
+    // the regrade requests too: sending one changes neither the status nor the result
+    const version = `${sub.status}|${sub.attempt}|${sub.updated_at}|${JSON.stringify(sub.result ?? null)}|${JSON.stringify(sub.regrade_requests ?? null)}`;
     if (version === shownVersion) return;
     const statusChanged = !shownVersion.startsWith(`${sub.status}|`);
     shownVersion = version;
