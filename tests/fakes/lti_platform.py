@@ -42,7 +42,7 @@ from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
 from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
 from lti1p3platform.registration import Registration
 
-from fakes.http_json import send_json
+from fakes.http_json import send_html, send_json
 
 CLIENT_ID = "cloudemy-tool"
 DEPLOYMENT_ID = "deployment-1"
@@ -327,11 +327,11 @@ class FakeLtiPlatform:
                         self._json(400, {"error": str(exc)})
                         return
                     if platform.form_post:
-                        self._html(200, launch_form_page(form))
+                        send_html(self, 200, launch_form_page(form))
                     else:
                         self._json(200, form)
                 elif url.path in platform.pages:
-                    self._html(200, platform.pages[url.path])
+                    send_html(self, 200, platform.pages[url.path])
                 elif url.path == "/lineitems":
                     if not platform._service_auth(self, ["https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"]):
                         self._json(401, {"error": "unauthorized"})
