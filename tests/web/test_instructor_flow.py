@@ -114,14 +114,16 @@ def test_instructor_creates_an_assignment_grades_a_submission_and_downloads_the_
     browser.screenshot("instructor-review")
     page.get_by_label("Score (0 to 10)").fill("11")
     page.get_by_role("button", name="Save grade").click()
-    expect(page.get_by_text("Enter a score between 0 and 10.")).to_be_visible()
+    expect(page.get_by_text("Enter a score between 0 and 10, or marks per criterion.")).to_be_visible()
     page.get_by_label("Score (0 to 10)").fill("7.5")
     page.get_by_label("Feedback for the student").fill("Works, but index() raises for absent values.")
     page.get_by_role("button", name="Save grade").click()
     expect(page.locator(".status-line")).to_have_attribute("data-status", "graded")
     expect(page.get_by_test_id("score")).to_have_text("7.5 / 10")
     expect(page.locator(".feedback")).to_have_text("Works, but index() raises for absent values.")
-    expect(page.get_by_role("button", name="Save grade")).to_have_count(0)
+    # the grade can be corrected again: the form now overrides it, its feedback box empty
+    expect(page.get_by_role("heading", name="Override the grade")).to_be_visible()
+    expect(page.get_by_label("Feedback for the student")).to_have_value("")
     graded = api.submission(instructor, review["id"])
     assert (graded["status"], graded["result"]["score"]) == ("graded", 7.5)
     browser.screenshot("instructor-graded")
@@ -131,7 +133,7 @@ def test_instructor_creates_an_assignment_grades_a_submission_and_downloads_the_
     student_view.login(ada)
     student_view.goto(f"#/submissions/{review['id']}")
     expect(student_view.page.get_by_test_id("score")).to_have_text("7.5 / 10")
-    expect(student_view.page.get_by_role("button", name="Regrade")).to_have_count(0)
+    expect(student_view.page.get_by_role("button", name="Regrade", exact=True)).to_have_count(0)  # staff only
 
     # Download the CSV: the latest score of each student.
     page.get_by_role("link", name="Submissions", exact=True).click()
