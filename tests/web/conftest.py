@@ -1,6 +1,7 @@
 """Fixtures of the web UI's tests: Debian's Chromium through Playwright, the backend alone (results
 posted by the test through the internal API), and the whole local platform with the fake LLM."""
 
+import contextlib
 import secrets
 import sys
 import tempfile
@@ -18,14 +19,15 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-@pytest.fixture(scope="session")
-def ui_backend() -> Iterator[Api]:
-    """`python -m cloudemy_backend` with the memory store and its own Redis, but no scheduler: submissions
-    stay queued until a test posts their status and result through the internal API."""
+@contextlib.contextmanager
+def running_backend(**settings: str) -> Iterator[Api]:
+    """`python -m cloudemy_backend` on 127.0.0.1 with the memory store and its own Redis, but no scheduler;
+    ``settings`` adds variables, each may name ``{base}`` (the server's own http://127.0.0.1:port)."""
     workdir = Path(tempfile.mkdtemp(prefix="cloudemy-ui-"))
     redis = RedisProcess(workdir=workdir)
     redis.start()
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
     internal_token = secrets.token_hex(32)
     admin = User("admin@example.com", secrets.token_urlsafe(12), "Ada Admin", "admin")
     env = image_env() | memory_backend_env(
@@ -37,17 +39,26 @@ def ui_backend() -> Iterator[Api]:
         admin_password=admin.password,
         MAX_CODE_BYTES=str(MAX_CODE_BYTES),
         LOG_LEVEL="WARNING",
+        **{name: value.format(base=base) for name, value in settings.items()},
     )
     backend = ManagedProcess("backend", [sys.executable, "-m", "cloudemy_backend"], env, workdir)
     backend.start()
     try:
-        backend.wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
-        api = Api(f"http://127.0.0.1:{port}", internal_token, admin)
+        backend.wait_http(f"{base}/readyz", timeout=60)
+        api = Api(base, internal_token, admin)
         yield api
         api.close()
     finally:
         backend.stop()
         redis.close()
+
+
+@pytest.fixture(scope="session")
+def ui_backend() -> Iterator[Api]:
+    """The backend alone: submissions stay queued until a test posts their status and result through the
+    internal API."""
+    with running_backend() as api:
+        yield api
 
 
 @pytest.fixture(scope="session")

@@ -6,21 +6,17 @@ cookie is ``SameSite=None; Secure``, so it must survive the cross-site round tri
 
 import html
 import json
-import secrets
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS
+from conftest import CHROMIUM, CHROMIUM_ARGS, running_backend
 from playwright.sync_api import expect
 from review_support import patient_expect  # noqa: F401 (a fixture)
-from ui_harness import Api, User
+from ui_harness import Api
 
-from demo.processes import ManagedProcess, RedisProcess, free_port, image_env, memory_backend_env
 from fakes.lti_platform import FakeLtiPlatform
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("patient_expect")]
@@ -43,37 +39,14 @@ class LtiStack:
 def lti_stack() -> Iterator[LtiStack]:
     """The backend as a real server on 127.0.0.1 (PUBLIC_BASE_URL its own base) and an LMS on http://localhost
     (another site) registered by the admin, which knows the tool's key set."""
-    workdir = Path(tempfile.mkdtemp(prefix="cloudemy-ui-lti-"))
-    redis = RedisProcess(workdir=workdir)
-    redis.start()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    internal_token = secrets.token_hex(32)
-    admin = User("admin@example.com", secrets.token_urlsafe(12), "Ada Admin", "admin")
-    env = image_env() | memory_backend_env(
-        port,
-        redis.url,
-        internal_token=internal_token,
-        jwt_secret=secrets.token_hex(32),
-        admin_email=admin.email,
-        admin_password=admin.password,
-        PUBLIC_BASE_URL=base,
-        LOG_LEVEL="WARNING",
-    )
-    backend = ManagedProcess("backend", [sys.executable, "-m", "cloudemy_backend"], env, workdir)
-    backend.start()
-    try:
-        backend.wait_http(f"{base}/readyz", timeout=60)
-        api = Api(base, internal_token, admin)
-        with FakeLtiPlatform(tool_base=base, host="localhost", form_post=True) as lms:
-            created = api.http.post("/api/lti/platforms", json=lms.registration_body(), headers=api.admin.headers)
-            assert created.status_code == 201, created.text
-            lms.set_tool_keys(api.http.get("/lti/jwks").json())
-            yield LtiStack(api, lms)
-        api.close()
-    finally:
-        backend.stop()
-        redis.close()
+    with (
+        running_backend(PUBLIC_BASE_URL="{base}") as api,
+        FakeLtiPlatform(tool_base=api.url, host="localhost", form_post=True) as lms,
+    ):
+        created = api.http.post("/api/lti/platforms", json=lms.registration_body(), headers=api.admin.headers)
+        assert created.status_code == 201, created.text
+        lms.set_tool_keys(api.http.get("/lti/jwks").json())
+        yield LtiStack(api, lms)
 
 
 OpenLms = Callable[[str], tuple[Any, Any, list[str]]]
