@@ -24,7 +24,7 @@ from chart_render import (
 VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 DEFAULT_PORTS = {"http": 80, "https": 443, "mongodb": 27017, "redis": 6379, "rediss": 6379}
 # URLs that leave the cluster on purpose: the LLM endpoint and what browsers use.
-PUBLIC_URL_VARS = {"LLM_BASE_URL", "CORS_ORIGINS", "NEXT_PUBLIC_API_BASE_URL"}
+PUBLIC_URL_VARS = {"LLM_BASE_URL", "CORS_ORIGINS", "NEXT_PUBLIC_API_BASE_URL", "PUBLIC_BASE_URL"}
 
 
 def all_containers(render: Render) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
