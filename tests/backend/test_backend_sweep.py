@@ -190,11 +190,21 @@ async def test_queued_too_long_ends_as_error_and_leaves_the_queue(
 
 
 async def test_one_sweep_per_deployment_holds_the_lease(app: Any, own_redis: Any) -> None:
+    from cloudemy_backend.queue import SWEEP_LEASE_KEY
+
+    # The app's own background sweeper takes the lease in its first pass (its next one is an hour away): wait for
+    # that, then let its lease go, as if that process had ended, so that the four replicas below compete for it.
+    admin = own_redis.client()
+    for _ in range(100):
+        if admin.get(SWEEP_LEASE_KEY):
+            break
+        await asyncio.sleep(0.05)
+    admin.delete(SWEEP_LEASE_KEY)
     replicas = replica_sweepers(app, own_redis.url, 4)
     holders = [await replica.hold_lease() for replica in replicas]
     assert holders == [True, False, False, False]
     assert [await replica.hold_lease() for replica in replicas] == [True, False, False, False], "renewed, kept"
-    own_redis.client().pexpire("sweep:lease", 1)  # the holder died: its lease runs out
+    own_redis.client().pexpire(SWEEP_LEASE_KEY, 1)  # the holder died: its lease runs out
     await asyncio.sleep(0.05)
     assert [await replica.hold_lease() for replica in replicas[1:]] == [True, False, False]
     for replica in replicas:
