@@ -45,6 +45,7 @@ class Campus:
     instructor: dict[str, str]
     assignment_id: str
     join_code: str = ""
+    course_id: str = ""
 
     def register_student(self, name: str | None = None) -> dict[str, str]:
         """A new account that joined the course with its join code."""
@@ -110,7 +111,9 @@ def open_campus(platform: E2EPlatform) -> Campus:
     )
     assert resp.status_code == 201, resp.text
     assert resp.json()["max_score"] == 10
-    return Campus(platform, http, admin, instructor, resp.json()["id"], course.json()["join_code"])
+    return Campus(
+        platform, http, admin, instructor, resp.json()["id"], course.json()["join_code"], course.json()["id"]
+    )
 
 
 @pytest.fixture

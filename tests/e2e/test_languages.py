@@ -10,7 +10,7 @@ JAVA = "public class Main { public static void main(String[] a) { System.out.pri
 
 def java_assignment(campus: Campus) -> str:
     resp = campus.http.post(
-        "/api/assignments",
+        f"/api/courses/{campus.course_id}/assignments",
         json={"title": "Print one", "languages": ["python", "java"], "rubric": RUBRIC, "published": True},
         headers=campus.instructor,
     )
