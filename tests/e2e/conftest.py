@@ -111,9 +111,7 @@ def open_campus(platform: E2EPlatform) -> Campus:
     )
     assert resp.status_code == 201, resp.text
     assert resp.json()["max_score"] == 10
-    return Campus(
-        platform, http, admin, instructor, resp.json()["id"], course.json()["join_code"], course.json()["id"]
-    )
+    return Campus(platform, http, admin, instructor, resp.json()["id"], course.json()["join_code"], course.json()["id"])
 
 
 @pytest.fixture
