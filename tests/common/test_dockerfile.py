@@ -38,7 +38,11 @@ def test_every_target_shares_the_base_and_runs_unprivileged_without_build_tools(
 def test_the_command_starts_the_service_which_refuses_an_empty_environment(target: str) -> None:
     argv = command(target)
     argv[0] = sys.executable if argv[0] == "python" else argv[0]
-    env = {"PATH": f"{BIN}:/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)}
+    # This process's import path, less the test folders: a suite that put tests/e2e on sys.path would otherwise
+    # let its platform.py shadow the standard library's in the child.
+    tests = str(ROOT / "tests")
+    path = [p for p in sys.path if p and not p.startswith(tests)]
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "PYTHONPATH": ":".join(path)}
     done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "configuration error" in done.stderr
