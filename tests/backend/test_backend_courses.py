@@ -117,6 +117,9 @@ async def test_roster_upload_reports_and_refuses_malformed_files_whole(
     members = (await client.get(f"/api/courses/{course['id']}/members", headers=staff)).json()
     assert {m["email"] for m in members} == {"teacher@example.com", "other_student@example.com"}  # nothing applied
     assert (await client.post(url, content=b"\xff\xfe\x00", headers=staff)).status_code == 422
+    # valid UTF-8, but a bare carriage return inside a field: not CSV (the fuzzer's find; it answered 500)
+    bare_return = "j\u00b8\r".encode() + b"\xf4\x8a\xb2\x94" + "\u00a9".encode() + b"\xf1\xb2\xac\x83"
+    assert (await client.post(url, content=bare_return, headers=staff)).status_code == 422
 
     good = (
         "\ufeffemail,role\r\nSTUDENT@example.com,ta\r\nother_student@example.com,student\r\n\r\nghost@example.com\r\n"

@@ -190,7 +190,11 @@ def parse_roster(text: str) -> list[tuple[str, str]]:
     """``email,role`` per line (role optional: student; a first line ``email,role`` is a header).
     Raises RosterError naming every bad line."""
     rows, problems = [], []
-    for number, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+    try:
+        lines = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:  # e.g. a bare carriage return inside a field: not a CSV file at all
+        raise RosterError(f"not a CSV file: {exc}") from None
+    for number, cells in enumerate(lines, start=1):
         cells = [cell.strip() for cell in cells]
         if not any(cells):
             continue
