@@ -45,7 +45,7 @@ class LaunchError(Exception):
         self.status_code = status_code
 
 
-def course_role(lti_roles: list[str]) -> str | None:
+def course_role_of(lti_roles: list[str]) -> str | None:
     """The course role for a list of LTI role URIs: the strongest one wins; None when no role maps.
 
     Instructor and any Administrator role (membership, institution or system) -> instructor;
@@ -90,7 +90,7 @@ class LaunchMessage:
 
     @property
     def course_role(self) -> str | None:
-        return course_role(self.roles)
+        return course_role_of(self.roles)
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any], *, client_id: str) -> "LaunchMessage":

@@ -32,7 +32,7 @@ from cloudemy_backend.lti.claims import (
     SCOPE_SCORE,
     LaunchError,
     LaunchMessage,
-    course_role,
+    course_role_of,
 )
 from cloudemy_backend.lti.keys import ToolKeys
 from cloudemy_backend.lti.protocol import (
@@ -45,6 +45,7 @@ from cloudemy_backend.lti.protocol import (
     verify_id_token,
 )
 from cloudemy_backend.storage import Document, LastInstructorError, Storage, utcnow
+from cloudemy_backend.visibility import grades_released
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +346,7 @@ class LtiService:
             async for member in self.services.members(platform, context["nrps_url"]):
                 sub = member.get("user_id")
                 roles = member.get("roles") if isinstance(member.get("roles"), list) else []
-                role = course_role(roles)
+                role = course_role_of(roles)
                 if not isinstance(sub, str) or not sub or role is None:
                     continue
                 active = member.get("status", "Active") == "Active"
@@ -473,7 +474,7 @@ class ScoreSync:
         platform = await self.storage.lti.platform_by_id(link["platform_id"])
         if platform is None:
             return "not-linked"
-        if assignment.get("release") == "manual" and not assignment.get("released_at"):
+        if not grades_released(assignment):
             return "unreleased"
         return platform, link, identity["sub"], assignment
 
