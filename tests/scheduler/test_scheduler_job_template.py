@@ -16,6 +16,7 @@ from scheduler_harness import MASTER_TOKEN, sid
 from cloudemy_common.tokens import result_grant
 from cloudemy_scheduler.executors.k8s import KubernetesExecutor
 from cloudemy_scheduler.job_template import TemplateError, build_job, label_selector, load_template
+from cloudemy_scheduler.stuck_pods import PendingBounds
 from demo.chart import job_template_of, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -200,7 +201,7 @@ def test_a_template_is_required():
 
 def test_the_api_receives_exactly_the_built_body(template, k8s_api, kubeconfig):
     """The official client validates the body as a V1Job on the way: nothing may be lost or renamed."""
-    executor = KubernetesExecutor("default", "app.kubernetes.io/component=runner", image_pull_timeout=300,
+    executor = KubernetesExecutor("default", "app.kubernetes.io/component=runner", pending_bounds=PendingBounds(),
                                   kubeconfig=str(kubeconfig))  # fmt: skip
     for attempt, source in ((1, template), (2, chart_like_template())):
         job = build_job(source, sid(attempt), attempt, MASTER_TOKEN)

@@ -38,11 +38,16 @@ def build_executor(settings: Settings, template: dict, environ: Mapping[str, str
         command = shlex.split(settings.runner_command) if settings.runner_command else DEFAULT_RUNNER_COMMAND
         return LocalExecutor(command, secrets=environ)
     from cloudemy_scheduler.executors.k8s import KubernetesExecutor
+    from cloudemy_scheduler.stuck_pods import PendingBounds
 
     return KubernetesExecutor(
         settings.k8s_namespace,
         label_selector(template),
-        image_pull_timeout=settings.image_pull_timeout_seconds,
+        pending_bounds=PendingBounds(
+            unschedulable=settings.pod_unschedulable_timeout_seconds,
+            not_created=settings.pod_create_timeout_seconds,
+            image_pull=settings.image_pull_timeout_seconds,
+        ),
         request_timeout=settings.k8s_request_timeout_seconds,
         watch_timeout=settings.watch_timeout_seconds,
         kubeconfig=settings.kubeconfig,

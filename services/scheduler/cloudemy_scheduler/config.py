@@ -43,7 +43,15 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9090, ge=0, le=65535)
     kubeconfig: str | None = None
     """Used when not running in a pod (no in-cluster service account)."""
-    image_pull_timeout_seconds: float = Field(default=300, gt=0)
+    image_pull_timeout_seconds: float = Field(default=60, gt=0)
+    """A runner pod whose image pull keeps failing (ErrImagePull, ImagePullBackOff, InvalidImageName) this long
+    after it was scheduled: ``error``, fail tag ``image-pull-failed``, Job deleted."""
+    pod_unschedulable_timeout_seconds: float = Field(default=120, gt=0)
+    """A runner pod Unschedulable (PodScheduled=False) this long: ``error``, ``pod-unschedulable``, Job deleted.
+    Long enough for a node autoscale; the Job's startup allowance (180 s by default) is longer."""
+    pod_create_timeout_seconds: float = Field(default=60, gt=0)
+    """A runner Job with no pod this long after its creation (FailedCreate: quota, admission webhook):
+    ``error``, ``pod-not-created``, Job deleted."""
     pod_name: str = ""
     log_level: str = "INFO"
 

@@ -20,3 +20,9 @@ FAILURES = Counter(
 RECOVERED = Counter("cloudemy_scheduler_recovered_total", "Orphaned :processing messages put back on the queue.")
 QUEUE_LENGTH = Gauge("cloudemy_scheduler_queue_length", "Messages in the scheduler's Redis lists.", ["list"])
 ACTIVE_JOBS = Gauge("cloudemy_scheduler_active_jobs", "Unfinished runner Jobs (active-Job slots in use).")
+STUCK_JOBS = Counter(
+    "cloudemy_scheduler_stuck_jobs_total",
+    "Runner Jobs that never started, reported as errors and deleted, by cause (pod-unschedulable, pod-not-created,"
+    " image-pull-failed).",
+    ["cause"],
+)

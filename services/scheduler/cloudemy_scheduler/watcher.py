@@ -7,17 +7,16 @@ plain dicts (no model round trip per event) and an ``ERROR`` event becomes an ``
 
 Every Job that ends is handed to ``on_finished`` once: Complete as ``succeeded`` (the runner posted its own
 result), DeadlineExceeded as ``timeout``, anything else as ``error`` with a fail tag naming the cause (found on
-the Job's condition and its pods: BackoffLimitExceeded, pod evicted, OOMKilled, image pull failing). A Job whose
-pod has been stuck pulling its image for IMAGE_PULL_TIMEOUT_SECONDS is reported as ``image-pull-failed`` and
-deleted. The set of unfinished Jobs it keeps is what the active-Job slots are reconciled against.
+the Job's condition and its pods: BackoffLimitExceeded, pod evicted, OOMKilled, image pull failing). Jobs that
+never start (Unschedulable, no pod created, image pull failing) are found by ``stuck_pods.StuckPodSweep`` and
+handed over through ``report_stuck``. The set of unfinished Jobs it keeps is what the active-Job slots are
+reconciled against.
 """
 
 import contextlib
 import json
 import logging
 import threading
-import time
-from datetime import datetime
 from typing import Any
 
 import urllib3
@@ -29,10 +28,10 @@ from cloudemy_common.retry import Stopped, retry_until_stopped
 from cloudemy_scheduler.executors.base import OnFinished
 from cloudemy_scheduler.job_endings import Ending, JobEnding, tag_for_reason
 from cloudemy_scheduler.metrics import FAILURES
+from cloudemy_scheduler.stuck_pods import IMAGE_PULL_REASONS, exit_code, pull_detail, terminated_reason, waiting_reason
 
 log = logging.getLogger(__name__)
 
-IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
 WATCH_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
 """Failures of a list or watch request that another try may fix (the API down, overloaded, or not ready)."""
 LIST_BACKOFF = (0.2, 10.0)  # seconds: the first wait after a failed list, and the longest
@@ -51,15 +50,6 @@ def finished_condition(job: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def parse_time(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 class JobWatcher:
     def __init__(
         self,
@@ -68,7 +58,6 @@ class JobWatcher:
         namespace: str,
         selector: str,
         *,
-        image_pull_timeout: float,
         watch_timeout: int = 300,
         request_timeout: float = 10,
     ) -> None:
@@ -76,7 +65,6 @@ class JobWatcher:
         self.core = core
         self.namespace = namespace
         self.selector = selector
-        self.image_pull_timeout = image_pull_timeout
         self.watch_timeout = watch_timeout
         self.request_timeout = request_timeout
         self.on_finished: OnFinished = lambda ended: None
@@ -94,13 +82,12 @@ class JobWatcher:
 
     def start(self, on_finished: OnFinished) -> None:
         self.on_finished = on_finished
-        for target, name in ((self._run, "job-watch"), (self._sweep_image_pulls, "image-pull-sweep")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        thread = threading.Thread(target=self._run, name="job-watch", daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self, timeout: float = 5) -> None:
-        """Stop both threads and wait for them (a thread still logging while the interpreter exits aborts it)."""
+        """Stop the watch thread and wait for it (a thread still logging while the interpreter exits aborts it)."""
         self._stop.set()
         self._watch.stop()  # ends a watch request blocked on the socket at once
         for thread in self._threads:
@@ -251,15 +238,15 @@ class JobWatcher:
             return self._ending(job, Ending.SUCCEEDED, "", "")
         reason = condition.get("reason") or ""
         pods = self._pods_of(job["metadata"]["name"])
-        if any(_waiting_reason(pod) in IMAGE_PULL_REASONS for pod in pods):
-            return self._ending(job, Ending.ERROR, "image-pull-failed", _pull_detail(pods))
+        if any(waiting_reason(pod) in IMAGE_PULL_REASONS for pod in pods):
+            return self._ending(job, Ending.ERROR, "image-pull-failed", pull_detail(pods))
         if reason == "DeadlineExceeded":
             return self._ending(job, Ending.TIMEOUT, "deadline-exceeded", "")
         if any((pod.get("status") or {}).get("reason") == "Evicted" for pod in pods):
             return self._ending(job, Ending.ERROR, "pod-evicted", "")
-        if any(_terminated_reason(pod) == "OOMKilled" for pod in pods):
+        if any(terminated_reason(pod) == "OOMKilled" for pod in pods):
             return self._ending(job, Ending.ERROR, "oom-killed", "")
-        exit_codes = sorted({code for pod in pods if (code := _exit_code(pod)) is not None})
+        exit_codes = sorted({code for pod in pods if (code := exit_code(pod)) is not None})
         detail = f"exit code {exit_codes[-1]}" if exit_codes else ""
         return self._ending(job, Ending.ERROR, tag_for_reason(reason), detail)
 
@@ -278,69 +265,23 @@ class JobWatcher:
             log.warning("could not read the pods of Job %s: %s", job_name, exc)
             return []
 
-    # ---- image pulls that never finish ---------------------------------------------------------------------
+    # ---- Jobs that never start (found by stuck_pods.StuckPodSweep) -------------------------------------------
 
-    def _sweep_image_pulls(self) -> None:
-        interval = max(0.5, min(30.0, self.image_pull_timeout / 3))
-        while not self._stop.wait(interval):
-            now = time.time()
-            with self._lock:
-                candidates = [
-                    job
-                    for job in self._unfinished.values()
-                    if (created := parse_time(job["metadata"].get("creationTimestamp"))) is not None
-                    and now - created > self.image_pull_timeout
-                ]
-            for job in candidates:
-                self._check_image_pull(job)
+    def unfinished_jobs(self) -> list[dict[str, Any]] | None:
+        """The unfinished Jobs as last seen, or None while the watch has not synced."""
+        if not self.synced.is_set():
+            return None
+        with self._lock:
+            return list(self._unfinished.values())
 
-    def _check_image_pull(self, job: dict[str, Any]) -> None:
+    def report_stuck(self, job: dict[str, Any], cause: str, detail: str) -> bool:
+        """Hand over a Job that never started as an ``error`` with ``cause``, once; False when its ending was
+        already handled (the caller then leaves the Job alone)."""
         name = job["metadata"]["name"]
-        pods = self._pods_of(name)
-        if not any(_waiting_reason(pod) in IMAGE_PULL_REASONS for pod in pods):
-            return
         with self._lock:
             if name in self._ended:
-                return
+                return False
             self._ended.add(name)
             self._unfinished.pop(name, None)
-        log.warning("Job %s has been pulling its image for over %.0f s: reporting and deleting it",
-                    name, self.image_pull_timeout)  # fmt: skip
-        self._hand_over(self._ending(job, Ending.ERROR, "image-pull-failed", _pull_detail(pods)))
-        try:
-            self.batch.delete_namespaced_job(
-                name, self.namespace, propagation_policy="Background", _request_timeout=self.request_timeout
-            )
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
-            log.warning("could not delete Job %s: %s", name, exc)
-
-
-def _container_states(pod: dict[str, Any]) -> list[dict[str, Any]]:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return [status.get("state") or {} for status in statuses]
-
-
-def _waiting_reason(pod: dict[str, Any]) -> str | None:
-    for state in _container_states(pod):
-        if "waiting" in state:
-            return (state["waiting"] or {}).get("reason")
-    return None
-
-
-def _terminated_reason(pod: dict[str, Any]) -> str | None:
-    for state in _container_states(pod):
-        if "terminated" in state:
-            return (state["terminated"] or {}).get("reason")
-    return None
-
-
-def _exit_code(pod: dict[str, Any]) -> int | None:
-    for state in _container_states(pod):
-        if "terminated" in state:
-            return (state["terminated"] or {}).get("exitCode")
-    return None
-
-
-def _pull_detail(pods: list[dict[str, Any]]) -> str:
-    reasons = sorted({reason for pod in pods if (reason := _waiting_reason(pod)) in IMAGE_PULL_REASONS})
-    return ", ".join(reasons)
+        self._hand_over(self._ending(job, Ending.ERROR, cause, detail))
+        return True

@@ -10,6 +10,7 @@ from kubernetes.client.exceptions import ApiException
 
 from cloudemy_common.retry import RETRYABLE_HTTP_STATUS
 from cloudemy_scheduler.executors.base import Created, JobRejected, OnFinished, TransientError
+from cloudemy_scheduler.stuck_pods import PendingBounds, StuckPodSweep
 from cloudemy_scheduler.watcher import JobWatcher, finished_condition
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class KubernetesExecutor:
         namespace: str,
         selector: str,
         *,
-        image_pull_timeout: float,
+        pending_bounds: PendingBounds,
         request_timeout: float = 10,
         watch_timeout: int = 300,
         kubeconfig: str | None = None,
@@ -58,13 +59,22 @@ class KubernetesExecutor:
             client.CoreV1Api(watch_client),
             namespace,
             selector,
-            image_pull_timeout=image_pull_timeout,
             watch_timeout=watch_timeout,
+            request_timeout=request_timeout,
+        )
+        self.stuck_pods = StuckPodSweep(
+            self.batch,
+            client.CoreV1Api(self.batch.api_client),
+            namespace,
+            selector,
+            self.watcher,
+            bounds=pending_bounds,
             request_timeout=request_timeout,
         )
 
     def start(self, on_finished: OnFinished) -> None:
         self.watcher.start(on_finished)
+        self.stuck_pods.start()
 
     def create(self, job: dict[str, Any]) -> Created:
         try:
@@ -122,4 +132,5 @@ class KubernetesExecutor:
         return self.watcher.healthy()
 
     def close(self) -> None:
+        self.stuck_pods.stop()
         self.watcher.stop()
