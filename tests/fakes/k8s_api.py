@@ -1,29 +1,42 @@
 """A fake Kubernetes API server over real HTTP on 127.0.0.1, for batch/v1 Jobs and core/v1 pods.
 
 The real ``kubernetes`` client (and helm) talks to it through a kubeconfig (``write_kubeconfig``). It implements
-what the scheduler uses: Jobs create / get / list with a label selector / delete / watch (with resourceVersion and
-an injectable 410 Gone), pods list / get; and what ``helm install --dry-run`` needs: API discovery for every kind
+what the scheduler uses: Jobs create / get / list with a label selector (``=``, ``!=``, ``key``, ``!key``) and
+pages (``limit`` / ``continue``) / merge-patch of metadata / delete / watch (with resourceVersion, an injectable 410
+Gone, and DELETED / ADDED when a patch moves a Job out of or into a watch's selector, like the API server's watch
+cache), pods list / get; and what ``helm install --dry-run`` needs: API discovery for every kind
 the chart renders, and GETs of the Secrets in ``secrets``. Every call is recorded, so tests can assert what a
 real cluster would have seen (how many creates, how many unfinished Jobs existed at each create), and
 ``rbac_request`` names the RBAC right each call needs. Tests play the kubelet with ``mark_complete`` /
 ``mark_failed`` / ``set_pod_state`` and the ``on_create`` hooks.
 
-Fault injection: ``fail_next`` (answer N matching requests with a status), ``delay`` (sleep before answering,
-to make clients time out), ``stop`` / ``start`` (the server is down: connections are refused).
+Fault injection: ``fail_next`` (answer N matching requests with a status: 403 quota, 410 for a continue token,
+500, ...), ``delay_seconds`` (sleep before answering, to make clients time out), ``list_page_delay_seconds`` (a slow
+list: each page of a Job list waits), ``expire_watches`` (compaction: open watches end with 410 Gone, and continue
+tokens issued before it are refused with 410 Expired), ``stop`` / ``start`` (the server is down: connections are
+refused).
 
-Run standalone (used by bench/scheduler_dispatch.py): ``python -m fakes.k8s_api --port N``.
+Big clusters: ``seed_jobs`` adds thousands of retained Jobs at once (they share their spec; no events, no pods).
+Each object is serialised once per change, a Job list answers one page at a time from a name-sorted index, and the
+event history keeps the last ``history_limit`` events (older resourceVersions are compacted: 410 Gone).
+
+Run standalone (used by bench/scheduler_dispatch.py and the memory tests): ``python -m fakes.k8s_api --port N``,
+``--retained N --retained-job job.json [--retained-label key=value]`` to start with N finished Jobs.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import bisect
 import copy
 import json
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +46,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from cloudemy_common.jobs import SUBMISSION_ID_LABEL, job_name
 from fakes.ports import free_port
 
 JOBS_PATH = re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[^/]+)/jobs(?:/(?P<name>[^/]+))?(?P<status>/status)?$")
@@ -58,7 +72,10 @@ DISCOVERY: dict[str, list[tuple[str, str, bool]]] = {
 }
 
 
-_FIRST_RV = 1000  # the event with resourceVersion N sits at index N - _FIRST_RV - 1 of the history
+_FIRST_RV = 1000
+HISTORY_LIMIT = 20_000  # events kept for watches; older resourceVersions answer 410 Gone
+MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
+STATUS_REASONS = {403: "Forbidden", 404: "NotFound", 409: "Conflict", 410: "Expired", 429: "TooManyRequests"}
 
 
 def now_iso() -> str:
@@ -102,6 +119,21 @@ class _Fault:
     remaining: int
     method: str | None
     path_contains: str | None
+    query: str | None = None  # only requests with this query parameter (e.g. "continue": a later list page)
+    after: int = 0  # let this many matching requests through first
+
+
+@dataclass
+class _Event:
+    """One change in the history watches replay: the object serialised once, its labels before and after."""
+
+    rv: int
+    kind: str
+    type: str
+    namespace: str
+    labels: dict[str, str]
+    previous_labels: dict[str, str] | None  # MODIFIED only: the labels before the change
+    data: bytes
 
 
 def parse_selector(selector: str) -> list[tuple[str, str, str | None]]:
@@ -179,11 +211,16 @@ class FakeKubernetesAPI:
         self.calls: list[Call] = []
         self.on_create: list[Callable[[dict[str, Any]], None]] = []
         self.delay_seconds = 0.0
+        self.list_page_delay_seconds = 0.0  # a slow list: every page of a Job list waits this long
+        self.history_limit = HISTORY_LIMIT
         self.record_calls = True
         self._faults: list[_Fault] = []
-        self._events: list[tuple[int, str, str, dict[str, Any]]] = []  # (rv, kind, type, object)
+        self._events: list[_Event] = []  # in resourceVersion order (seeded Jobs leave gaps)
+        self._names: dict[str, list[str]] = {}  # namespace -> its Job names, sorted: the order lists page in
+        self._job_json: dict[tuple[str, str], bytes] = {}  # each Job serialised once per change
         self._rv = _FIRST_RV
         self._compacted_rv = 0
+        self._token_epoch = 0  # continue tokens of an earlier epoch have expired (compaction)
         self._expiries = 0  # expire_watches() calls: each ends every open watch with 410 Gone
         self._gone_pending = False  # expire_watches() found no open watch to end yet
         self._watch_generation = 0
@@ -246,10 +283,13 @@ class FakeKubernetesAPI:
 
     # ---- fault injection -------------------------------------------------------------------------------------
 
-    def fail_next(self, count: int, status: int = 500, *, method: str | None = None, path_contains: str | None = None):
-        """Answer the next ``count`` matching requests with ``status`` (and change nothing)."""
+    def fail_next(self, count: int, status: int = 500, *, method: str | None = None, path_contains: str | None = None,
+                  query: str | None = None, after: int = 0) -> None:  # fmt: skip
+        """Answer the next ``count`` matching requests with ``status`` (and change nothing). ``query`` matches only
+        requests carrying that parameter (``"continue"``: a list's later pages); ``after`` lets that many matching
+        requests through first."""
         with self._cond:
-            self._faults.append(_Fault(status, count, method, path_contains))
+            self._faults.append(_Fault(status, count, method, path_contains, query, after))
 
     def clear_faults(self) -> None:
         with self._cond:
@@ -262,11 +302,12 @@ class FakeKubernetesAPI:
         resourceVersion, so every watching client sees exactly one 410, whatever the timing."""
         with self._cond:
             self._compacted_rv = self._rv
+            self._token_epoch += 1
             self._expiries += 1
             self._gone_pending = True
             self._cond.notify_all()
 
-    def _take_fault(self, method: str, path: str) -> int | None:
+    def _take_fault(self, method: str, path: str, query: dict[str, str]) -> int | None:
         with self._cond:
             for fault in self._faults:
                 if fault.remaining <= 0:
@@ -274,6 +315,11 @@ class FakeKubernetesAPI:
                 if fault.method and fault.method != method:
                     continue
                 if fault.path_contains and fault.path_contains not in path:
+                    continue
+                if fault.query and fault.query not in query:
+                    continue
+                if fault.after > 0:
+                    fault.after -= 1
                     continue
                 fault.remaining -= 1
                 return fault.status
@@ -347,11 +393,70 @@ class FakeKubernetesAPI:
 
     # ---- state changes (under the lock) ----------------------------------------------------------------------
 
-    def _bump(self, obj: dict[str, Any], kind: str, event_type: str) -> None:
+    def _bump(self, obj: dict[str, Any], kind: str, event_type: str,
+              previous_labels: dict[str, str] | None = None) -> None:  # fmt: skip
+        """Record a change: a new resourceVersion, the object serialised once (for lists and watches alike), and
+        an event in the history (trimmed to ``history_limit``: older resourceVersions are compacted)."""
         self._rv += 1
-        obj["metadata"]["resourceVersion"] = str(self._rv)
-        self._events.append((self._rv, kind, event_type, copy.deepcopy(obj)))
+        meta = obj["metadata"]
+        meta["resourceVersion"] = str(self._rv)
+        data = json.dumps(obj, separators=(",", ":")).encode()
+        key = (meta.get("namespace") or "", meta["name"])
+        if kind == "Job":
+            if event_type == "DELETED":
+                self._job_json.pop(key, None)
+            else:
+                self._job_json[key] = data
+        labels = dict(meta.get("labels") or {})
+        self._events.append(_Event(self._rv, kind, event_type, key[0], labels, previous_labels, data))
+        if len(self._events) > self.history_limit:
+            drop = len(self._events) - self.history_limit // 2
+            self._compacted_rv = max(self._compacted_rv, self._events[drop - 1].rv)
+            del self._events[:drop]
         self._cond.notify_all()
+
+    def _events_after(self, rv: int) -> list[_Event]:
+        return self._events[bisect.bisect_right(self._events, rv, key=lambda event: event.rv) :]
+
+    def _index(self, namespace: str, name: str) -> None:
+        names = self._names.setdefault(namespace, [])
+        position = bisect.bisect_left(names, name)
+        if position == len(names) or names[position] != name:
+            names.insert(position, name)
+
+    def _unindex(self, namespace: str, name: str) -> None:
+        names = self._names.get(namespace, [])
+        position = bisect.bisect_left(names, name)
+        if position < len(names) and names[position] == name:
+            del names[position]
+
+    def seed_jobs(self, bodies: Iterable[dict[str, Any]], namespace: str = "default", *, complete: bool = True) -> int:
+        """Add retained Jobs in bulk, as a cluster that has run for a while holds them: no events (the history
+        starts after them) and no pods. Jobs may share nested objects (``spec``): nothing here mutates them in
+        place. Returns how many were added."""
+        added = 0
+        with self._cond:
+            self._rv += 1
+            rv = str(self._rv)
+            for body in bodies:
+                meta = dict(body["metadata"])
+                name = meta["name"]
+                if (namespace, name) in self.jobs:
+                    continue
+                meta.update(namespace=namespace, uid=secrets.token_hex(8), creationTimestamp=now_iso(),
+                            generation=1, resourceVersion=rv)  # fmt: skip
+                status: dict[str, Any] = {"startTime": now_iso()}
+                if complete:
+                    complete_condition = {"type": "Complete", "status": "True", "lastTransitionTime": now_iso()}
+                    status.update(succeeded=1, completionTime=now_iso(), conditions=[complete_condition])
+                else:
+                    status["active"] = 1
+                    self._unfinished.add((namespace, name))
+                self.jobs[(namespace, name)] = {**body, "metadata": meta, "status": status}
+                self._job_json.pop((namespace, name), None)
+                self._index(namespace, name)
+                added += 1
+        return added
 
     def create_job(self, namespace: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         name = (body.get("metadata") or {}).get("name")
@@ -366,6 +471,7 @@ class FakeKubernetesAPI:
             meta.update(namespace=namespace, uid=uid, creationTimestamp=now_iso(), generation=1)
             job["status"] = {"active": 1, "startTime": now_iso()}
             self.jobs[(namespace, name)] = job
+            self._index(namespace, name)
             self._unfinished.add((namespace, name))
             active = len(self._unfinished)
             self._bump(job, "Job", "ADDED")
@@ -391,12 +497,96 @@ class FakeKubernetesAPI:
             self._unfinished.discard((namespace, name))
             if job is None:
                 return 404, status_body(404, "NotFound", f'jobs.batch "{name}" not found')
+            self._unindex(namespace, name)
             self._bump(job, "Job", "DELETED")
             for key, pod in list(self.pods.items()):
                 if key[0] == namespace and pod["metadata"]["labels"].get("job-name") == name:
                     del self.pods[key]
                     self._bump(pod, "Pod", "DELETED")
             return 200, job
+
+    def patch_job(self, namespace: str, name: str, patch: Any, content_type: str) -> tuple[int, dict[str, Any]]:
+        """A JSON merge patch (or a strategic merge patch, which for metadata maps is the same) of a Job's metadata:
+        labels and annotations; ``null`` removes a key. A MODIFIED event follows, carrying the labels before."""
+        if content_type.split(";")[0].strip() not in MERGE_PATCH_TYPES:
+            return 415, status_body(415, "UnsupportedMediaType", f"the fake API does not apply {content_type} patches")
+        if not isinstance(patch, dict) or set(patch) - {"metadata"}:
+            return 422, status_body(422, "Invalid", "the fake API patches Job metadata only")
+        changes = patch.get("metadata") or {}
+        if not isinstance(changes, dict) or set(changes) - {"labels", "annotations", "resourceVersion"}:
+            return 422, status_body(422, "Invalid", "the fake API patches metadata.labels and annotations only")
+        with self._cond:
+            job = self.jobs.get((namespace, name))
+            if job is None:
+                return 404, status_body(404, "NotFound", f'jobs.batch "{name}" not found')
+            expected = changes.get("resourceVersion")
+            if expected is not None and expected != job["metadata"].get("resourceVersion"):
+                return 409, status_body(409, "Conflict", f'the object jobs.batch "{name}" has been modified')
+            previous = dict(job["metadata"].get("labels") or {})
+            meta = dict(job["metadata"])  # copy on write: seeded Jobs share nested objects
+            for field_name in ("labels", "annotations"):
+                if field_name in changes:
+                    merged = dict(meta.get(field_name) or {})
+                    for key, value in (changes[field_name] or {}).items():
+                        if value is None:
+                            merged.pop(key, None)
+                        else:
+                            merged[key] = str(value)
+                    meta[field_name] = merged
+            job = {**job, "metadata": meta}
+            self.jobs[(namespace, name)] = job
+            self._bump(job, "Job", "MODIFIED", previous_labels=previous)
+            return 200, copy.deepcopy(job)
+
+    def list_jobs_page(self, namespace: str, selector: str | None, limit: int, token: str | None) -> tuple[int, bytes]:
+        """One page of a Job list, in name order like etcd's keys, serialised from each Job's cached JSON.
+
+        ``continue`` carries the list's resourceVersion and the last name served; a token issued before a
+        compaction (``expire_watches``) or not made here answers 410 Expired. Later pages hold the Jobs as they
+        are now (no snapshot), and every page reports the first page's resourceVersion, so a watch from it
+        replays whatever changed meanwhile. ``remainingItemCount`` is given, as by the API server, only for a
+        list without a label selector."""
+        if self.list_page_delay_seconds:
+            time.sleep(self.list_page_delay_seconds)
+        with self._cond:
+            if token:
+                try:
+                    state = json.loads(base64.urlsafe_b64decode(token.encode()))
+                    list_rv, start, epoch = int(state["rv"]), str(state["start"]), int(state["epoch"])
+                except (ValueError, KeyError, TypeError, binascii.Error):
+                    return 400, json.dumps(status_body(400, "BadRequest", "invalid continue token")).encode()
+                if epoch != self._token_epoch or list_rv < self._compacted_rv:
+                    message = "The provided continue parameter is too old to display a consistent list result."
+                    return 410, json.dumps(status_body(410, "Expired", message)).encode()
+            else:
+                list_rv, start = self._rv, ""
+            names = self._names.get(namespace, [])
+            position = bisect.bisect_right(names, start) if start else 0
+            page: list[bytes] = []
+            last = ""
+            while position < len(names) and (limit <= 0 or len(page) < limit):
+                name = names[position]
+                position += 1
+                job = self.jobs[(namespace, name)]
+                if not matches(job["metadata"].get("labels") or {}, selector):
+                    continue
+                data = self._job_json.get((namespace, name))
+                if data is None:
+                    data = self._job_json[(namespace, name)] = json.dumps(job, separators=(",", ":")).encode()
+                page.append(data)
+                last = name
+            more = limit > 0 and any(
+                matches(self.jobs[(namespace, n)]["metadata"].get("labels") or {}, selector) for n in names[position:]
+            )
+            metadata: dict[str, Any] = {"resourceVersion": str(list_rv)}
+            if more:
+                metadata["continue"] = base64.urlsafe_b64encode(
+                    json.dumps({"rv": list_rv, "start": last, "epoch": self._token_epoch}).encode()
+                ).decode()
+                if not selector:
+                    metadata["remainingItemCount"] = len(names) - position
+        head = json.dumps({"apiVersion": "batch/v1", "kind": "JobList", "metadata": metadata})[:-1]
+        return 200, head.encode() + b',"items":[' + b",".join(page) + b"]}"
 
     def list_objects(self, kind: str, namespace: str, selector: str | None) -> dict[str, Any]:
         store = self.jobs if kind == "Job" else self.pods
@@ -406,6 +596,20 @@ class FakeKubernetesAPI:
             rv = str(self._rv)
         api_version = "batch/v1" if kind == "Job" else "v1"
         return {"apiVersion": api_version, "kind": f"{kind}List", "metadata": {"resourceVersion": rv}, "items": items}
+
+
+def _seen_as(event: _Event, selector: str | None) -> str | None:
+    """How a watch with ``selector`` sees ``event``, like the API server's watch cache: a patch that moves an object
+    out of the selector is DELETED for that watch, one that moves it in is ADDED; None if the watch never sees it."""
+    now = matches(event.labels, selector)
+    if event.previous_labels is None:
+        return event.type if now else None
+    before = matches(event.previous_labels, selector)
+    if before and now:
+        return event.type
+    if before:
+        return "DELETED"
+    return "ADDED" if now else None
 
 
 class _Server(ThreadingHTTPServer):
@@ -425,7 +629,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the calls are recorded instead."""
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
+        self._send_bytes(status, json.dumps(body).encode())
+
+    def _send_bytes(self, status: int, data: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -439,7 +645,7 @@ class _Handler(BaseHTTPRequestHandler):
             bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ") or None
             self.api.calls.append(Call(self.command, split.path, query, status, name, active_jobs=active, token=bearer))
 
-    def _body(self) -> dict[str, Any]:
+    def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
         return json.loads(self.rfile.read(length) or b"{}")
 
@@ -451,10 +657,11 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._body()
         if api.delay_seconds:
             time.sleep(api.delay_seconds)
-        fault = api._take_fault(self.command, split.path)
+        fault = api._take_fault(self.command, split.path, query)
         if fault is not None:
             self._record(fault)
-            self._send(fault, status_body(fault, "InternalError" if fault >= 500 else "Injected", "injected fault"))
+            reason = "InternalError" if fault >= 500 else STATUS_REASONS.get(fault, "Injected")
+            self._send(fault, status_body(fault, reason, f"injected fault ({reason})"))
             return
         job_match = JOBS_PATH.match(split.path)
         pod_match = PODS_PATH.match(split.path)
@@ -476,8 +683,22 @@ class _Handler(BaseHTTPRequestHandler):
                 if query.get("watch") in ("true", "1", "True"):
                     self._watch("Job", ns, query)
                     return
-                self._record(200)
-                self._send(200, api.list_objects("Job", ns, query.get("labelSelector")))
+                try:
+                    limit = max(0, int(query.get("limit") or 0))
+                except ValueError:
+                    limit = -1
+                if limit < 0:
+                    self._record(400)
+                    self._send(400, status_body(400, "BadRequest", "limit must be a non-negative integer"))
+                    return
+                status, data = api.list_jobs_page(ns, query.get("labelSelector"), limit, query.get("continue"))
+                self._record(status)
+                self._send_bytes(status, data)
+                return
+            if self.command == "PATCH" and name:
+                status, obj = api.patch_job(ns, name, body, self.headers.get("Content-Type") or "")
+                self._record(status, name)
+                self._send(status, obj)
                 return
             if self.command == "DELETE" and name:
                 status, obj = api.delete_job(ns, name)
@@ -544,23 +765,23 @@ class _Handler(BaseHTTPRequestHandler):
                 if expired:  # history was compacted under this watch: it ends with 410 Gone at once
                     api._gone_pending = False
                     break
-                pending = api._events[max(0, last - _FIRST_RV) :]
+                pending = api._events_after(last)
                 if not pending:
                     if api._watch_generation != generation or time.monotonic() >= deadline or not api.running:
                         break
                     api._cond.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
                     continue
-            for rv, event_kind, event_type, obj in pending:
-                last = rv
-                if (
-                    event_kind == kind
-                    and obj["metadata"].get("namespace") == namespace
-                    and matches(obj["metadata"].get("labels") or {}, selector)
-                ):
-                    try:
-                        self._chunk({"type": event_type, "object": obj})
-                    except OSError:
-                        return
+            for event in pending:
+                last = event.rv
+                if event.kind != kind or event.namespace != namespace:
+                    continue
+                event_type = _seen_as(event, selector)
+                if event_type is None:
+                    continue
+                try:
+                    self._chunk_bytes(b'{"type":"' + event_type.encode() + b'","object":' + event.data + b"}\n")
+                except OSError:
+                    return
         try:
             if expired:
                 self._chunk({"type": "ERROR", "object": status_body(410, "Expired", "too old resource version")})
@@ -573,11 +794,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
             return
-        data = json.dumps(event).encode() + b"\n"
+        self._chunk_bytes(json.dumps(event).encode() + b"\n")
+
+    def _chunk_bytes(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _handle
+
+
+def retained_jobs(body: dict[str, Any], count: int, labels: dict[str, str] | None = None) -> Iterable[dict[str, Any]]:
+    """``count`` runner Jobs built from one Job body, for ``seed_jobs``: submissions ``{n:024x}``, named and
+    labelled as the scheduler names them, plus ``labels``; they share the body's spec."""
+    base_labels = dict((body.get("metadata") or {}).get("labels") or {})
+    for n in range(count):
+        submission_id = f"{n:024x}"
+        name = job_name(submission_id)
+        metadata = {"name": name, "labels": {**base_labels, SUBMISSION_ID_LABEL: submission_id, **(labels or {})}}
+        yield {**body, "metadata": metadata}
 
 
 def main() -> None:
@@ -586,9 +820,21 @@ def main() -> None:
     parser.add_argument("--kubeconfig", help="write a kubeconfig pointing at the server to this path")
     parser.add_argument("--no-record", action="store_true", help="do not keep a record of GET calls")
     parser.add_argument("--create-log", help="append '<job name> <unix time>' to this file for each created Job")
+    parser.add_argument("--retained", type=int, default=0, help="start with this many finished runner Jobs")
+    parser.add_argument("--retained-job", help="JSON file: the Job body the retained Jobs are made from")
+    parser.add_argument("--retained-label", action="append", default=[], help="key=value added to retained Jobs")
+    parser.add_argument("--namespace", default="default", help="the namespace of the retained Jobs")
+    parser.add_argument("--list-page-delay", type=float, default=0.0, help="seconds every page of a Job list waits")
     args = parser.parse_args()
     api = FakeKubernetesAPI(port=args.port or None)
     api.record_calls = not args.no_record
+    api.list_page_delay_seconds = args.list_page_delay
+    if args.retained:
+        if not args.retained_job:
+            parser.error("--retained needs --retained-job")
+        body = json.loads(Path(args.retained_job).read_text())
+        labels = dict(label.split("=", 1) for label in args.retained_label)
+        api.seed_jobs(retained_jobs(body, args.retained, labels), args.namespace)
     if args.create_log:
         log = open(args.create_log, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
         api.on_create.append(lambda job: log.write(f"{job['metadata']['name']} {time.time()}\n"))
