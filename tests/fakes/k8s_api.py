@@ -10,6 +10,13 @@ real cluster would have seen (how many creates, how many unfinished Jobs existed
 ``rbac_request`` names the RBAC right each call needs. Tests play the kubelet with ``mark_complete`` /
 ``mark_failed`` / ``set_pod_state`` and the ``on_create`` hooks.
 
+The Job controller's part is played too, as the real one does it: the Job's pod is created with the Job (unless
+``refuse_pod_creation`` plays FailedCreate: a quota or an admission webhook), the Job fails with DeadlineExceeded
+``activeDeadlineSeconds`` after its creation (its running pods deleted, the ``on_deadline`` hooks told), and a pod
+that ends (``pod_exited``, ``evict_pod``) is judged by the Job's ``podFailurePolicy``: Ignore (a DisruptionTarget
+eviction) creates a new pod without counting a failure, FailJob ends the Job (reason PodFailurePolicy), anything
+else counts against ``backoffLimit``. ``set_pod_scheduled`` plays the scheduler (PodScheduled, Unschedulable).
+
 Fault injection: ``fail_next`` (answer N matching requests with a status: 403 quota, 410 for a continue token,
 500, ...), ``delay_seconds`` (sleep before answering, to make clients time out), ``list_page_delay_seconds`` (a slow
 list: each page of a Job list waits), ``expire_watches`` (compaction: open watches end with 410 Gone, and continue
@@ -31,6 +38,7 @@ import base64
 import binascii
 import bisect
 import copy
+import heapq
 import json
 import re
 import secrets
@@ -170,6 +178,44 @@ def job_finished(job: dict[str, Any]) -> bool:
     return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions)
 
 
+def _started_at(pod: dict[str, Any]) -> str | None:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        for phase in ("running", "terminated"):
+            started = ((status.get("state") or {}).get(phase) or {}).get("startedAt")
+            if started:
+                return started
+    return None
+
+
+def _exit_code_of(pod: dict[str, Any]) -> int | None:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = (status.get("state") or {}).get("terminated")
+        if terminated:
+            return terminated.get("exitCode")
+    return None
+
+
+def failure_policy_action(job: dict[str, Any], pod: dict[str, Any]) -> tuple[str, int]:
+    """The action of the first podFailurePolicy rule that matches the failed pod (Ignore, FailJob, Count), and
+    its index; ``("Count", -1)`` when none does, as in batch/v1."""
+    rules = ((job.get("spec") or {}).get("podFailurePolicy") or {}).get("rules") or []
+    conditions = {(c.get("type"), c.get("status")) for c in (pod.get("status") or {}).get("conditions") or []}
+    exits = [(s.get("name"), ((s.get("state") or {}).get("terminated") or {}).get("exitCode"))
+             for s in (pod.get("status") or {}).get("containerStatuses") or []]  # fmt: skip
+    for index, rule in enumerate(rules):
+        for wanted in rule.get("onPodConditions") or []:
+            if (wanted.get("type"), wanted.get("status", "True")) in conditions:
+                return rule["action"], index
+        on_codes = rule.get("onExitCodes")
+        if on_codes:
+            for container, code in exits:
+                if code in (None, 0) or on_codes.get("containerName") not in (None, container):
+                    continue
+                if (code in on_codes.get("values", [])) == (on_codes.get("operator", "In") == "In"):
+                    return rule["action"], index
+    return "Count", -1
+
+
 def discovery(path: str) -> dict[str, Any] | None:
     """The API server's discovery document at ``path`` (``/version``, ``/api``, ``/apis``, ``/api/v1``,
     ``/apis/<group>/<version>``), or None."""
@@ -210,6 +256,11 @@ class FakeKubernetesAPI:
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}  # (namespace, name) -> Secret, for helm's lookup
         self.calls: list[Call] = []
         self.on_create: list[Callable[[dict[str, Any]], None]] = []
+        self.on_deadline: list[Callable[[str, str], None]] = []  # (namespace, Job name): its deadline passed
+        self.on_delete: list[Callable[[str, str], None]] = []  # (namespace, Job name): the Job was deleted
+        self._refused_pods: set[str] | None = set()  # Job names whose pods the controller cannot create; None: all
+        self._deadlines: list[tuple[float, str, str]] = []  # heap of (monotonic deadline, namespace, name)
+        self._deadline_thread: threading.Thread | None = None
         self.delay_seconds = 0.0
         self.list_page_delay_seconds = 0.0  # a slow list: every page of a Job list waits this long
         self.history_limit = HISTORY_LIMIT
@@ -358,22 +409,181 @@ class FakeKubernetesAPI:
     def set_pod_state(self, job_name: str, *, phase: str = "Pending", waiting_reason: str | None = None,
                       terminated_reason: str | None = None, exit_code: int = 1, pod_reason: str | None = None,
                       namespace: str = "default") -> None:  # fmt: skip
-        """Set the status of the Job's pod (e.g. waiting in ImagePullBackOff, terminated OOMKilled, Evicted)."""
+        """Set the status of the Job's current pod (e.g. waiting in ImagePullBackOff, terminated OOMKilled,
+        Evicted); its conditions are kept, and a terminated container keeps the start of its run."""
         with self._cond:
-            for (ns, _), pod in self.pods.items():
-                if ns != namespace or pod["metadata"]["labels"].get("job-name") != job_name:
+            pod = self._current_pod(namespace, job_name)
+            if pod is None:
+                return
+            started = _started_at(pod) or now_iso()
+            state: dict[str, Any] = {"running": {"startedAt": now_iso()}}
+            if waiting_reason:
+                state = {"waiting": {"reason": waiting_reason, "message": f"fake: {waiting_reason}"}}
+            elif terminated_reason:
+                state = {"terminated": {"reason": terminated_reason, "exitCode": exit_code, "startedAt": started,
+                                        "finishedAt": now_iso()}}  # fmt: skip
+            container = pod["spec"]["containers"][0]["name"]
+            conditions = (pod.get("status") or {}).get("conditions") or []
+            statuses = [{"name": container, "state": state, "ready": False, "restartCount": 0, "image": "",
+                         "imageID": ""}]  # fmt: skip
+            pod["status"] = {"phase": phase, "conditions": conditions, "containerStatuses": statuses}
+            if pod_reason:
+                pod["status"]["reason"] = pod_reason
+            self._bump(pod, "Pod", "MODIFIED")
+
+    def pods_of(self, job_name: str, namespace: str = "default") -> list[dict[str, Any]]:
+        """Copies of the Job's pods, oldest first."""
+        with self._cond:
+            return [copy.deepcopy(pod) for pod in self._job_pods(namespace, job_name)]
+
+    def refuse_pod_creation(self, job_name: str | None = None) -> None:
+        """Play FailedCreate: the controller cannot create pods for this Job (None: for every Job created from now
+        on), as with an exhausted ResourceQuota or a refusing admission webhook. ``allow_pod_creation`` undoes it."""
+        with self._cond:
+            if job_name is None:
+                self._refused_pods = None
+            elif self._refused_pods is not None:
+                self._refused_pods.add(job_name)
+
+    def allow_pod_creation(self) -> None:
+        with self._cond:
+            self._refused_pods = set()
+
+    def set_pod_scheduled(self, job_name: str, scheduled: bool, *, namespace: str = "default",
+                          message: str = "0/3 nodes are available: 3 Insufficient cpu.") -> None:  # fmt: skip
+        """Play the scheduler: PodScheduled=True, or False with reason Unschedulable (lastTransitionTime set when
+        the status changes, as the real one does)."""
+        with self._cond:
+            pod = self._current_pod(namespace, job_name)
+            if pod is None:
+                return
+            status = pod.setdefault("status", {"phase": "Pending"})
+            conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+            previous = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
+            wanted = "True" if scheduled else "False"
+            condition = {"type": "PodScheduled", "status": wanted, "lastTransitionTime": now_iso()}
+            if previous and previous.get("status") == wanted:
+                condition["lastTransitionTime"] = previous["lastTransitionTime"]
+            if not scheduled:
+                condition.update(reason="Unschedulable", message=message)
+            status["conditions"] = [*conditions, condition]
+            self._bump(pod, "Pod", "MODIFIED")
+
+    def evict_pod(self, job_name: str, namespace: str = "default") -> str | None:
+        """Evict the Job's current pod (a node drain, preemption): Failed, condition DisruptionTarget, its
+        container killed; then the Job's podFailurePolicy decides. Returns the replacement pod's name, if any."""
+        with self._cond:
+            pod = self._current_pod(namespace, job_name)
+            if pod is None:
+                return None
+            status = pod.setdefault("status", {})
+            status["conditions"] = [*(status.get("conditions") or []), {"type": "DisruptionTarget", "status": "True",
+                                    "reason": "EvictionByEvictionAPI", "lastTransitionTime": now_iso()}]  # fmt: skip
+            self._terminate(pod, exit_code=137, reason="Error", pod_reason="Evicted")
+            return self._pod_failed(namespace, job_name, pod)
+
+    def pod_exited(self, job_name: str, exit_code: int, namespace: str = "default") -> str | None:
+        """The Job's current pod's container exited: 0 completes the Job; anything else is judged by the Job's
+        podFailurePolicy and backoffLimit. Returns the replacement pod's name, if one is created."""
+        with self._cond:
+            pod = self._current_pod(namespace, job_name)
+            if pod is None or (namespace, job_name) not in self._unfinished:
+                return None
+            self._terminate(pod, exit_code=exit_code, reason="Completed" if exit_code == 0 else "Error")
+            if exit_code != 0:
+                return self._pod_failed(namespace, job_name, pod)
+        self.mark_complete(job_name, namespace)
+        return None
+
+    def _job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        return [pod for (ns, _), pod in self.pods.items()
+                if ns == namespace and pod["metadata"]["labels"].get("job-name") == job_name]  # fmt: skip
+
+    def _current_pod(self, namespace: str, job_name: str) -> dict[str, Any] | None:
+        pods = self._job_pods(namespace, job_name)
+        return pods[-1] if pods else None
+
+    def _new_pod(self, job: dict[str, Any]) -> str:
+        meta = job["metadata"]
+        template = job["spec"]["template"]
+        pod_labels = dict(template.get("metadata", {}).get("labels") or {})
+        pod_labels.update({"job-name": meta["name"], "batch.kubernetes.io/job-name": meta["name"],
+                           "controller-uid": meta["uid"]})  # fmt: skip
+        pod_name = f"{meta['name']}-{secrets.token_hex(3)}"
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": pod_name, "namespace": meta["namespace"], "labels": pod_labels,
+                            "creationTimestamp": now_iso(), "uid": secrets.token_hex(8)},
+               "spec": copy.deepcopy(template["spec"]), "status": {"phase": "Pending"}}  # fmt: skip
+        self.pods[(meta["namespace"], pod_name)] = pod
+        self._bump(pod, "Pod", "ADDED")
+        return pod_name
+
+    def _terminate(self, pod: dict[str, Any], *, exit_code: int, reason: str, pod_reason: str | None = None) -> None:
+        status = pod.setdefault("status", {})
+        container = pod["spec"]["containers"][0]["name"]
+        terminated = {"reason": reason, "exitCode": exit_code, "startedAt": _started_at(pod) or now_iso(),
+                      "finishedAt": now_iso()}  # fmt: skip
+        status["containerStatuses"] = [{"name": container, "state": {"terminated": terminated}, "ready": False,
+                                        "restartCount": 0, "image": "", "imageID": ""}]  # fmt: skip
+        status["phase"] = "Succeeded" if exit_code == 0 else "Failed"
+        if pod_reason:
+            status["reason"] = pod_reason
+        self._bump(pod, "Pod", "MODIFIED")
+
+    def _pod_failed(self, namespace: str, job_name: str, pod: dict[str, Any]) -> str | None:
+        """The Job controller's verdict on a failed pod (under the lock): a new pod's name, or None."""
+        job = self.jobs.get((namespace, job_name))
+        if job is None or (namespace, job_name) not in self._unfinished:
+            return None
+        action, index = failure_policy_action(job, pod)
+        if action == "Ignore":
+            return self._new_pod(job)
+        code = _exit_code_of(pod)
+        if action == "FailJob":
+            message = f"Container runner for pod {namespace}/{pod['metadata']['name']} failed with exit code {code}"
+            self._finish(job_name, namespace, "Failed", "PodFailurePolicy",
+                         f"{message} matching FailJob rule at index {index}", succeeded=False)  # fmt: skip
+            return None
+        status = job.setdefault("status", {})
+        status["failed"] = int(status.get("failed") or 0) + 1
+        if status["failed"] > int(job["spec"].get("backoffLimit", 6)):
+            self._finish(job_name, namespace, "Failed", "BackoffLimitExceeded",
+                         "Job has reached the specified backoff limit", succeeded=False)  # fmt: skip
+            return None
+        self._bump(job, "Job", "MODIFIED")
+        return self._new_pod(job)
+
+    def _watch_deadline(self, namespace: str, name: str, seconds: float) -> None:
+        """Fail the Job ``seconds`` after now (its creation), as the Job controller does (under the lock)."""
+        heapq.heappush(self._deadlines, (time.monotonic() + seconds, namespace, name))
+        if self._deadline_thread is None:
+            self._deadline_thread = threading.Thread(target=self._enforce_deadlines, name="fake-job-deadlines",
+                                                     daemon=True)  # fmt: skip
+            self._deadline_thread.start()
+
+    def _enforce_deadlines(self) -> None:
+        while True:
+            with self._cond:
+                due = None
+                if self._deadlines and self._deadlines[0][0] <= time.monotonic():
+                    _, namespace, name = heapq.heappop(self._deadlines)
+                    if (namespace, name) in self._unfinished:
+                        due = (namespace, name)
+                        for pod in self._job_pods(namespace, name):
+                            if (pod.get("status") or {}).get("phase") in (None, "Pending", "Running"):
+                                del self.pods[(namespace, pod["metadata"]["name"])]  # the controller deletes them
+                                self._bump(pod, "Pod", "DELETED")
+                        self._finish(name, namespace, "Failed", "DeadlineExceeded",
+                                     "Job was active longer than specified deadline", succeeded=False)  # fmt: skip
+                elif not self._deadlines:
+                    self._cond.wait(1.0)
                     continue
-                state: dict[str, Any] = {"running": {"startedAt": now_iso()}}
-                if waiting_reason:
-                    state = {"waiting": {"reason": waiting_reason, "message": f"fake: {waiting_reason}"}}
-                elif terminated_reason:
-                    state = {"terminated": {"reason": terminated_reason, "exitCode": exit_code}}
-                container = pod["spec"]["containers"][0]["name"]
-                pod["status"] = {"phase": phase, "containerStatuses": [{"name": container, "state": state,
-                                 "ready": False, "restartCount": 0, "image": "", "imageID": ""}]}  # fmt: skip
-                if pod_reason:
-                    pod["status"]["reason"] = pod_reason
-                self._bump(pod, "Pod", "MODIFIED")
+                else:
+                    self._cond.wait(min(0.2, max(0.0, self._deadlines[0][0] - time.monotonic())))
+                    continue
+            if due is not None:
+                for hook in list(self.on_deadline):
+                    hook(*due)
 
     def _finish(self, name: str, namespace: str, kind: str, reason: str | None, message: str | None,
                 *, succeeded: bool) -> None:  # fmt: skip
@@ -475,16 +685,10 @@ class FakeKubernetesAPI:
             self._unfinished.add((namespace, name))
             active = len(self._unfinished)
             self._bump(job, "Job", "ADDED")
-            template = job["spec"]["template"]
-            pod_labels = dict(template.get("metadata", {}).get("labels") or {})
-            pod_labels.update({"job-name": name, "batch.kubernetes.io/job-name": name, "controller-uid": uid})
-            pod_name = f"{name}-{secrets.token_hex(3)}"
-            pod = {"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": pod_name, "namespace": namespace, "labels": pod_labels,
-                                "creationTimestamp": now_iso(), "uid": secrets.token_hex(8)},
-                   "spec": copy.deepcopy(template["spec"]), "status": {"phase": "Pending"}}  # fmt: skip
-            self.pods[(namespace, pod_name)] = pod
-            self._bump(pod, "Pod", "ADDED")
+            if self._refused_pods is not None and name not in self._refused_pods:
+                self._new_pod(job)
+            if job["spec"].get("activeDeadlineSeconds"):
+                self._watch_deadline(namespace, name, float(job["spec"]["activeDeadlineSeconds"]))
             created = copy.deepcopy(job)
         for hook in list(self.on_create):
             hook(copy.deepcopy(created))
@@ -503,7 +707,9 @@ class FakeKubernetesAPI:
                 if key[0] == namespace and pod["metadata"]["labels"].get("job-name") == name:
                     del self.pods[key]
                     self._bump(pod, "Pod", "DELETED")
-            return 200, job
+        for hook in list(self.on_delete):
+            hook(namespace, name)
+        return 200, job
 
     def patch_job(self, namespace: str, name: str, patch: Any, content_type: str) -> tuple[int, dict[str, Any]]:
         """A JSON merge patch (or a strategic merge patch, which for metadata maps is the same) of a Job's metadata:

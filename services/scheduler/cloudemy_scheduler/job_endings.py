@@ -23,7 +23,7 @@ class JobEnding:
     submission_id: str
     attempt: int
     ending: Ending
-    cause: str = ""  # a fail tag: deadline-exceeded, backoff-limit-exceeded, pod-evicted, image-pull-failed, ...
+    cause: str = ""  # a fail tag: deadline-exceeded, started-late, pod-unschedulable, image-pull-failed, ...
     detail: str = ""  # one human sentence about what happened
     deadline_seconds: float | None = None
 
@@ -34,6 +34,15 @@ FEEDBACK = {
     "pod-evicted": "The grading job was evicted by the cluster{detail}, so this submission was not graded.",
     "oom-killed": "The grading job ran out of memory{detail}, so this submission was not graded.",
     "image-pull-failed": "The grading job could not start because its container image could not be pulled{detail}.",
+    "pod-unschedulable": "The cluster had no room to start the grading job{detail}, so this submission was not graded.",
+    "pod-not-created": (
+        "The cluster did not create the grading job's pod{detail} (a resource quota or an admission policy refused"
+        " it), so this submission was not graded."
+    ),
+    "started-late": (
+        "The cluster started the grading job too late for it to finish within its time limit{limit}{detail}, so"
+        " this submission was not graded; the delay was the cluster's, not the submission's."
+    ),
     "runner-failed": "The grader stopped with an error{detail}, so this submission was not graded.",
     "cluster-refused": "The cluster refused to run the grading job{detail}, so this submission was not graded.",
     "language-unavailable": (
