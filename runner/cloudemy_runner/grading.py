@@ -45,14 +45,16 @@ def own_job(submission_id: str, hostname: str | None) -> RunnerJob | None:
     return job if job is not None and job.submission_id == submission_id else None
 
 
-def run(settings: RunnerSettings, budget: Budget) -> ExitCode:
+def run(settings: RunnerSettings, budget: Budget, hostname: str | None = None) -> ExitCode:
+    """Grade the submission and post its result (or hand the attempt back to the queue). ``hostname`` is the
+    pod's name, which names this runner's Job (default: ``HOSTNAME``, as Kubernetes sets it)."""
     reporter = SubmissionReporter(
         settings.backend_internal_url,
         settings.submission_id,
         settings.internal_result_token.get_secret_value(),
         budget,
     )
-    job = own_job(settings.submission_id, os.environ.get("HOSTNAME"))
+    job = own_job(settings.submission_id, hostname if hostname is not None else os.environ.get("HOSTNAME"))
     if reporter.report_running(job_name(job.submission_id, job.attempt) if job else None) is Delivery.UNAUTHORIZED:
         log.error("backend refused the result token (status update); check INTERNAL_RESULT_TOKEN")
         return ExitCode.CONFIG_ERROR

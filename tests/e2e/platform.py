@@ -61,7 +61,7 @@ class E2EPlatform:
         self.redis = RedisProcess(appendonly=True, password=self._redis_password())
         self.backend: ManagedProcess | None = None
         self.scheduler: ManagedProcess | None = None
-        self.kubelet: FakeKubelet | None = None
+        self.kubelet: Any = None
         self._llm_started = False
 
     # ---- the rendered Deployments, resolved locally ------------------------------------------------------------
@@ -112,7 +112,7 @@ class E2EPlatform:
             self._llm_started = True
             self.k8s.start()
             self.proxy.start()
-            self.kubelet = FakeKubelet(self.k8s, self.runner_env).attach()
+            self.kubelet = self.make_kubelet()
             self.backend = ManagedProcess(
                 "backend", [sys.executable, "-m", "cloudemy_backend"], self.backend_env(), self.workdir
             )
@@ -123,6 +123,11 @@ class E2EPlatform:
             self.stop()
             raise
         return self
+
+    def make_kubelet(self) -> Any:
+        """What runs the Jobs the scheduler creates (attached to the fake API; has ``close()``): by default
+        the fake kubelet, one runner process per Job."""
+        return FakeKubelet(self.k8s, self.runner_env).attach()
 
     def start_scheduler(self) -> None:
         self.scheduler = ManagedProcess(
