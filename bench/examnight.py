@@ -45,6 +45,7 @@ from common import ROOT, git_revision, machine_info, percentile, write_json
 
 from cloudemy_common.jobs import job_name, parse_job_name
 from cloudemy_common.llm_budget import BudgetLimits, LlmBudget
+from cloudemy_common.payload_store import read_payload
 from cloudemy_common.retry import full_jitter
 from cloudemy_scheduler.job_template import build_job
 from demo.processes import ManagedProcess
@@ -122,8 +123,7 @@ class StandInKubelet:
         attempt = (parse_job_name(name) or parse_job_name(job_name(sid))).attempt  # type: ignore[union-attr]
         client = redis.Redis.from_url(env["REDIS_URL"])
         try:
-            if not client.hgetall(f"submission:{sid}"):
-                raise RuntimeError("payload missing")
+            read_payload(client, sid)  # the hash and its assignment snapshot, as the runner reads them
             budget = LlmBudget(client, self.limits)
             headers = {"X-Result-Token": token}
             self.http.post(f"{internal}/submissions/{sid}/status", json={"status": "running"}, headers=headers)

@@ -57,8 +57,8 @@ from common import (
     write_json,
 )
 
-from cloudemy_common.keys import submission_key
 from cloudemy_common.models import AssignmentSpec, SubmissionPayload
+from cloudemy_common.payload_store import write_payload
 from cloudemy_common.program_tests import TestOutcome, Verdict
 from demo.platform import sample_assignment
 from fakes.openai_server import FakeOpenAI
@@ -231,7 +231,7 @@ def recorded_requests(runs: int) -> list[dict[str, Any]]:
                 LLM_MODEL=MODEL,
             )
             for _ in range(runs):
-                client.hset(submission_key(SUBMISSION_ID), mapping=payload.to_redis_hash())
+                write_payload(client, payload)
                 fake.reset()
                 proc = subprocess.run(
                     [sys.executable, "-m", "cloudemy_runner"], env=env, capture_output=True, text=True, timeout=120

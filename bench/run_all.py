@@ -10,6 +10,7 @@ and its headline figures, and ``<out>/summary.md`` the same headlines as Markdow
 
 Benchmarks, in order (cheapest first; the longest, drain, last):
     llm_cost            bench/llm_cost.py            tokens and price of grading the sample solution
+    payload_size        bench/payload_size.py        Redis bytes per queued submission (assignment inline vs shared)
     runner_startup      bench/runner_startup.py      runner process start -> first LLM request, peak RSS
     sandbox             bench/sandbox.py             20-test Python/C assignments sandboxed vs bare; runner to result
     scheduler_dispatch  bench/scheduler_dispatch.py  Jobs/s and enqueue -> create p99 against a fake API
@@ -41,6 +42,7 @@ class Benchmark:
 
 BENCHMARKS = (
     Benchmark("llm_cost", "llm_cost.py", "LLM tokens and cost per 1,000 submissions", 600),
+    Benchmark("payload_size", "payload_size.py", "Redis bytes per queued submission, inline vs shared", 600),
     Benchmark("runner_startup", "runner_startup.py", "runner start -> first LLM request; peak RSS", 900),
     Benchmark("sandbox", "sandbox.py", "sandboxed vs bare tests (Python, C); runner start -> result", 900),
     Benchmark("scheduler_dispatch", "scheduler_dispatch.py", "scheduler dispatch rate and p99 at 50/s", 1200),
@@ -86,6 +88,16 @@ def headlines(name: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
             ("completion tokens (realistic answer, est.)", str(data.get("completion_tokens_realistic_answer")), ""),
             ("USD per 1,000 submissions", f"{data.get('cost_usd_per_1000_submissions', 0):.3f}", ""),
         ]
+    if name == "payload_size":
+        limit = data.get("target_bytes_per_submission")
+        rows = []
+        for assignment, entry in (data.get("results") or {}).items():
+            met = f"<= {limit} B: {'met' if entry.get('target_met') else 'MISSED'}"
+            shared = _stat(entry.get("shared_bytes_per_submission"), " B", 0)
+            inline = _stat(entry.get("inline_bytes_per_submission"), " B", 0)
+            rows.append((f"{assignment}: shared, per submission", shared, met))
+            rows.append((f"{assignment}: inline, per submission", inline, ""))
+        return rows
     if name == "sandbox":
         rows = []
         for language, entry in (data.get("languages") or {}).items():

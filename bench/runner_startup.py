@@ -30,7 +30,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from common import clean_env, ok_sink, runner_env  # noqa: E402
 
-from cloudemy_common.keys import submission_key  # noqa: E402
+from cloudemy_common.models import SubmissionPayload  # noqa: E402
+from cloudemy_common.payload_store import write_payload  # noqa: E402
 from fakes.openai_server import FakeOpenAI  # noqa: E402
 from fakes.redis_server import RedisServer  # noqa: E402
 
@@ -67,16 +68,18 @@ def submission_code(size: int) -> str:
     return head + "".join(filler)
 
 
-def payload_hash(code: str) -> dict[str, str]:
-    return {
-        "submission_id": SUBMISSION_ID,
-        "user_id": "65a1b2c3d4e5f60718293a00",
-        "assignment_id": "65a1b2c3d4e5f60718293aff",
-        "language": "python",
-        "code": code,
-        "attempt": "1",
-        "assignment": json.dumps(ASSIGNMENT),
-    }
+def payload(code: str) -> SubmissionPayload:
+    return SubmissionPayload.model_validate(
+        {
+            "submission_id": SUBMISSION_ID,
+            "user_id": "65a1b2c3d4e5f60718293a00",
+            "assignment_id": "65a1b2c3d4e5f60718293aff",
+            "language": "python",
+            "code": code,
+            "attempt": 1,
+            "assignment": ASSIGNMENT,
+        }
+    )
 
 
 def spawn_and_wait(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, float]:
@@ -128,7 +131,7 @@ def main() -> int:
             openai_import.append(wall)
             openai_cpu.append(cpu)
         for _ in range(runs):
-            client.hset(submission_key(SUBMISSION_ID), mapping=payload_hash(code))
+            write_payload(client, payload(code))
             fake.reset()
             spawned, _, rss_kb, cpu = spawn_and_wait([args.python, "-m", "cloudemy_runner"], env)
             if fake.first_request_at is None:
@@ -138,7 +141,7 @@ def main() -> int:
             runner_cpu.append(cpu)
 
         if args.profile:
-            client.hset(submission_key(SUBMISSION_ID), mapping=payload_hash(code))
+            write_payload(client, payload(code))
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / "profile.txt"
                 argv = [args.python, "-m", "pyinstrument", "-o", str(out), "-m", "cloudemy_runner"]

@@ -30,8 +30,8 @@ from typing import Any, ClassVar
 
 from common import CLOCK_TICKS, clean_env, effective_runs, parser, ratio, summary, table, verdict, write_json
 
-from cloudemy_common.keys import submission_key
 from cloudemy_common.models import SubmissionPayload
+from cloudemy_common.payload_store import write_payload
 from cloudemy_runner.execution import launcher_for, run_tests
 from cloudemy_runner.languages import load_table
 from fakes.openai_server import FakeOpenAI
@@ -166,10 +166,7 @@ def runner_to_result(runs: int, tests: int) -> dict[str, Any]:
             for mode, (env, rubric) in modes.items():
                 seconds = []
                 for _ in range(runs):
-                    client.hset(
-                        submission_key(SUBMISSION_ID),
-                        mapping=payload(language, code, tests, rubric=rubric).to_redis_hash(),
-                    )
+                    write_payload(client, payload(language, code, tests, rubric=rubric))
                     ResultClock.arrived.clear()
                     spawned = time.time()
                     argv = [sys.executable, "-m", "cloudemy_runner"]

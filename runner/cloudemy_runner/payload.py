@@ -1,10 +1,11 @@
-"""Load ``submission:{id}`` from Redis, retrying transient Redis errors within the budget."""
+"""Load the payload (``submission:{id}`` and the assignment snapshot it refers to) from Redis, retrying transient
+Redis errors within the budget."""
 
 import logging
 from dataclasses import dataclass
 
-from cloudemy_common.keys import submission_key
 from cloudemy_common.models import SubmissionPayload
+from cloudemy_common.payload_store import PayloadMissing, read_payload
 from cloudemy_runner import tags
 from cloudemy_runner.config import Budget
 
@@ -49,21 +50,19 @@ def load_payload(redis_url: str, submission_id: str, budget: Budget) -> PayloadL
         reraise=True,
     )
     try:
-        raw = retrying(client.hgetall, submission_key(submission_id))
+        payload = retrying(read_payload, client, submission_id)
     except redis.RedisError as exc:
         log.error("payload could not be loaded", extra={"error_type": type(exc).__name__})
         return PayloadLoad(None, tags.PAYLOAD_UNAVAILABLE)
-    finally:
-        client.close()
-    if not raw:
-        log.error("payload missing or expired")
+    except PayloadMissing as exc:
+        log.error("payload missing or expired", extra={"reason": str(exc)})
         return PayloadLoad(None, tags.PAYLOAD_MISSING)
-    try:
-        payload = SubmissionPayload.from_redis_hash(raw)
     except ValueError as exc:  # pydantic.ValidationError is a ValueError; never log its input (the code)
         fields = _error_fields(exc)
         log.error("payload malformed", extra={"fields": fields})
         return PayloadLoad(None, tags.PAYLOAD_INVALID)
+    finally:
+        client.close()
     if payload.submission_id != submission_id:
         log.error("payload belongs to another submission")
         return PayloadLoad(None, tags.PAYLOAD_INVALID)

@@ -9,7 +9,8 @@ from backend_api import RUBRIC, Actor, create_assignment, graded_result, login
 
 from cloudemy_common.jobs import job_name
 from cloudemy_common.keys import DEFAULT_QUEUE, submission_key
-from cloudemy_common.models import QueueMessage, SubmissionPayload
+from cloudemy_common.models import QueueMessage
+from cloudemy_common.payload_store import read_payload
 from cloudemy_common.tokens import submission_token
 
 QUEUE = DEFAULT_QUEUE
@@ -112,7 +113,7 @@ async def test_submit_stores_queued_and_pushes_payload_and_message(
         QueueMessage(submission_id=sub["id"], language="python", attempt=1)
     ]
     key = submission_key(sub["id"])
-    payload = SubmissionPayload.from_redis_hash(redis_client.hgetall(key))
+    payload = read_payload(redis_client, sub["id"])
     assert payload.code == "print('fizz')\n"
     assert payload.assignment.max_score == 10
     assert [c.id for c in payload.assignment.rubric] == ["correctness", "style"]
@@ -191,7 +192,7 @@ async def test_regrade_starts_the_next_attempt(
     assert [json.loads(m) for m in redis_client.lrange(QUEUE, 0, -1)] == [
         {"submission_id": sid, "language": "python", "attempt": 2}
     ]
-    assert SubmissionPayload.from_redis_hash(redis_client.hgetall(submission_key(sid))).attempt == 2
+    assert read_payload(redis_client, sid).attempt == 2
 
     # A late result of attempt 1 (the runner says which attempt it graded) is not taken for attempt 2.
     late = await client.post(f"/internal/submissions/{sid}/result?attempt=1", json=graded_result(), headers=master)

@@ -12,6 +12,7 @@ from backend_api import MASTER_TOKEN, RUBRIC, Actor, assignment_body
 
 from cloudemy_common.keys import submission_key
 from cloudemy_common.models import SubmissionPayload
+from cloudemy_common.payload_store import read_payload
 
 QUEUE = "queue:submissions"
 INTERNAL = {"X-Result-Token": MASTER_TOKEN}
@@ -256,14 +257,16 @@ async def test_payload_carries_tests_and_limits_but_never_the_reference_solution
         f"/api/assignments/{data['id']}/submissions", json=REFERENCE, headers=actors["student"].headers
     )
     sid = submitted.json()["id"]
-    raw = redis_client.hgetall(submission_key(sid))
-    payload = SubmissionPayload.from_redis_hash(raw)
+    payload = read_payload(redis_client, sid)
     assert [t.id for t in payload.assignment.tests] == ["t-small", "t-secret"]
     assert payload.assignment.tests[1].hidden is True
     assert payload.assignment.tests[1].stdin == HIDDEN_STDIN
     assert payload.assignment.limits.time_seconds == 3
     assert payload.assignment.max_score == 5
-    assert "REFERENCE-CODE-x1" not in json.dumps(raw)
+    raw = redis_client.hgetall(submission_key(sid))
+    snapshot = redis_client.get(SubmissionPayload.snapshot_key_in(raw))
+    assert snapshot is not None
+    assert not any("REFERENCE-CODE-x1" in value for value in [*raw.values(), snapshot]), "never sent to a runner"
 
 
 # --- what a student sees ------------------------------------------------------------------------------------
@@ -395,7 +398,7 @@ async def test_staff_run_the_reference_solution_before_publishing(client, actors
     assert run.json()["code"] == REFERENCE["code"]
     assert run.json()["status"] == "queued"
     assert redis_client.llen(QUEUE) == 1, "through the normal queue"
-    payload = SubmissionPayload.from_redis_hash(redis_client.hgetall(submission_key(run.json()["id"])))
+    payload = read_payload(redis_client, run.json()["id"])
     assert len(payload.assignment.tests) == 2
     given = await client.post(
         f"/api/assignments/{data['id']}/test-run", json={"language": "javascript", "code": "x"}, headers=staff

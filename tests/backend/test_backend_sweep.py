@@ -15,7 +15,7 @@ from cloudemy_backend.queue import SubmissionQueue, connect_redis
 from cloudemy_backend.storage import utcnow
 from cloudemy_backend.sweep import Sweeper
 from cloudemy_common.keys import DEFAULT_QUEUE, processing_queue, submission_key
-from cloudemy_common.models import SubmissionPayload
+from cloudemy_common.payload_store import read_payload
 
 QUEUE = DEFAULT_QUEUE
 SWEEP_INTERVAL = 0.3
@@ -86,7 +86,7 @@ async def test_redis_stopped_during_submission_then_swept_exactly_once(
     assert [json.loads(m) for m in check.lrange(QUEUE, 0, -1)] == [
         {"submission_id": sid, "language": "python", "attempt": 1}
     ]
-    payload = SubmissionPayload.from_redis_hash(check.hgetall(submission_key(sid)))
+    payload = read_payload(check, sid)
     assert payload.code == "print(2)"
     assert (await client.get("/readyz")).status_code == 200
 

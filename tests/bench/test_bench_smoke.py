@@ -58,6 +58,15 @@ def test_llm_cost_uses_the_exact_tokenizer_when_quicktok_is_installed(tmp_path: 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+def test_payload_size_measures_both_formats(tmp_path: Path):
+    data = run_bench("payload_size.py", tmp_path)
+    big = data["results"]["100 KB of tests"]
+    assert big["assignment_json_bytes"] > 100_000
+    assert big["snapshot_memory_usage_bytes"] >= big["assignment_json_bytes"]
+    assert big["inline_bytes_per_submission"]["median"] > big["assignment_json_bytes"], "inline copies it"
+    assert big["shared_bytes_per_submission"]["median"] < big["assignment_json_bytes"] / 20, "shared does not"
+
+
 def test_backend_load_answers_every_request(tmp_path: Path):
     data = run_bench("backend_load.py", tmp_path, timeout=280)
     assert data["setup"]["store"].startswith("in-memory")

@@ -21,6 +21,7 @@ from cloudemy_common.models import (
     ResultBody,
     StatusUpdate,
     SubmissionPayload,
+    assignment_version,
 )
 
 SID = "507f1f77bcf86cd799439011"
@@ -77,22 +78,74 @@ def test_queue_message_rejects(raw):
         QueueMessage.model_validate(raw)
 
 
-def test_payload_redis_round_trip():
-    payload = SubmissionPayload(
+def _payload(**assignment_changes: object) -> SubmissionPayload:
+    return SubmissionPayload(
         submission_id=SID,
         user_id=UID,
         assignment_id=AID,
         language="python",
         code="print('hi')\n",
         attempt=2,
-        assignment=AssignmentSpec.model_validate(ASSIGNMENT),
+        assignment=AssignmentSpec.model_validate(ASSIGNMENT | assignment_changes),
     )
-    flat = payload.to_redis_hash()
+
+
+def test_payload_redis_round_trip():
+    payload = _payload()
+    records = payload.redis_records()
+    flat = records.fields
     assert all(isinstance(v, str) for v in flat.values())
-    assert set(flat) == {"submission_id", "user_id", "assignment_id", "language", "code", "attempt", "assignment"}
-    assert SubmissionPayload.from_redis_hash(flat) == payload
+    assert set(flat) == {
+        "submission_id", "user_id", "assignment_id", "language", "code", "attempt", "assignment_version",
+    }  # fmt: skip
+    assert records.snapshot_key == f"assignment:{AID}:{flat['assignment_version']}"
+    assert SubmissionPayload.snapshot_key_in(flat) == records.snapshot_key
+    assert SubmissionPayload.from_redis_hash(flat, records.snapshot) == payload
     as_bytes = {k.encode(): v.encode() for k, v in flat.items()}
-    assert SubmissionPayload.from_redis_hash(as_bytes) == payload
+    assert SubmissionPayload.snapshot_key_in(as_bytes) == records.snapshot_key
+    assert SubmissionPayload.from_redis_hash(as_bytes, records.snapshot.encode()) == payload
+
+
+def test_assignment_version_is_a_digest_of_what_the_runner_grades():
+    first, again = _payload().redis_records(), _payload().redis_records()
+    assert first.snapshot_key == again.snapshot_key, "identical content shares one snapshot"
+    assert first.fields["assignment_version"] == assignment_version(first.snapshot)
+    edited = _payload(description="Print 1..100, one number a line").redis_records()
+    assert edited.snapshot_key != first.snapshot_key, "an edit is a new version"
+    assert edited.fields["assignment_id"] == first.fields["assignment_id"]
+
+
+def test_payload_needs_its_snapshot_and_of_its_version():
+    records = _payload().redis_records()
+    with pytest.raises(ValueError, match="missing"):
+        SubmissionPayload.from_redis_hash(records.fields)
+    other = _payload(title="Other").redis_records().snapshot
+    with pytest.raises(ValueError, match="not of the payload's assignment_version"):
+        SubmissionPayload.from_redis_hash(records.fields, other)
+    no_reference = {k: v for k, v in records.fields.items() if k != "assignment_version"}
+    with pytest.raises(ValueError, match="neither"):
+        SubmissionPayload.from_redis_hash(no_reference, records.snapshot)
+
+
+def test_inline_payload_of_an_older_release_parses():
+    payload = _payload()
+    inline = {k: v for k, v in payload.redis_records().fields.items() if k != "assignment_version"}
+    inline["assignment"] = json.dumps(ASSIGNMENT)
+    assert SubmissionPayload.snapshot_key_in(inline) is None
+    assert SubmissionPayload.from_redis_hash(inline) == payload
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"assignment_id": AID, "assignment_version": "0" * 31},
+        {"assignment_id": AID, "assignment_version": "*"},
+        {"assignment_id": "x:*", "assignment_version": "0" * 32},
+        {"assignment_version": "0" * 32},
+    ],
+)
+def test_malformed_reference_names_no_key(fields):
+    assert SubmissionPayload.snapshot_key_in(fields) is None
 
 
 def test_payload_rejects_broken_assignment_json():

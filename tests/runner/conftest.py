@@ -15,8 +15,8 @@ from runner_support import (
     make_payload,
 )
 
-from cloudemy_common.keys import submission_key
 from cloudemy_common.models import SubmissionPayload
+from cloudemy_common.payload_store import write_payload
 from cloudemy_common.tokens import submission_token
 from fakes.openai_server import FakeOpenAI
 
@@ -36,11 +36,11 @@ def fake_llm() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def store_payload(redis_client) -> Callable[..., SubmissionPayload]:
-    """Write a submission's payload hash to the test Redis, as the backend does."""
+    """Write a submission's payload (hash and assignment snapshot) to the test Redis, as the backend does."""
 
     def store(code: str = GOOD_CODE, **kwargs: Any) -> SubmissionPayload:
         payload = make_payload(code, **kwargs)
-        redis_client.hset(submission_key(payload.submission_id), mapping=payload.to_redis_hash())
+        write_payload(redis_client, payload)
         return payload
 
     return store

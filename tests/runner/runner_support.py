@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import fakes.internal_api
+from cloudemy_common.keys import submission_key
 from cloudemy_common.models import SubmissionPayload
 
 MASTER_TOKEN = "master-token-for-runner-tests-7f3a"
@@ -74,6 +75,17 @@ def make_payload(
             "assignment": assignment or ASSIGNMENT,
         }
     )
+
+
+def inline_payload_hash(payload: SubmissionPayload) -> dict[str, str]:
+    """The payload hash as releases before shared assignment snapshots wrote it: the assignment inline."""
+    fields = payload.redis_records().fields
+    del fields["assignment_version"]
+    return fields | {"assignment": payload.assignment.snapshot_json()}
+
+
+def write_inline_payload(client: Any, payload: SubmissionPayload) -> None:
+    client.hset(submission_key(payload.submission_id), mapping=inline_payload_hash(payload))
 
 
 @dataclass

@@ -5,10 +5,11 @@ from typing import Any
 
 import pytest
 import redis
-from runner_support import SUBMISSION_ID, make_payload
+from runner_support import ASSIGNMENT_ID, SUBMISSION_ID, make_payload, write_inline_payload
 
-from cloudemy_common.keys import submission_key
+from cloudemy_common.keys import assignment_snapshot_key
 from cloudemy_common.llm_budget import BreakerSettings, BudgetLimits, LlmBreaker, LlmBudget
+from cloudemy_common.payload_store import write_payload
 from cloudemy_common.redis_policy import RUNNER_ACL_RULES
 from cloudemy_runner.config import Budget
 from cloudemy_runner.payload import load_payload
@@ -26,8 +27,8 @@ def runner_url(redis_server: Any, redis_client: redis.Redis) -> Any:
 
 def test_runner_user_reads_its_payload_and_uses_the_budget(runner_url: str, redis_client: redis.Redis) -> None:
     payload = make_payload()
-    redis_client.hset(submission_key(SUBMISSION_ID), mapping=payload.to_redis_hash())
-    assert load_payload(runner_url, SUBMISSION_ID, Budget(30)).payload == payload
+    write_payload(redis_client, payload)
+    assert load_payload(runner_url, SUBMISSION_ID, Budget(30)).payload == payload, "hash and snapshot both read"
     client = redis.Redis.from_url(runner_url)
     budget = LlmBudget(client, BudgetLimits(requests_per_minute=60, tokens_per_minute=100_000))
     assert budget.reserve(1_000, 10).reserved
@@ -39,6 +40,17 @@ def test_runner_user_reads_its_payload_and_uses_the_budget(runner_url: str, redi
     client.close()
 
 
+def test_runner_user_reads_an_inline_payload_of_the_previous_release(
+    runner_url: str, redis_client: redis.Redis
+) -> None:
+    payload = make_payload()
+    write_inline_payload(redis_client, payload)
+    assert load_payload(runner_url, SUBMISSION_ID, Budget(30)).payload == payload
+
+
+SNAPSHOT_KEY = assignment_snapshot_key(ASSIGNMENT_ID, "0" * 32)
+
+
 @pytest.mark.parametrize(
     "forbidden",
     [
@@ -46,6 +58,12 @@ def test_runner_user_reads_its_payload_and_uses_the_budget(runner_url: str, redi
         ("LRANGE", "queue:submissions", "0", "-1"),
         ("HSET", "submission:" + "0" * 24, "code", "x"),
         ("DEL", "submission:" + "0" * 24),
+        ("SET", SNAPSHOT_KEY, "{}"),
+        ("SET", SNAPSHOT_KEY, "{}", "NX", "EX", "60"),
+        ("APPEND", SNAPSHOT_KEY, "x"),
+        ("DEL", SNAPSHOT_KEY),
+        ("EXPIRE", SNAPSHOT_KEY, "1"),
+        ("EVAL", "return redis.call('SET', KEYS[1], '{}')", "1", SNAPSHOT_KEY),
         ("GET", "sweep:lease"),
         ("KEYS", "*"),
         ("SCAN", "0"),

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from scheduler_harness import MASTER_TOKEN, QUEUE, job_template_file, message, sid, wait_for
 
-from cloudemy_common.keys import submission_key
 from cloudemy_common.models import SubmissionPayload
+from cloudemy_common.payload_store import write_payload
 from cloudemy_common.tokens import result_grant, verify_result_token
 from cloudemy_scheduler.executors.kubelet_env import expand, resolve_env
 from cloudemy_scheduler.job_template import runner_container
@@ -143,7 +143,7 @@ def runner_payload(redis_client):
         assignment={"title": "Add", "description": "Write add(a, b).", "max_score": 10, "fail_tags": [],
                     "rubric": [{"id": "correct", "title": "Correct", "description": "adds", "points": 10}]},
     )  # fmt: skip
-    redis_client.hset(submission_key(sid(50)), mapping=payload.to_redis_hash())
+    write_payload(redis_client, payload)
     return payload
 
 

@@ -1,5 +1,6 @@
-"""The Redis side of a submission: its payload hash, its queue message, the delayed set of messages handed
-back for later, and the lease that lets one backend process per deployment run the sweep."""
+"""The Redis side of a submission: its payload (hash and shared assignment snapshot), its queue message, the
+delayed set of messages handed back for later, and the lease that lets one backend process per deployment run
+the sweep."""
 
 import json
 import logging
@@ -8,6 +9,7 @@ from redis.asyncio import Redis
 
 from cloudemy_common.keys import delayed_queue, processing_queue, submission_key
 from cloudemy_common.models import QueueMessage, SubmissionPayload
+from cloudemy_common.payload_store import PAYLOAD_REFERENCE_FIELDS, stage_payload_renewal, stage_payload_write
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +59,29 @@ class SubmissionQueue:
         self.payload_ttl_seconds = payload_ttl_seconds
 
     async def enqueue(self, payload: SubmissionPayload) -> None:
-        """Write the payload hash (with its TTL) and push the message, all in one MULTI/EXEC.
+        """Write the payload (hash and assignment snapshot, each with its TTL) and push the message, all in one
+        MULTI/EXEC (see cloudemy_common.payload_store).
 
-        The hash is replaced, not merged, so a regrade never leaves a field of the previous attempt behind.
+        The payload refers to the assignment's snapshot as it is now: the runner grades against the version of
+        the assignment the attempt was enqueued with, even if an instructor edits it while the attempt waits.
         Raises redis.RedisError when Redis is unreachable; then nothing was written.
         """
-        key = submission_key(payload.submission_id)
         message = QueueMessage(submission_id=payload.submission_id, language=payload.language, attempt=payload.attempt)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.hset(key, mapping=payload.to_redis_hash())
-            pipe.expire(key, self.payload_ttl_seconds)
+            stage_payload_write(pipe, payload, self.payload_ttl_seconds)
             pipe.rpush(self.queue_name, message.to_json())
             await pipe.execute()
 
     async def enqueue_later(self, message: QueueMessage, delay_seconds: float) -> None:
         """Put a message in the delayed set, due ``delay_seconds`` from now (Redis's clock); the payload hash
-        stays, its TTL renewed. Raises redis.RedisError when Redis is unreachable; then nothing was written."""
+        and its snapshot stay, their TTLs renewed. Raises redis.RedisError when Redis is unreachable; then
+        nothing was written."""
         now_seconds, now_micros = await self.redis.time()
         due_ms = now_seconds * 1000 + now_micros // 1000 + int(delay_seconds * 1000)
+        reference = await self.redis.hmget(submission_key(message.submission_id), list(PAYLOAD_REFERENCE_FIELDS))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zadd(self.delayed_name, {message.to_json(): due_ms})
-            pipe.expire(submission_key(message.submission_id), self.payload_ttl_seconds)
+            stage_payload_renewal(pipe, message.submission_id, reference, self.payload_ttl_seconds)
             await pipe.execute()
 
     async def withdraw_delayed(self, message: QueueMessage) -> None:
@@ -100,6 +103,8 @@ class SubmissionQueue:
         return removed
 
     async def delete_payload(self, submission_id: str) -> None:
+        """Drop a finished submission's payload hash; its assignment snapshot, shared with other payloads,
+        stays until its TTL (which outlives every payload referring to it)."""
         await self.redis.delete(submission_key(submission_id))
 
     async def payload_attempt(self, submission_id: str) -> int | None:

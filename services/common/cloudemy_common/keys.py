@@ -9,6 +9,9 @@
 - ``{queue}:dead`` — malformed or rejected messages with the reason they were rejected.
 - ``{queue}:delayed`` — sorted set raw message -> when it is due (attempts handed back while the LLM was down).
 - ``submission:{id}`` — the hash holding one submission's payload for its runner, with a TTL.
+- ``assignment:{id}:{version}`` — one version of an assignment as runners grade it (a JSON string), shared by
+  every payload of that version; written once (SET NX), its TTL renewed to the payload TTL whenever a payload
+  referring to it is written or renewed, so it outlives each of them.
 - ``ratelimit:{limit}:{digest}`` — the backend's rate limits (login failures, submissions, sign-ups): sorted
   sets of event times, each expiring with its window. Only the backend reads or writes them.
 """
@@ -16,6 +19,9 @@
 DEFAULT_QUEUE = "queue:submissions"
 DEFAULT_PAYLOAD_TTL_SECONDS = 7 * 24 * 3600
 SUBMISSION_KEY_PREFIX = "submission:"
+ASSIGNMENT_SNAPSHOT_KEY_PREFIX = "assignment:"
+ASSIGNMENT_VERSION_PATTERN = r"^[0-9a-f]{32}$"
+"""An assignment snapshot's version: 128 bits of the SHA-256 of its text, in lowercase hex."""
 RATE_LIMIT_KEY_PREFIX = "ratelimit:"
 
 
@@ -57,3 +63,8 @@ def delayed_queue(queue: str = DEFAULT_QUEUE) -> str:
 def submission_key(submission_id: str) -> str:
     """The hash holding one submission's payload for its runner."""
     return SUBMISSION_KEY_PREFIX + submission_id
+
+
+def assignment_snapshot_key(assignment_id: str, version: str) -> str:
+    """The string holding one version of an assignment's snapshot, shared by the payloads that refer to it."""
+    return f"{ASSIGNMENT_SNAPSHOT_KEY_PREFIX}{assignment_id}:{version}"

@@ -1,13 +1,17 @@
 """Pydantic models of the wire contracts: queue message, Redis payload, internal API bodies, stored result."""
 
+import hashlib
 import json
+import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from cloudemy_common.ids import OBJECT_ID_PATTERN
 from cloudemy_common.jobs import DNS_LABEL_PATTERN
+from cloudemy_common.keys import ASSIGNMENT_VERSION_PATTERN, assignment_snapshot_key
 from cloudemy_common.languages import Language
 from cloudemy_common.program_tests import (
     MAX_TESTS,
@@ -69,7 +73,8 @@ class RubricCriterion(_Contract):
 
 
 class AssignmentSpec(_Contract):
-    """The part of an assignment a runner needs to grade, embedded in the payload as JSON."""
+    """The part of an assignment a runner needs to grade: stored once per version as the snapshot
+    ``assignment:{id}:{version}`` (its compact JSON, ``snapshot_json``) that payloads refer to."""
 
     title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     description: Annotated[str, StringConstraints(max_length=20_000)] = ""
@@ -91,10 +96,36 @@ class AssignmentSpec(_Contract):
             raise ValueError("max_score must equal the sum of the rubric's and the tests' points")
         return self
 
+    def snapshot_json(self) -> str:
+        """The snapshot's text in Redis: compact JSON in field order, the bytes its version is the digest of."""
+        return self.model_dump_json()
+
+
+def assignment_version(snapshot: str | bytes) -> str:
+    """The version of an assignment snapshot: the first 128 bits of the SHA-256 of its text, in hex. Identical
+    content has one version (every submission of it shares one snapshot); any edit a runner would see is a new
+    one."""
+    data = snapshot.encode() if isinstance(snapshot, str) else snapshot
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+class PayloadRecords(NamedTuple):
+    """What the backend writes for one attempt: the payload hash's fields and the snapshot they refer to."""
+
+    fields: dict[str, str]
+    snapshot_key: str
+    snapshot: str
+
 
 class SubmissionPayload(_Contract):
-    """The hash ``submission:{id}`` a runner loads: the submission (ids, language, code), its attempt, and the
-    assignment as the runner grades it."""
+    """One attempt as a runner grades it: the submission (ids, language, code), its attempt, and the assignment.
+
+    In Redis it is two keys. The hash ``submission:{id}`` holds flat string fields ``submission_id``,
+    ``user_id``, ``assignment_id``, ``language``, ``code``, ``attempt`` and ``assignment_version``; the string
+    ``assignment:{assignment_id}:{assignment_version}`` holds the assignment's snapshot, shared by every payload
+    of that version. A hash written before snapshots existed carries the assignment inline instead (field
+    ``assignment``, the same JSON); the parser reads both.
+    """
 
     submission_id: ObjectIdStr
     user_id: ObjectIdStr
@@ -104,24 +135,56 @@ class SubmissionPayload(_Contract):
     attempt: Attempt = 1
     assignment: AssignmentSpec
 
-    def to_redis_hash(self) -> dict[str, str]:
-        """Flat string fields for HSET; ``assignment`` is a JSON string."""
-        data = self.model_dump(mode="json")
-        data["assignment"] = json.dumps(data["assignment"], separators=(",", ":"))
-        return {k: str(v) for k, v in data.items()}
+    def redis_records(self) -> PayloadRecords:
+        """The hash fields (referring to the assignment by version) and the snapshot with its key."""
+        snapshot = self.assignment.snapshot_json()
+        version = assignment_version(snapshot)
+        fields = {k: str(v) for k, v in self.model_dump(mode="json", exclude={"assignment"}).items()}
+        fields["assignment_version"] = version
+        return PayloadRecords(fields, assignment_snapshot_key(self.assignment_id, version), snapshot)
+
+    @staticmethod
+    def snapshot_key_in(raw: Mapping[str, str] | Mapping[bytes, bytes]) -> str | None:
+        """The snapshot key a payload hash refers to; None for an inline (older) hash, or when its
+        ``assignment_id`` or ``assignment_version`` is malformed (the parser then rejects the hash)."""
+        fields = _decoded(raw)
+        if "assignment" in fields:
+            return None
+        assignment_id, version = fields.get("assignment_id", ""), fields.get("assignment_version", "")
+        if not (re.fullmatch(OBJECT_ID_PATTERN, assignment_id) and re.fullmatch(ASSIGNMENT_VERSION_PATTERN, version)):
+            return None
+        return assignment_snapshot_key(assignment_id, version)
 
     @classmethod
-    def from_redis_hash(cls, raw: dict[str, str] | dict[bytes, bytes]) -> "SubmissionPayload":
-        """Parse HGETALL output (str or bytes); raises ValueError on a malformed hash."""
-        fields = {
-            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in raw.items()
-        }
+    def from_redis_hash(
+        cls, raw: Mapping[str, str] | Mapping[bytes, bytes], snapshot: str | bytes | None = None
+    ) -> "SubmissionPayload":
+        """Parse HGETALL output (str or bytes) with the snapshot it refers to (GET of ``snapshot_key_in``), or
+        an inline hash alone; raises ValueError on a malformed hash, or a snapshot absent or not of its
+        version."""
+        fields = _decoded(raw)
+        if "assignment" in fields:
+            text = fields.pop("assignment")
+        else:
+            version = fields.pop("assignment_version", None)
+            if version is None:
+                raise ValueError("payload has neither assignment_version nor an inline assignment")
+            if snapshot is None:
+                raise ValueError("assignment snapshot is missing")
+            if assignment_version(snapshot) != version:
+                raise ValueError("assignment snapshot is not of the payload's assignment_version")
+            text = snapshot.decode() if isinstance(snapshot, bytes) else snapshot
         try:
-            fields["assignment"] = json.loads(fields.get("assignment", ""))
+            fields["assignment"] = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"assignment field is not JSON: {exc.msg}") from exc
         return cls.model_validate(fields)
+
+
+def _decoded(raw: Mapping[str, str] | Mapping[bytes, bytes]) -> dict[str, Any]:
+    return {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()
+    }
 
 
 class StatusUpdate(_Contract):

@@ -57,6 +57,8 @@ RUNNER_ACL_RULES = (
     "+auth",
     "+client|setname",
 )
-"""The least a runner pod needs (Redis 7 ACL rules, after ``on >password``): read its payload (and assignment)
-hashes, and run the LLM budget and breaker scripts on the ``llm:`` keys (scripts run with the caller's rights,
-so their GET/SET/DEL/HSET/HGET/EXPIRE/TIME are listed). No queue, no other key, no pub/sub, no admin command."""
+"""The least a runner pod needs (Redis 7 ACL rules, after ``on >password``): read its payload, which is the hash
+``submission:{id}`` (HGETALL) and the assignment snapshot ``assignment:{id}:{version}`` it refers to (GET), both
+read-only (``%R~``: no SET, HSET, DEL or EXPIRE on them); and run the LLM budget and breaker scripts on the
+``llm:`` keys (scripts run with the caller's rights, so their GET/SET/DEL/HSET/HGET/EXPIRE/TIME are listed). No
+queue, no other key, no pub/sub, no admin command."""
