@@ -129,9 +129,11 @@ async def test_sweep_leaves_waiting_and_claimed_submissions_alone(
     for minutes in (30, 60, 119):  # the Job TTL (1 h by default) passes, the queue time limit (2 h) does not
         assert await sweeper.sweep_once(utcnow() + timedelta(minutes=minutes)) == (0, 0, 0)
     assert check.llen(QUEUE) == 0
-    check.delete(submission_key(submission["id"]))  # Redis lost its data: now the sweep writes both again
+    # Redis lost its data (hash and assignment snapshot): now the sweep writes payload and message again
+    check.delete(submission_key(submission["id"]), *check.keys("assignment:*"))
     assert (await sweeper.sweep_once(later)).enqueued == 1
     assert check.llen(QUEUE) == 1
+    assert read_payload(check, submission["id"]).code == submission["code"], "with its snapshot"
 
 
 async def test_in_flight_past_deadline_and_grace_becomes_lost(

@@ -105,3 +105,44 @@ def test_real_backend_stores_the_runner_result(backend_url, redis_client, runner
         answered = [e for e in log_events(second.stderr) if e["msg"] == "result post answered"]
         assert [(e["http_status"], e["delivery"]) for e in answered] == [(409, "already-final")]
         assert api.get(f"/api/submissions/{submission_id}", headers=student).json()["result"] == result
+
+
+def test_an_edit_while_submissions_wait_grades_each_against_its_own_version(backend_url, redis_client, runner_env):
+    """An instructor fixes a test's expected output while a submission waits: the waiting one is graded
+    against the tests it was submitted under, the next one against the fixed tests (through the real backend,
+    shared snapshots in Redis and the real runner)."""
+    tests = [{"id": "t1", "name": "prints one", "stdin": "", "expected_stdout": "1\n", "points": 2}]
+    with httpx.Client(base_url=backend_url, timeout=10, trust_env=False) as api:
+        admin = _login(api, *ADMIN)
+        course = api.post("/api/courses", headers=admin, json={"code": "VER", "title": "Versions"}).json()
+        created = api.post(
+            f"/api/courses/{course['id']}/assignments",
+            headers=admin,
+            json={"title": "One", "description": "Print 1.", "languages": ["python"], "rubric": [],
+                  "tests": tests, "published": True},
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+        url = f"/api/assignments/{created.json()['id']}"
+        signup = {"email": STUDENT[0], "password": STUDENT[1], "name": "Student"}
+        assert api.post("/api/auth/register", json=signup).status_code == 201
+        student = _login(api, *STUDENT)
+        api.post("/api/courses/join", json={"join_code": course["join_code"]}, headers=student).raise_for_status()
+        code = {"language": "python", "code": "print(1)\n"}
+        before = api.post(f"{url}/submissions", headers=student, json=code).json()["id"]
+        edited = api.patch(url, headers=admin, json={"tests": [tests[0] | {"expected_stdout": "2\n"}]})
+        assert edited.status_code == 200, edited.text
+        after = api.post(f"{url}/submissions", headers=student, json=code).json()["id"]
+        assert len(redis_client.keys("assignment:*")) == 2, "one snapshot per version"
+
+        for submission_id in (after, before):  # the later one first: the order the runners run in is no matter
+            env = runner_env(
+                SUBMISSION_ID=submission_id,
+                BACKEND_INTERNAL_URL=f"{backend_url}/internal",
+                INTERNAL_RESULT_TOKEN=submission_token(MASTER, submission_id),
+                LLM_API_KEY=None,
+            )
+            run = run_runner(env)
+            assert run.exit_code == 0, run.stderr
+        graded = {sid: api.get(f"/api/submissions/{sid}", headers=student).json()["result"] for sid in (before, after)}
+        assert [(graded[before]["score"], graded[before]["tests"][0]["verdict"])] == [(2.0, "passed")]
+        assert [(graded[after]["score"], graded[after]["tests"][0]["verdict"])] == [(0.0, "wrong_output")]

@@ -8,7 +8,11 @@ every pass, expiring after ``LEASE_INTERVALS`` intervals, so a dead holder is re
 
 1. Enqueue: a ``queued`` submission that has waited at least one interval, whose payload hash for this
    attempt is gone from Redis and whose (id, attempt) is in neither the queue, ``:processing`` nor the delayed
-   set gets its payload and message written again (Redis was down when it was submitted, or lost its data).
+   set gets its payload and message written again (Redis was down when it was submitted, or lost its data);
+   the payload refers to a snapshot of the assignment as MongoDB holds it now, written if that version has
+   none. A payload whose message is still waiting but whose hash or snapshot is gone (an evicting Redis) is
+   not rebuilt here: its runner ends it as ``payload-missing``, and the next submission of the same version
+   writes the snapshot again for every payload still referring to it.
    A payload hash that is still there means the message was written with it (one MULTI/EXEC) and is in
    flight: in a list, or taken by a scheduler that created its Job and has not reported ``dispatched`` yet.
    Such a submission is never pushed a second time, however long the backlog. To push, the process claims
