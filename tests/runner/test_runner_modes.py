@@ -16,8 +16,10 @@ from runner_support import (
     SUBMISSION_ID,
     RecordingBackend,
     log_events,
+    make_payload,
     run_runner,
     split_metrics,
+    write_inline_payload,
 )
 from waiting import wait_for
 
@@ -327,6 +329,26 @@ def test_payload_missing_is_an_error_result(runner_env, backend, fake_llm):
         "criteria": None,
         "grader": None,
     }
+    assert fake_llm.requests == []
+
+
+def test_inline_payload_of_the_previous_release_is_graded_the_same(runner_env, redis_client, backend, fake_llm):
+    """A submission queued before the upgrade (the assignment copied into its hash) grades after it."""
+    write_inline_payload(redis_client, make_payload())
+    fake_llm.set_mode("good", fraction=0.5)
+    run = run_runner(runner_env())
+    assert run.exit_code == 0
+    assert the_result(backend) == graded(5.0, criteria(3.0, 1.5, 0.5))
+
+
+def test_snapshot_gone_is_payload_missing(runner_env, store_payload, redis_client, backend, fake_llm):
+    """The hash is there but the assignment snapshot it names was evicted: nothing to grade against."""
+    payload = store_payload()
+    redis_client.delete(payload.redis_records().snapshot_key)
+    run = run_runner(runner_env())
+    assert run.exit_code == 0
+    result = the_result(backend)
+    assert (result["status"], result["fail_tags"], result["score"]) == ("error", ["payload-missing"], None)
     assert fake_llm.requests == []
 
 
