@@ -57,26 +57,26 @@ def _login(api: httpx.Client, email: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+def _assignment_with_student(api: httpx.Client, body: dict) -> tuple[dict[str, str], dict[str, str], str]:
+    """(admin headers, student headers, assignment URL): a published assignment of a new course, created by
+    the admin, and a student who signed up and joined the course."""
+    admin = _login(api, *ADMIN)
+    course = api.post("/api/courses", headers=admin, json={"code": "RUN", "title": "Runner"}).json()
+    body = body | {"languages": ["python"], "published": True}
+    created = api.post(f"/api/courses/{course['id']}/assignments", headers=admin, json=body)
+    assert created.status_code == 201, created.text
+    signup = {"email": STUDENT[0], "password": STUDENT[1], "name": "Student"}
+    assert api.post("/api/auth/register", json=signup).status_code == 201
+    student = _login(api, *STUDENT)
+    api.post("/api/courses/join", json={"join_code": course["join_code"]}, headers=student).raise_for_status()
+    return admin, student, f"/api/assignments/{created.json()['id']}"
+
+
 def test_real_backend_stores_the_runner_result(backend_url, redis_client, runner_env, fake_llm):
     with httpx.Client(base_url=backend_url, timeout=10, trust_env=False) as api:
-        admin = _login(api, *ADMIN)
-        course = api.post("/api/courses", headers=admin, json={"code": "RUN", "title": "Runner"}).json()
-        created = api.post(
-            f"/api/courses/{course['id']}/assignments",
-            headers=admin,
-            json={"title": "FizzBuzz", "description": "Write fizzbuzz(n).", "languages": ["python"],
-                  "rubric": RUBRIC, "fail_tags": ["wrong-output"], "published": True},
-        )  # fmt: skip
-        assert created.status_code == 201, created.text
-        signup = {"email": STUDENT[0], "password": STUDENT[1], "name": "Student"}
-        assert api.post("/api/auth/register", json=signup).status_code == 201
-        student = _login(api, *STUDENT)
-        api.post("/api/courses/join", json={"join_code": course["join_code"]}, headers=student).raise_for_status()
-        submitted = api.post(
-            f"/api/assignments/{created.json()['id']}/submissions",
-            headers=student,
-            json={"language": "python", "code": GOOD_CODE},
-        )
+        body = {"title": "FizzBuzz", "description": "Write fizzbuzz(n).", "rubric": RUBRIC}
+        _, student, url = _assignment_with_student(api, body | {"fail_tags": ["wrong-output"]})
+        submitted = api.post(f"{url}/submissions", headers=student, json={"language": "python", "code": GOOD_CODE})
         assert submitted.status_code == 202, submitted.text
         submission_id = submitted.json()["id"]
         assert redis_client.exists(submission_key(submission_id))
@@ -113,20 +113,9 @@ def test_an_edit_while_submissions_wait_grades_each_against_its_own_version(back
     shared snapshots in Redis and the real runner)."""
     tests = [{"id": "t1", "name": "prints one", "stdin": "", "expected_stdout": "1\n", "points": 2}]
     with httpx.Client(base_url=backend_url, timeout=10, trust_env=False) as api:
-        admin = _login(api, *ADMIN)
-        course = api.post("/api/courses", headers=admin, json={"code": "VER", "title": "Versions"}).json()
-        created = api.post(
-            f"/api/courses/{course['id']}/assignments",
-            headers=admin,
-            json={"title": "One", "description": "Print 1.", "languages": ["python"], "rubric": [],
-                  "tests": tests, "published": True},
-        )  # fmt: skip
-        assert created.status_code == 201, created.text
-        url = f"/api/assignments/{created.json()['id']}"
-        signup = {"email": STUDENT[0], "password": STUDENT[1], "name": "Student"}
-        assert api.post("/api/auth/register", json=signup).status_code == 201
-        student = _login(api, *STUDENT)
-        api.post("/api/courses/join", json={"join_code": course["join_code"]}, headers=student).raise_for_status()
+        admin, student, url = _assignment_with_student(
+            api, {"title": "One", "description": "Print 1.", "rubric": [], "tests": tests}
+        )
         code = {"language": "python", "code": "print(1)\n"}
         before = api.post(f"{url}/submissions", headers=student, json=code).json()["id"]
         edited = api.patch(url, headers=admin, json={"tests": [tests[0] | {"expected_stdout": "2\n"}]})
