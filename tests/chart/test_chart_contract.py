@@ -90,6 +90,7 @@ def test_scheduler_env_and_replicas() -> None:
     assert env["INTERNAL_RESULT_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "INTERNAL_RESULT_TOKEN"
     assert "LLM_API_KEY" not in env, "the scheduler only passes a secretKeyRef into the Job template"
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}, "red while unsynced"
     assert container["ports"][0]["containerPort"] == 9090
     assert render_scenario("prod").component("Deployment", "scheduler")["spec"]["replicas"] == 2
 

@@ -11,7 +11,7 @@ import yaml
 from chart_render import RESTRICTED, ROOT, SCENARIOS, TOOLS, containers_of, labels, render_chart, render_scenario
 
 SCHEDULER_RULES = [  # exactly the requests the scheduler makes: tests/e2e/test_rbac.py records them
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
 ]
 

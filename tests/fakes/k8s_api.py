@@ -37,11 +37,13 @@ import argparse
 import base64
 import binascii
 import bisect
+import contextlib
 import copy
 import heapq
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -302,6 +304,7 @@ class FakeKubernetesAPI:
             self._cond.notify_all()
         self._server.shutdown()
         self._server.server_close()
+        self._server.drop_connections()
         self._server = None
 
     @property
@@ -821,6 +824,29 @@ def _seen_as(event: _Event, selector: str | None) -> str | None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Close every open client connection (a server that goes down does not keep serving kept-alive ones)."""
+        with self.connections_lock:
+            open_now = list(self.connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up (a killed scheduler, a closed pool) is normal here, not an error to print."""

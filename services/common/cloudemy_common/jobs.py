@@ -13,6 +13,10 @@ from cloudemy_common.ids import OBJECT_ID_HEX
 RUNNER_COMPONENT = "runner"
 SUBMISSION_ID_LABEL = "cloudemy.io/submission-id"
 ATTEMPT_LABEL = "cloudemy.io/attempt"
+REPORTED_LABEL = "cloudemy.io/reported"
+"""Set to ``"true"`` on a Job by the scheduler once its ending is handled (reported to the backend and accepted,
+judged stale, or a success whose slot was freed); the watcher's list and watch leave such Jobs out."""
+REPORTED = "true"
 
 JOB_NAME_PREFIX = "runner-"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -48,6 +52,17 @@ def parse_job_name(name: str | None) -> RunnerJob | None:
     if match is None:
         return None
     return RunnerJob(match["id"], int(match["attempt"] or 1), int(match["requeue"] or 0))
+
+
+def is_reported(labels: dict[str, str] | None) -> bool:
+    """Whether a Job's labels say its ending was already handled (``REPORTED_LABEL``)."""
+    return (labels or {}).get(REPORTED_LABEL) == REPORTED
+
+
+def unreported(selector: str) -> str:
+    """``selector`` narrowed to the Jobs whose ending is still to handle."""
+    term = f"{REPORTED_LABEL}!={REPORTED}"
+    return f"{selector},{term}" if selector else term
 
 
 def job_name_of_pod(pod_name: str | None) -> str | None:

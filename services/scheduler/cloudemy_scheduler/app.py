@@ -50,6 +50,7 @@ def build_executor(settings: Settings, template: dict, environ: Mapping[str, str
         ),
         request_timeout=settings.k8s_request_timeout_seconds,
         watch_timeout=settings.watch_timeout_seconds,
+        list_page_size=settings.k8s_list_page_size,
         kubeconfig=settings.kubeconfig,
     )
 
@@ -108,7 +109,7 @@ class Scheduler:
             orphan_grace_seconds=settings.orphan_grace_seconds,
             slot_grace_seconds=max(30.0, 3 * settings.k8s_request_timeout_seconds),
         )
-        self.health = HealthServer(settings.metrics_port, self.dispatcher.healthy)
+        self.health = HealthServer(settings.metrics_port, self.dispatcher.healthy, ready=self.dispatcher.ready)
 
     def serve(self) -> None:
         settings = self.settings

@@ -3,7 +3,9 @@
 Reports run on a small thread pool and are retried with tenacity (connection errors, and the shared retryable
 answers ``RETRYABLE_HTTP_STATUS``: 408, 429, 5xx), so a slow or absent backend never holds up dispatch. Other 4xx
 answers are final: 409 on a result means the submission
-already has its terminal result (the runner's, or another replica's identical report).
+already has its terminal result (the runner's, or another replica's identical report). Each report's Future says
+whether the backend gave a final answer (True: 2xx, 409 or another final 4xx; False: it gave up, or the backend
+refused the scheduler's token), which is when the watcher labels the Job reported.
 
 HTTP goes through urllib3 (already here for the kubernetes client): one ``dispatched`` report per Job is on the
 scheduler's hot path, and urllib3 costs a fraction of the CPU per request that httpx does (see the benchmark).
@@ -60,38 +62,38 @@ class BackendReporter:
         self._status_budget = status_budget_seconds
         self._result_budget = result_budget_seconds
         self._closing = threading.Event()
-        self._pending: set[Future[None]] = set()
+        self._pending: set[Future[bool]] = set()
         self._lock = threading.Lock()
 
     # ---- fire-and-forget reports ---------------------------------------------------------------------------
 
-    def report_dispatched(self, submission_id: str, attempt: int, job_name: str) -> Future[None]:
+    def report_dispatched(self, submission_id: str, attempt: int, job_name: str) -> Future[bool]:
         body = StatusUpdate(status="dispatched", job_name=job_name)
         path = f"/submissions/{submission_id}/status?attempt={attempt}"
         return self._submit(path, body.model_dump(mode="json", exclude_none=True), self._status_budget)
 
-    def report_result(self, submission_id: str, attempt: int, result: ResultBody) -> Future[None]:
+    def report_result(self, submission_id: str, attempt: int, result: ResultBody) -> Future[bool]:
         """``attempt`` lets the backend refuse the result of an attempt that a regrade has replaced."""
         path = f"/submissions/{submission_id}/result?attempt={attempt}"
         return self._submit(path, result.model_dump(mode="json", exclude_none=True), self._result_budget)
 
-    def _submit(self, path: str, body: dict, budget: float) -> Future[None]:
+    def _submit(self, path: str, body: dict, budget: float) -> Future[bool]:
         future = self._pool.submit(self._post_with_retries, path, body, budget)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._forget)
         return future
 
-    def _forget(self, future: Future[None]) -> None:
+    def _forget(self, future: Future[bool]) -> None:
         with self._lock:
             self._pending.discard(future)
 
     # ---- one report ----------------------------------------------------------------------------------------
 
-    def _post_with_retries(self, path: str, body: dict, budget: float) -> None:
+    def _post_with_retries(self, path: str, body: dict, budget: float) -> bool:
+        """True once the backend gave a final answer; False if it never did within ``budget``."""
         try:
-            self._post_once(path, body)  # the common case, without setting up a retry loop
-            return
+            return self._post_once(path, body)  # the common case, without setting up a retry loop
         except Exception as exc:
             if not _retryable(exc):
                 raise
@@ -102,14 +104,15 @@ class BackendReporter:
             reraise=False,
         )
         try:
-            retrying(self._post_once, path, body)
+            return retrying(self._post_once, path, body)
         except RetryError as exc:
             log.warning("gave up reporting %s to the backend: %s", path, exc.last_attempt.exception())
+            return False
 
     def _stop_when_closing(self, retry_state: object) -> bool:
         return self._closing.is_set()
 
-    def _post_once(self, path: str, body: dict) -> None:
+    def _post_once(self, path: str, body: dict) -> bool:
         try:
             response = self._http.request(
                 "POST", self.base_url + path, body=json.dumps(body).encode(), headers=self._headers
@@ -123,10 +126,12 @@ class BackendReporter:
             log.info("backend already has a final answer for %s", path)
         elif response.status in (401, 403):
             log.error("backend refused the scheduler's token on %s: check INTERNAL_RESULT_TOKEN", path)
+            return False
         elif response.status >= 400:
             log.warning(
                 "backend answered %d on %s: %s", response.status, path, response.data[:200].decode(errors="replace")
             )
+        return True
 
     # ---- shutdown ------------------------------------------------------------------------------------------
 

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     """How long a result report to the backend is retried before it is given up (the backend's sweeper remains)."""
     watch_timeout_seconds: int = Field(default=300, gt=0)
     """Server-side timeout of one Job watch request; the watch then resumes from the last resourceVersion."""
+    k8s_list_page_size: int = Field(default=500, ge=1, le=10_000)
+    """Jobs per page of the watcher's list (``limit``; the rest follows through ``continue``): bounds the memory a
+    re-list takes, whatever the number of retained Jobs."""
 
     @property
     def scheduler_id(self) -> str:

@@ -25,7 +25,7 @@ from cloudemy_common.keys import submission_key
 from cloudemy_common.models import QueueMessage
 from cloudemy_common.retry import Stopped, retry_until_stopped
 from cloudemy_scheduler.backend_reporter import BackendReporter
-from cloudemy_scheduler.executors.base import Created, Executor, JobRejected, TransientError
+from cloudemy_scheduler.executors.base import Created, Executor, Handled, JobRejected, TransientError
 from cloudemy_scheduler.job_endings import Ending, JobEnding, result_for
 from cloudemy_scheduler.job_template import build_job
 from cloudemy_scheduler.llm_gate import LlmDispatchGate
@@ -260,21 +260,25 @@ class Dispatcher:
 
     # ---- Jobs that ended -----------------------------------------------------------------------------------
 
-    def job_finished(self, ended: JobEnding) -> None:
-        """Called by the executor once per ended Job: free its slot; report a failure as the submission's result."""
+    def job_finished(self, ended: JobEnding) -> Handled:
+        """Called by the executor once per ended Job: free its slot; report a failure as the submission's result.
+
+        Returns whether the ending is handled (the watcher then labels the Job reported): at once for a success
+        or a stale attempt (a slot Redis could not free now is freed by reconciliation, which no longer sees the
+        Job), else the report's Future, True once the backend has answered it."""
         try:
             self.queue.release_slot(ended.job_name)
             self._slot_freed.set()
         except REDIS_ERRORS:
             log.warning("could not free the slot of %s now; reconciliation will", ended.job_name)
         if ended.ending is Ending.SUCCEEDED:
-            return
+            return True
         if self._is_stale(ended):
             log.info("Job %s ended after a newer attempt was queued: not reported", ended.job_name)
-            return
+            return True
         FAILURES.labels(reason=f"job-{ended.ending.value}").inc()
         log.warning("Job %s ended: %s (%s)", ended.job_name, ended.ending.value, ended.cause)
-        self.backend.report_result(ended.submission_id, ended.attempt, result_for(ended))
+        return self.backend.report_result(ended.submission_id, ended.attempt, result_for(ended))
 
     def _is_stale(self, ended: JobEnding) -> bool:
         """A regrade queued a newer attempt: this Job's ending must not become that attempt's result."""
@@ -288,8 +292,18 @@ class Dispatcher:
             return False
 
     def healthy(self) -> tuple[bool, str]:
+        """Liveness: the dispatch loop advances. A Job watch that cannot sync does not fail it (a restart cannot
+        bring the API server back); the detail says so, and ``ready()`` fails."""
         idle = time.monotonic() - self.last_tick
         executor_ok, executor_detail = self.executor.healthy()
         if idle > 60:
             return False, f"dispatch loop has not advanced for {idle:.0f} s"
         return True, executor_detail if executor_ok else f"dispatching; {executor_detail}"
+
+    def ready(self) -> tuple[bool, str]:
+        """Readiness: live, and the executor's view of the Jobs is current (the Job watch is synced)."""
+        live, detail = self.healthy()
+        if not live:
+            return False, detail
+        executor_ok, executor_detail = self.executor.healthy()
+        return executor_ok, executor_detail

@@ -1,4 +1,5 @@
-"""The small HTTP server on METRICS_PORT: ``GET /metrics`` (Prometheus text) and ``GET /healthz``."""
+"""The small HTTP server on METRICS_PORT: ``GET /metrics`` (Prometheus text), ``GET /healthz`` (liveness) and
+``GET /readyz`` (readiness)."""
 
 import json
 import logging
@@ -12,11 +13,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 log = logging.getLogger(__name__)
 
 
-class HealthServer:
-    """Serves ``GET /metrics`` (Prometheus text) and ``GET /healthz`` (200 while ``healthy()`` says so, else 503)."""
+Check = Callable[[], tuple[bool, str]]
 
-    def __init__(self, port: int, healthy: Callable[[], tuple[bool, str]], host: str = "0.0.0.0") -> None:  # noqa: S104
-        handler = type("Handler", (_Handler,), {"healthy": staticmethod(healthy)})
+
+class HealthServer:
+    """Serves ``GET /metrics`` (Prometheus text), ``GET /healthz`` (200 while ``healthy()`` says so, else 503) and
+    ``GET /readyz`` (the same for ``ready()``; ``healthy`` when not given). Both bodies are
+    ``{"status": "ok" | "unhealthy", "detail": ...}``, the detail saying why and since when."""
+
+    def __init__(self, port: int, healthy: Check, host: str = "0.0.0.0", ready: Check | None = None) -> None:  # noqa: S104
+        checks = {"healthy": staticmethod(healthy), "ready": staticmethod(ready or healthy)}
+        handler = type("Handler", (_Handler,), checks)
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
@@ -33,7 +40,8 @@ class HealthServer:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    healthy: Callable[[], tuple[bool, str]]
+    healthy: Check
+    ready: Check
 
     def log_message(self, format: str, *args: Any) -> None:
         """Probes every few seconds are not worth a log line."""
@@ -41,8 +49,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/metrics":
             self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
-        elif self.path == "/healthz":
-            ok, detail = self.healthy()
+        elif self.path in ("/healthz", "/readyz"):
+            ok, detail = self.healthy() if self.path == "/healthz" else self.ready()
             body = json.dumps({"status": "ok" if ok else "unhealthy", "detail": detail}).encode()
             self._send(200 if ok else 503, body, "application/json")
         else:

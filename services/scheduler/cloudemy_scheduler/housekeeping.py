@@ -85,15 +85,29 @@ class Housekeeper:
         if recovered:
             RECOVERED.inc(recovered)
             log.info("%d orphaned message(s) returned to the queue", recovered)
-        unfinished = self.executor.unfinished_job_names()
-        if unfinished is not None:
-            freed, _ = self.queue.reconcile_slots(unfinished, self.slot_grace_seconds)
-            if freed:
-                log.info("freed %d active-Job slot(s) of Jobs that ended unseen", freed)
+        self.reconcile()
         lengths = self.queue.lengths()
         for name in ("queued", "processing", "dead"):
             QUEUE_LENGTH.labels(list=name).set(lengths[name])
         ACTIVE_JOBS.set(lengths["active_slots"])
+
+    def reconcile(self) -> bool:
+        """Reconcile the slots with the executor's unfinished Jobs, only against a synced view (never the stale
+        set a failed watch or list left) and only for slots older than the grace plus the view's staleness, so a
+        Job created after the view was taken keeps its slot. Jobs that ended while the script ran (their slot
+        freed, then re-added from the view) are freed again. False when there was no view to reconcile with."""
+        view = self.executor.unfinished_view()
+        if view is None:
+            log.debug("slot reconciliation skipped: the Job watch is not synced")
+            return False
+        freed, _ = self.queue.reconcile_slots(view.names, self.slot_grace_seconds + view.staleness)
+        if freed:
+            log.info("freed %d active-Job slot(s) of Jobs that ended unseen", freed)
+        after = self.executor.unfinished_view()
+        if after is not None and after.generation == view.generation:
+            for name in view.names - after.names:
+                self.queue.release_slot(name)
+        return True
 
 
 def _redis_unavailable_at_startup(exc: BaseException, wait_seconds: float) -> None:

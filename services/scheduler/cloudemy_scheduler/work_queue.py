@@ -105,8 +105,9 @@ return 1
 """
 
 # Reconcile the slots with the unfinished Jobs the executor sees.
-# KEYS: slots. ARGV: grace seconds, then the unfinished Job names. Slots of Jobs that are not unfinished and
-# were not taken or refreshed within the grace are freed; unfinished Jobs without a slot get one.
+# KEYS: slots. ARGV: grace seconds (the view's staleness added), then the unfinished Job names. Slots of Jobs that
+# are not unfinished and were not taken or refreshed within the grace are freed; unfinished Jobs without a slot
+# get one.
 _RECONCILE = (
     _NOW
     + """
@@ -228,8 +229,11 @@ class WorkQueue:
     def release_slot(self, job_name: str) -> None:
         self.redis.zrem(self.slots, job_name)
 
-    def reconcile_slots(self, unfinished: set[str], grace_seconds: float) -> tuple[int, int]:
-        """Free slots whose Jobs are finished or gone; add slots for unfinished Jobs. Returns (freed, in use)."""
+    def reconcile_slots(self, unfinished: set[str] | frozenset[str], grace_seconds: float) -> tuple[int, int]:
+        """Free slots whose Jobs are finished or gone; add slots for unfinished Jobs. Returns (freed, in use).
+
+        ``grace_seconds`` should include how stale ``unfinished`` may be: a slot younger than that may belong
+        to a Job the view cannot know yet."""
         freed, used = self._reconcile(keys=[self.slots], args=[grace_seconds, *sorted(unfinished)])
         return int(freed), int(used)
 

@@ -1,12 +1,27 @@
 """What the dispatcher needs from an executor: create a Job, say whether one finished, and report endings."""
 
 from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
 from cloudemy_scheduler.job_endings import JobEnding
 
-OnFinished = Callable[[JobEnding], None]
+Handled = bool | Future[bool] | None
+"""What ``on_finished`` says about an ending: True (or None) when it is handled, a Future that resolves to that
+(the backend's answer to a report), False when it is not (the watcher hands it over again later)."""
+OnFinished = Callable[[JobEnding], Handled]
+
+
+@dataclass(frozen=True)
+class JobView:
+    """The unfinished runner Jobs an executor knows, as of ``staleness`` seconds ago (how long before now a Job
+    may have been created and still be missing from ``names``); ``generation`` counts completed syncs."""
+
+    names: frozenset[str]
+    generation: int
+    staleness: float
 
 
 class Created(StrEnum):
@@ -34,6 +49,9 @@ class Executor(Protocol):
 
     def unfinished_job_names(self) -> set[str] | None:
         """Runner Jobs not yet ended, or None while that is not known yet (the watch has not synced)."""
+
+    def unfinished_view(self) -> JobView | None:
+        """The same with its freshness, or None while the watch is not synced (never a stale set)."""
 
     def healthy(self) -> tuple[bool, str]: ...
 

@@ -9,9 +9,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from cloudemy_common.retry import RETRYABLE_HTTP_STATUS
-from cloudemy_scheduler.executors.base import Created, JobRejected, OnFinished, TransientError
+from cloudemy_scheduler.executors.base import Created, JobRejected, JobView, OnFinished, TransientError
 from cloudemy_scheduler.stuck_pods import PendingBounds, StuckPodSweep
-from cloudemy_scheduler.watcher import JobWatcher, finished_condition
+from cloudemy_scheduler.watcher import JobWatcher, ReportedLabeller, finished_condition
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class KubernetesExecutor:
         pending_bounds: PendingBounds,
         request_timeout: float = 10,
         watch_timeout: int = 300,
+        list_page_size: int = 500,
         kubeconfig: str | None = None,
     ) -> None:
         configuration = load_configuration(kubeconfig)
@@ -61,6 +62,8 @@ class KubernetesExecutor:
             selector,
             watch_timeout=watch_timeout,
             request_timeout=request_timeout,
+            page_size=list_page_size,
+            labeller=ReportedLabeller(self.batch, namespace, request_timeout),  # the create pool, not the watch's
         )
         self.stuck_pods = StuckPodSweep(
             self.batch,
@@ -127,6 +130,9 @@ class KubernetesExecutor:
 
     def unfinished_job_names(self) -> set[str] | None:
         return self.watcher.unfinished_job_names()
+
+    def unfinished_view(self) -> JobView | None:
+        return self.watcher.unfinished_view()
 
     def healthy(self) -> tuple[bool, str]:
         return self.watcher.healthy()

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cloudemy_common.jobs import ATTEMPT_LABEL, SUBMISSION_ID_LABEL
-from cloudemy_scheduler.executors.base import Created, OnFinished
+from cloudemy_scheduler.executors.base import Created, JobView, OnFinished
 from cloudemy_scheduler.executors.kubelet_env import resolve_env
 from cloudemy_scheduler.job_endings import Ending, JobEnding
 from cloudemy_scheduler.job_template import runner_container
@@ -67,6 +67,10 @@ class LocalExecutor:
     def unfinished_job_names(self) -> set[str] | None:
         with self._lock:
             return set(self._running)
+
+    def unfinished_view(self) -> JobView | None:
+        with self._lock:
+            return JobView(frozenset(self._running), 0, 0.0)  # this process's own children: always current
 
     def healthy(self) -> tuple[bool, str]:
         return True, f"local executor, {len(self._running)} runner processes"
