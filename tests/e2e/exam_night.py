@@ -20,8 +20,10 @@ re-check (one second each, a granularity, not a wait the scenario depends on) an
 
 import contextlib
 import functools
+import os
 import re
 import secrets
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -36,7 +38,10 @@ from cloudemy_common.llm_budget import BreakerSettings
 from cloudemy_runner import grading, llm, llm_limits
 from cloudemy_runner.config import Budget, RunnerSettings
 from cloudemy_runner.reporter import Delivery, SubmissionReporter
+from demo.processes import ManagedProcess, free_port
 from e2e.platform import TERMINAL, E2EPlatform
+
+TESTS = Path(__file__).resolve().parents[1]
 
 MARKER = re.compile(r"# exam-night-(\d+)")
 """Each submission's code carries its number, so the fake LLM's requests can be counted per submission."""
@@ -56,6 +61,9 @@ class TimeScale:
     dispatch_max_backlog_seconds: float = 30.0
     sweep_interval_seconds: float = 15.0
     stuck_grace_seconds: float = 60.0
+    scheduler_lease_seconds: float = 30.0
+    recovery_interval_seconds: float = 10.0
+    orphan_grace_seconds: float = 30.0
 
     def s(self, seconds: float) -> float:
         return seconds / self.factor
@@ -84,6 +92,9 @@ class TimeScale:
         return {
             "LLM_BUDGET_PERIOD_SECONDS": str(self.minute),
             "LLM_DISPATCH_MAX_BACKLOG_SECONDS": str(self.s(self.dispatch_max_backlog_seconds)),
+            "SCHEDULER_LEASE_SECONDS": str(self.s(self.scheduler_lease_seconds)),
+            "RECOVERY_INTERVAL_SECONDS": str(self.s(self.recovery_interval_seconds)),
+            "ORPHAN_GRACE_SECONDS": str(self.s(self.orphan_grace_seconds)),
         }
 
     def runner_settings(self) -> dict[str, Any]:
@@ -268,6 +279,48 @@ class ExamNightPlatform(E2EPlatform):
         return None
 
 
+class ReplicatedPlatform(ExamNightPlatform):
+    """``schedulers`` scheduler processes and the backend with ``backend_workers`` workers (``e2e.backend_workers``,
+    the image's gunicorn layout), on one Redis. ``scheduler`` is the first; ``schedulers`` all of them."""
+
+    def __init__(self, workdir: Path, scale: TimeScale, *, schedulers: int, backend_workers: int,
+                 set_values: list[str] | None = None) -> None:  # fmt: skip
+        self.backend_workers = backend_workers
+        replicas = [f"backend.webConcurrency={backend_workers}", f"scheduler.replicaCount={schedulers}"]
+        super().__init__(workdir, scale, set_values=[*replicas, *(set_values or [])])
+        self.metrics_ports = [free_port() for _ in range(schedulers)]
+        self.schedulers: list[ManagedProcess | None] = [None] * schedulers
+
+    def backend_command(self) -> list[str]:
+        return [sys.executable, "-m", "e2e.backend_workers"]
+
+    def backend_env(self) -> dict[str, str]:
+        env = {**super().backend_env(), "WEB_CONCURRENCY": str(self.backend_workers)}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), env.get("PYTHONPATH", "")) if p)
+        return env
+
+    def start_scheduler(self) -> None:
+        for index, proc in enumerate(self.schedulers):
+            if proc is None or not proc.running:
+                self.start_replica(index)
+
+    def start_replica(self, index: int) -> None:
+        """Start scheduler ``index`` (again), as its Deployment's pod ``...-scheduler-{index}``."""
+        port = self.metrics_ports[index]
+        env = {**self.scheduler_env(), "METRICS_PORT": str(port), "POD_NAME": f"cloudemy-scheduler-{index}"}
+        proc = ManagedProcess(f"scheduler-{index}", [sys.executable, "-m", "cloudemy_scheduler"], env, self.workdir)
+        proc.start()
+        self.schedulers[index] = proc
+        self.scheduler = self.schedulers[0]
+        proc.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+
+    def stop(self) -> None:
+        for proc in self.schedulers:
+            if proc is not None:
+                proc.stop()
+        super().stop()
+
+
 def answered_llm_calls(platform: E2EPlatform, numbered: dict[int, str]) -> Counter[str]:
     """Answered grading requests per submission id (the fake LLM records only the requests it answered)."""
     calls: Counter[str] = Counter()
@@ -280,10 +333,10 @@ def answered_llm_calls(platform: E2EPlatform, numbered: dict[int, str]) -> Count
 
 
 def submit_batch(http: httpx.Client, assignment_id: str, students: list[dict[str, str]], count: int,
-                 code: str) -> dict[int, str]:  # fmt: skip
-    """``count`` submissions at once, round robin over ``students``; number -> submission id."""
+                 code: str, *, first: int = 0) -> dict[int, str]:  # fmt: skip
+    """``count`` submissions at once (numbered from ``first``), round robin over ``students``; number -> id."""
     numbered = {}
-    for n in range(count):
+    for n in range(first, first + count):
         body = {"language": "python", "code": f"{code}# exam-night-{n}\n"}
         student = students[n % len(students)]
         resp = http.post(f"/api/assignments/{assignment_id}/submissions", json=body, headers=student)
@@ -341,6 +394,7 @@ __all__ = [
     "Deliveries",
     "ExamNightPlatform",
     "InProcessKubelet",
+    "ReplicatedPlatform",
     "TimeScale",
     "answered_llm_calls",
     "job_tries",

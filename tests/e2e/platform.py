@@ -113,9 +113,7 @@ class E2EPlatform:
             self.k8s.start()
             self.proxy.start()
             self.kubelet = self.make_kubelet()
-            self.backend = ManagedProcess(
-                "backend", [sys.executable, "-m", "cloudemy_backend"], self.backend_env(), self.workdir
-            )
+            self.backend = ManagedProcess("backend", self.backend_command(), self.backend_env(), self.workdir)
             self.backend.start()
             self.backend.wait_http(f"{self.url}/readyz", timeout=60)
             self.start_scheduler()
@@ -123,6 +121,10 @@ class E2EPlatform:
             self.stop()
             raise
         return self
+
+    def backend_command(self) -> list[str]:
+        """One uvicorn worker (the in-memory store is per process)."""
+        return [sys.executable, "-m", "cloudemy_backend"]
 
     def make_kubelet(self) -> Any:
         """What runs the Jobs the scheduler creates (attached to the fake API; has ``close()``): by default
