@@ -99,6 +99,50 @@ async def test_requeue_of_an_inline_payload_renews_it(redis_url: str, redis_clie
     assert snapshot_keys(redis_client) == []
 
 
+async def test_the_last_finished_submission_of_a_version_drops_its_snapshot(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    spec = big_assignment(1_000)
+    queue = SubmissionQueue(connect_redis(redis_url), QUEUE, DEFAULT_PAYLOAD_TTL_SECONDS)
+    for n in range(3):
+        await queue.enqueue(payload_of(n, spec))
+    (key,) = snapshot_keys(redis_client)
+    for n in range(2):
+        await queue.delete_payload(submission_id(n))  # their results are stored
+        assert redis_client.exists(key), "another queued submission still refers to it"
+    assert read_payload(redis_client, submission_id(2)) == payload_of(2, spec)
+    await queue.delete_payload(submission_id(2))
+    assert redis_client.keys("assignment*") == [], "snapshot and its set gone with the last payload"
+    await queue.delete_payload(submission_id(2))  # a repeated result deletes again: nothing happens
+    await queue.enqueue(payload_of(4, spec))  # the next submission of that version writes it again
+    assert read_payload(redis_client, submission_id(4)) == payload_of(4, spec)
+    await queue.close()
+
+
+async def test_a_payload_that_expired_keeps_the_snapshot_until_its_ttl(redis_url: str, redis_client: Any) -> None:
+    """An id whose hash expired instead of being deleted stays in the snapshot's set: the snapshot is never
+    deleted under a payload that might still refer to it, it just waits for its own TTL."""
+    spec = big_assignment(1_000)
+    queue = SubmissionQueue(connect_redis(redis_url), QUEUE, DEFAULT_PAYLOAD_TTL_SECONDS)
+    await queue.enqueue(payload_of(1, spec))
+    await queue.enqueue(payload_of(2, spec))
+    redis_client.delete(submission_key(submission_id(1)))  # expired
+    await queue.delete_payload(submission_id(2))
+    (key,) = snapshot_keys(redis_client)
+    assert redis_client.ttl(key) > DEFAULT_PAYLOAD_TTL_SECONDS - 60
+    await queue.close()
+
+
+async def test_deleting_an_inline_payload_of_the_previous_release(redis_url: str, redis_client: redis.Redis) -> None:
+    fields = payload_of(1, big_assignment(1_000)).redis_records().fields
+    del fields["assignment_version"]
+    redis_client.hset(submission_key(submission_id(1)), mapping=fields | {"assignment": "{}"})
+    queue = SubmissionQueue(connect_redis(redis_url), QUEUE, DEFAULT_PAYLOAD_TTL_SECONDS)
+    await queue.delete_payload(submission_id(1))
+    await queue.close()
+    assert redis_client.exists(submission_key(submission_id(1))) == 0
+
+
 async def test_an_evicted_snapshot_is_written_again_by_the_next_submission_of_its_version(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
@@ -148,8 +192,9 @@ N_SUBMISSIONS = 2_000
 TEST_BYTES = 100_000
 PER_SUBMISSION_BOUND = 1_024
 """What one queued submission may cost Redis, all told: the payload hash (a 15-byte program, seven short fields,
-listpack-encoded), its key in the keyspace and its expiry, and its ~70-byte message in the queue list. One
-copy of the assignment per submission would cost 100 times that (its 100 KB of tests)."""
+listpack-encoded), its key in the keyspace and its expiry, its ~70-byte message in the queue list and its id
+in the snapshot's set of referring payloads. One copy of the assignment per submission would cost 100 times
+that (its 100 KB of tests)."""
 
 
 @pytest.mark.timeout(120)

@@ -8,6 +8,7 @@ from cloudemy_common.keys import (
     DEFAULT_PAYLOAD_TTL_SECONDS,
     DEFAULT_QUEUE,
     active_jobs,
+    assignment_refs_key,
     dead_queue,
     processing_owners,
     processing_queue,
@@ -99,6 +100,7 @@ def test_payload_redis_round_trip():
         "submission_id", "user_id", "assignment_id", "language", "code", "attempt", "assignment_version",
     }  # fmt: skip
     assert records.snapshot_key == f"assignment:{AID}:{flat['assignment_version']}"
+    assert assignment_refs_key(AID, flat["assignment_version"]) == f"assignment-refs:{AID}:{flat['assignment_version']}"
     assert SubmissionPayload.snapshot_key_in(flat) == records.snapshot_key
     assert SubmissionPayload.from_redis_hash(flat, records.snapshot) == payload
     as_bytes = {k.encode(): v.encode() for k, v in flat.items()}

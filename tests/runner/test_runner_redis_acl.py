@@ -64,6 +64,7 @@ SNAPSHOT_KEY = assignment_snapshot_key(ASSIGNMENT_ID, "0" * 32)
         ("DEL", SNAPSHOT_KEY),
         ("EXPIRE", SNAPSHOT_KEY, "1"),
         ("EVAL", "return redis.call('SET', KEYS[1], '{}')", "1", SNAPSHOT_KEY),
+        ("GET", SNAPSHOT_KEY.replace("assignment:", "assignment-refs:")),  # who submitted: the backend's only
         ("GET", "sweep:lease"),
         ("KEYS", "*"),
         ("SCAN", "0"),

@@ -97,6 +97,7 @@ def test_real_backend_stores_the_runner_result(backend_url, redis_client, runner
         assert [(c["id"], c["score"]) for c in result["criteria"]] == [("correctness", 3.0), ("style", 2.0)]
         assert result["feedback"] == "Overall assessment from the fake model."
         assert not redis_client.exists(submission_key(submission_id)), "the backend deletes the payload"
+        assert redis_client.keys("assignment*") == [], "and the assignment snapshot no other payload refers to"
 
         # A second runner (a Job retried after the first one already posted): the payload is gone, its
         # payload-missing result differs from the stored one, the backend answers 409, the runner exits 0.

@@ -9,7 +9,13 @@ from redis.asyncio import Redis
 
 from cloudemy_common.keys import delayed_queue, processing_queue, submission_key
 from cloudemy_common.models import QueueMessage, SubmissionPayload
-from cloudemy_common.payload_store import PAYLOAD_REFERENCE_FIELDS, stage_payload_renewal, stage_payload_write
+from cloudemy_common.payload_store import (
+    DELETE_PAYLOAD,
+    PAYLOAD_REFERENCE_FIELDS,
+    payload_deletion,
+    stage_payload_renewal,
+    stage_payload_write,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +109,11 @@ class SubmissionQueue:
         return removed
 
     async def delete_payload(self, submission_id: str) -> None:
-        """Drop a finished submission's payload hash; its assignment snapshot, shared with other payloads,
-        stays until its TTL (which outlives every payload referring to it)."""
-        await self.redis.delete(submission_key(submission_id))
+        """Drop a finished submission's payload hash, and its assignment snapshot if no other payload refers to
+        it any more (see cloudemy_common.payload_store)."""
+        reference = await self.redis.hmget(submission_key(submission_id), list(PAYLOAD_REFERENCE_FIELDS))
+        keys = payload_deletion(submission_id, reference)
+        await self.redis.eval(DELETE_PAYLOAD, len(keys), *keys, submission_id)
 
     async def payload_attempt(self, submission_id: str) -> int | None:
         """The attempt the payload hash in Redis was written for; None when there is none."""

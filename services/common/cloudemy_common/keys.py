@@ -12,6 +12,8 @@
 - ``assignment:{id}:{version}`` — one version of an assignment as runners grade it (a JSON string), shared by
   every payload of that version; written once (SET NX), its TTL renewed to the payload TTL whenever a payload
   referring to it is written or renewed, so it outlives each of them.
+- ``assignment-refs:{id}:{version}`` — the set of submission ids whose payload refers to that snapshot; the
+  snapshot is deleted with the last of them (its TTL is the fallback). Only the backend reads or writes it.
 - ``ratelimit:{limit}:{digest}`` — the backend's rate limits (login failures, submissions, sign-ups): sorted
   sets of event times, each expiring with its window. Only the backend reads or writes them.
 """
@@ -20,6 +22,7 @@ DEFAULT_QUEUE = "queue:submissions"
 DEFAULT_PAYLOAD_TTL_SECONDS = 7 * 24 * 3600
 SUBMISSION_KEY_PREFIX = "submission:"
 ASSIGNMENT_SNAPSHOT_KEY_PREFIX = "assignment:"
+ASSIGNMENT_REFS_KEY_PREFIX = "assignment-refs:"
 ASSIGNMENT_VERSION_PATTERN = r"^[0-9a-f]{32}$"
 """An assignment snapshot's version: 128 bits of the SHA-256 of its text, in lowercase hex."""
 RATE_LIMIT_KEY_PREFIX = "ratelimit:"
@@ -68,3 +71,8 @@ def submission_key(submission_id: str) -> str:
 def assignment_snapshot_key(assignment_id: str, version: str) -> str:
     """The string holding one version of an assignment's snapshot, shared by the payloads that refer to it."""
     return f"{ASSIGNMENT_SNAPSHOT_KEY_PREFIX}{assignment_id}:{version}"
+
+
+def assignment_refs_key(assignment_id: str, version: str) -> str:
+    """The set of submission ids whose payload hash refers to one assignment snapshot."""
+    return f"{ASSIGNMENT_REFS_KEY_PREFIX}{assignment_id}:{version}"

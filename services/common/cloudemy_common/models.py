@@ -144,16 +144,22 @@ class SubmissionPayload(_Contract):
         return PayloadRecords(fields, assignment_snapshot_key(self.assignment_id, version), snapshot)
 
     @staticmethod
-    def snapshot_key_in(raw: Mapping[str, str] | Mapping[bytes, bytes]) -> str | None:
-        """The snapshot key a payload hash refers to; None for an inline (older) hash, or when its
-        ``assignment_id`` or ``assignment_version`` is malformed (the parser then rejects the hash)."""
+    def reference_in(raw: Mapping[str, str] | Mapping[bytes, bytes]) -> tuple[str, str] | None:
+        """(assignment id, version) of the snapshot a payload hash refers to; None for an inline (older) hash,
+        or when its ``assignment_id`` or ``assignment_version`` is malformed (the parser then rejects it)."""
         fields = _decoded(raw)
         if "assignment" in fields:
             return None
         assignment_id, version = fields.get("assignment_id", ""), fields.get("assignment_version", "")
         if not (re.fullmatch(OBJECT_ID_PATTERN, assignment_id) and re.fullmatch(ASSIGNMENT_VERSION_PATTERN, version)):
             return None
-        return assignment_snapshot_key(assignment_id, version)
+        return assignment_id, version
+
+    @staticmethod
+    def snapshot_key_in(raw: Mapping[str, str] | Mapping[bytes, bytes]) -> str | None:
+        """The snapshot key a payload hash refers to (see ``reference_in``)."""
+        reference = SubmissionPayload.reference_in(raw)
+        return assignment_snapshot_key(*reference) if reference else None
 
     @classmethod
     def from_redis_hash(
