@@ -41,15 +41,16 @@ from typing import Any
 
 import httpx
 import redis
-from common import ROOT, git_revision, machine_info, percentile, write_json
+from common import ROOT, CpuWindow, finish_machine_info, git_revision, machine_info, percentile, write_json
 
-from cloudemy_common.jobs import job_name, parse_job_name
+from cloudemy_common.jobs import REPORTED, REPORTED_LABEL, job_name, parse_job_name
 from cloudemy_common.llm_budget import BudgetLimits, LlmBudget
 from cloudemy_common.payload_store import read_payload
 from cloudemy_common.retry import full_jitter
 from cloudemy_scheduler.job_template import build_job
 from demo.processes import ManagedProcess
 from e2e.platform import E2EPlatform
+from fakes.k8s_api import retained_jobs
 
 SAMPLE = json.loads((ROOT / "demo" / "sample_assignment.json").read_text())
 ASSIGNMENT_FIELDS = ("title", "description", "languages", "rubric", "tests", "limits", "fail_tags", "published")
@@ -59,8 +60,9 @@ SCHEDULER_MB_TARGET = 128
 THROTTLED_PER_1000_TARGET = 5
 BUDGET_SHARE = 0.95
 """The runners' budget is set this far below the provider's limit (the headroom docs/scheduler.md advises)."""
-POD_START_SECONDS = 2.0
-LLM_SECONDS = 3.0
+FLOOR_SUBMISSIONS = 20
+"""Submissions sent one at a time, before the exam, with no pod start and an instant LLM: the platform's own
+submit-to-result on this machine in the same run (the floor)."""
 POST_CONCURRENCY = 32
 """Submissions in flight to the backend at once (browsers behind an Ingress); later ones start late if it lags."""
 
@@ -88,10 +90,10 @@ class ExamPlatform(E2EPlatform):
 class StandInKubelet:
     """Runs each created Job as a thread doing the runner's network work (see the module docstring)."""
 
-    def __init__(self, platform: ExamPlatform, *, compress: float, rpm: int) -> None:
+    def __init__(self, platform: ExamPlatform, *, compress: float, rpm: int, pod_start: float) -> None:
         self.platform = platform
         self.compress = compress
-        self.pod_start = POD_START_SECONDS / compress
+        self.pod_start = pod_start / compress
         self.limits = BudgetLimits(requests_per_minute=int(rpm * BUDGET_SHARE), period_seconds=60.0 / compress)
         self.http = httpx.Client(timeout=30, trust_env=False, limits=httpx.Limits(max_connections=200))
         self.redis_url = ""
@@ -161,14 +163,13 @@ class StandInKubelet:
         raise RuntimeError("LLM never answered")
 
 
-def seed_retained_jobs(platform: ExamPlatform, count: int) -> None:
-    """``count`` finished runner Jobs, as a busy hour with a 1-hour TTL leaves them."""
-    template = platform.release.job_template()
-    for n in range(count):
-        sid = f"{n:024x}"
-        body = build_job(template, sid, 1, "seed-token")
-        platform.k8s.create_job(platform.namespace, body)
-        platform.k8s.mark_complete(body["metadata"]["name"], namespace=platform.namespace)
+def seed_retained_jobs(platform: ExamPlatform, count: int, *, reported: bool) -> None:
+    """``count`` finished runner Jobs, as a busy exam hour leaves them until their TTL: with ``reported`` labelled
+    ``cloudemy.io/reported=true`` (their endings handled, the steady state), else still to report (a scheduler
+    starting after a backlog of endings nobody handled: the watcher must page through all of them)."""
+    body = build_job(platform.release.job_template(), f"{0:024x}", 1, "seed-token")
+    labels = {REPORTED_LABEL: REPORTED} if reported else None
+    platform.k8s.seed_jobs(retained_jobs(body, count, labels), platform.namespace)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -214,6 +215,30 @@ async def post_all(
     return posted
 
 
+def measure_floor(platform: ExamPlatform, kubelet: StandInKubelet, http: httpx.Client, student: dict[str, str],
+                  assignment: str) -> list[float]:  # fmt: skip
+    """Submit-to-result (real seconds) of ``FLOOR_SUBMISSIONS`` sent one at a time, with no pod start and an
+    instant LLM, on the started platform: everything but the exam's load and its deliberate waits."""
+    pod_start, kubelet.pod_start = kubelet.pod_start, 0.0
+    platform.llm.set_mode("good")
+    code = SAMPLE["reference_solution"]["code"]
+    waits = []
+    try:
+        for index in range(FLOOR_SUBMISSIONS):
+            sent = time.time()
+            answer = http.post(f"/api/assignments/{assignment}/submissions", headers=student,
+                               json={"language": "python", "code": f"{code}# floor {index}\n"})  # fmt: skip
+            answer.raise_for_status()
+            sid = answer.json()["id"]
+            deadline = time.monotonic() + 60
+            while sid not in kubelet.finished_at and time.monotonic() < deadline:
+                time.sleep(0.002)
+            waits.append(kubelet.finished_at[sid] - sent)
+    finally:
+        kubelet.pod_start = pod_start
+    return waits
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-examnight-"))
     budget_rpm = int(args.rpm * BUDGET_SHARE)
@@ -222,23 +247,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         set_values=[f"scheduler.maxActiveJobs={args.max_active}", f"llm.rateLimit.requestsPerMinute={budget_rpm}"],
     )
     window = 60.0 / args.compress
-    platform.llm.set_mode("slow", delay=LLM_SECONDS / args.compress, rpm=args.rpm, window=window)
-    kubelet = StandInKubelet(platform, compress=args.compress, rpm=args.rpm)
+    kubelet = StandInKubelet(platform, compress=args.compress, rpm=args.rpm, pod_start=args.pod_start)
+    machine = machine_info()
     try:
         platform.start_without_kubelet()
-        seed_retained_jobs(platform, args.retained)
+        seed_retained_jobs(platform, args.retained, reported=not args.unreported)
         kubelet.attach()
         platform.start_scheduler()
         http = platform.client()
         admin = login(http, *platform.admin)
         (instructor, _), (student, student_email) = (account(http, admin, role) for role in ("instructor", "student"))
         assignment = course_assignment(http, instructor, student_email)
+        floor = measure_floor(platform, kubelet, http, student, assignment)
+        platform.llm.set_mode("slow", delay=args.llm_seconds / args.compress, rpm=args.rpm, window=window)
+        platform.llm.reset()
+        pids = {"scheduler": platform.scheduler.proc.pid, "backend": platform.backend.proc.pid}  # type: ignore[union-attr]
+        cpu = CpuWindow(pids).start()
         posted = asyncio.run(
             post_all(platform.url, student, assignment, args.submissions, args.minutes * 60 / args.compress)
         )
         deadline = time.monotonic() + 600
-        while len(kubelet.finished_at) < len(posted) and time.monotonic() < deadline:
+        while len(set(posted) & set(kubelet.finished_at)) < len(posted) and time.monotonic() < deadline:
             time.sleep(0.5)
+        cpu.stop()
         statuses = Counter(http.get(f"/api/submissions/{sid}", headers=instructor).json()["status"] for sid in posted)
         scheduler_mb = peak_rss_mb(platform.scheduler.proc.pid)  # type: ignore[union-attr]
         redis_info = redis.Redis(port=platform.redis.port, password=platform._redis_password()).info("memory")
@@ -251,32 +282,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         b * args.compress
         for b in ideal_bounds(
             [t - arrivals[0] for t in arrivals],
-            pod_start=POD_START_SECONDS / args.compress,
-            llm=LLM_SECONDS / args.compress,
+            pod_start=args.pod_start / args.compress,
+            llm=args.llm_seconds / args.compress,
             interval=window / args.rpm,
         )
     ]
     throttled = platform.llm.calls["throttled"]
     p50, p95 = percentile(waits, 50), percentile(waits, 95)
     b50, b95 = percentile(bounds, 50), percentile(bounds, 95)
+    f50, f95 = percentile(floor, 50), percentile(floor, 95)
     runner_jobs = {n for n in created if not n.startswith("runner-0000")}
     return {
         "submissions": len(posted),
+        "minutes": args.minutes,
         "compress": args.compress,
+        "rpm": args.rpm,
+        "pod_start_seconds": args.pod_start,
+        "llm_seconds": args.llm_seconds,
         "statuses": dict(statuses),
         "submit_to_result_seconds": {"p50": p50, "p95": p95, "mean": statistics.fmean(waits) if waits else None},
         "llm_bound_seconds": {"p50": b50, "p95": b95},
         "ratio": {"p50": p50 / b50 if b50 else None, "p95": p95 / b95 if b95 else None},
+        "floor_submit_to_result_seconds": {"p50": f50, "p95": f95, "count": len(floor)},
+        "overhead_over_bound_seconds": {"p50": p50 - b50, "p95": p95 - b95},
+        "overhead_in_floors": {"p50": (p50 - b50) / (f50 * args.compress) if f50 else None},
+        "cpu_cores": cpu.cores(),
         "scheduler_peak_rss_mb": scheduler_mb,
         "redis_peak_mb": redis_info["used_memory_peak"] / 2**20,
         "retained_jobs": args.retained,
+        "retained_reported": not args.unreported,
         "throttled_429": throttled,
         "throttled_per_1000": throttled * 1000 / max(len(posted), 1),
-        "lost": len(posted) - len(kubelet.finished_at),
+        "lost": len(posted) - len(set(posted) & set(kubelet.finished_at)),
         "duplicate_jobs": sum(1 for n in runner_jobs if created[n] > 1),
         "duplicate_llm_calls": sum(1 for n in kubelet.answered.values() if n > 1),
         "stand_in_errors": dict(kubelet.errors),
-        "machine": machine_info(),
+        "machine": finish_machine_info(machine),
         "revision": git_revision(),
     }
 
@@ -316,6 +357,9 @@ def main() -> None:
     cli.add_argument("--retained", type=int, default=20_000)
     cli.add_argument("--rpm", type=int, default=500)
     cli.add_argument("--max-active", type=int, default=400)
+    cli.add_argument("--pod-start", type=float, default=2.0, help="seconds from Job creation to the runner's start")
+    cli.add_argument("--llm-seconds", type=float, default=3.0, help="the provider's time per request")
+    cli.add_argument("--unreported", action="store_true", help="retained Jobs not yet labelled reported")
     cli.add_argument("--quick", action="store_true", help="300 submissions over 1 minute, 2,000 retained Jobs")
     cli.add_argument("--json", type=Path)
     args = cli.parse_args()
