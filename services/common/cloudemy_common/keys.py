@@ -10,8 +10,8 @@
 - ``{queue}:delayed`` — sorted set raw message -> when it is due (attempts handed back while the LLM was down).
 - ``submission:{id}`` — the hash holding one submission's payload for its runner, with a TTL.
 - ``assignment:{id}:{version}`` — one version of an assignment as runners grade it (a JSON string), shared by
-  every payload of that version; written once (SET NX), its TTL renewed to the payload TTL whenever a payload
-  referring to it is written or renewed, so it outlives each of them.
+  every payload of that version; written once (SET NX), its TTL moved out to the payload TTL whenever a
+  payload referring to it is written or renewed, so it outlives each of them; deleted with the last of them.
 - ``assignment-refs:{id}:{version}`` — the set of submission ids whose payload refers to that snapshot; the
   snapshot is deleted with the last of them (its TTL is the fallback). Only the backend reads or writes it.
 - ``ratelimit:{limit}:{digest}`` — the backend's rate limits (login failures, submissions, sign-ups): sorted
