@@ -159,10 +159,13 @@ class RedisProcess:
         port: int | None = None,
         workdir: Path | None = None,
         password: str | None = None,
+        aclfile: Path | None = None,
     ) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
         self.password = password
+        self.aclfile = aclfile
+        """An ACL file (``--aclfile``) replaces ``--requirepass``: ``password`` is then its ``default`` user's."""
         self._own_dir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="cloudemy-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -191,7 +194,9 @@ class RedisProcess:
             "--daemonize", "no",
             "--loglevel", "warning",
         ]  # fmt: skip
-        if self.password:
+        if self.aclfile is not None:
+            argv += ["--aclfile", str(self.aclfile)]
+        elif self.password:
             argv += ["--requirepass", self.password]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout

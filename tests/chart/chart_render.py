@@ -29,6 +29,7 @@ CHART_SECRET_KEYS = frozenset(
         "MONGODB_ROOT_PASSWORD",
         "MONGODB_APP_PASSWORD",
         "REDIS_PASSWORD",
+        "REDIS_RUNNER_PASSWORD",
     }
 )
 TOOLS = ROOT / ".tools" / "bin"

@@ -46,8 +46,10 @@ def test_every_component_takes_every_escape_hatch(component: str) -> None:
     assert container["envFrom"] == [{"configMapRef": {"name": f"{RELEASE}-settings"}}]
     assert {"name": "ca", "mountPath": "/etc/ssl/private-ca", "readOnly": True} in container["volumeMounts"]
     assert {"name": "ca", "configMap": {"name": f"{RELEASE}-ca"}} in spec["volumes"]
-    # The chart's own init and setup containers come first (MongoDB: its replica-set key and setup).
-    own_init, own_sidecars = {"mongodb": (["keyfile"], ["setup"])}.get(component, ([], []))
+    # The chart's own init and setup containers come first (MongoDB: its replica-set key and setup; Redis: its
+    # ACL file).
+    own = {"mongodb": (["keyfile"], ["setup"]), "redis": (["acl"], [])}
+    own_init, own_sidecars = own.get(component, ([], []))
     assert [c["name"] for c in spec["initContainers"]] == [*own_init, "wait"]
     if component != "runner":
         assert [c["name"] for c in spec["containers"]] == [component, *own_sidecars, "agent"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from chart_render import CHART, HELMS, NAMESPACE, RELEASE, ROOT, TOOLS
 
+from cloudemy_common.redis_policy import RUNNER_ACL_RULES
 from fakes.k8s_api import FakeKubernetesAPI
 
 
@@ -60,3 +61,14 @@ def test_notes_point_at_the_secret_that_holds_the_admin_password(kubeconfig: Pat
     given = notes(kubeconfig, helm, "--set", "secrets.adminPassword=chosen-by-me")
     assert "get secret cloudemy \\" in given
     assert "get secret my-creds" in notes(kubeconfig, helm, "--set", "secrets.existingSecret=my-creds")
+
+
+@pytest.mark.parametrize("helm", HELMS)
+def test_external_redis_without_a_runner_user_warns_with_the_line_to_run(kubeconfig: Path, helm: str) -> None:
+    external = ["--set", "redis.enabled=false", "--set", "externalRedis.url=rediss://:pw@cache.example.org:6380/0"]
+    text = notes(kubeconfig, helm, *external)
+    assert "Runner Jobs log in to the external Redis with the services' REDIS_URL" in text
+    assert f"ACL SETUSER cloudemy-runner on >RUNNER-PASSWORD {' '.join(RUNNER_ACL_RULES)}\n" in text
+    runner_url = "externalRedis.runnerUrl=rediss://cloudemy-runner:pw@cache.example.org:6380/0"
+    assert "ACL SETUSER" not in notes(kubeconfig, helm, *external, "--set", runner_url)
+    assert "ACL SETUSER" not in notes(kubeconfig, helm), "the bundled Redis has the runner user already"

@@ -33,7 +33,8 @@ from kubernetes.client.exceptions import ApiException
 
 GENERATED = f"{RELEASE}-generated"
 ALL_GENERATED = (
-    "CLOUDEMY_ADMIN_PASSWORD,INTERNAL_RESULT_TOKEN,JWT_SECRET,MONGODB_APP_PASSWORD,MONGODB_ROOT_PASSWORD,REDIS_PASSWORD"
+    "CLOUDEMY_ADMIN_PASSWORD,INTERNAL_RESULT_TOKEN,JWT_SECRET,MONGODB_APP_PASSWORD,MONGODB_ROOT_PASSWORD,REDIS_PASSWORD,"
+    "REDIS_RUNNER_PASSWORD"
 )
 HOOK_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Job"}
 
@@ -139,6 +140,7 @@ def test_every_credential_is_read_from_where_it_lives() -> None:
                     "mongodbRootPassword": "d",
                     "mongodbAppPassword": "f",
                     "redisPassword": "e",
+                    "redisRunnerPassword": "g",
                 }
             },
             id="all-given",
@@ -289,6 +291,7 @@ def test_only_missing_keys_are_added() -> None:
         "INTERNAL_RESULT_TOKEN",
         "MONGODB_ROOT_PASSWORD",
         "MONGODB_APP_PASSWORD",
+        "REDIS_RUNNER_PASSWORD",  # an upgrade from a chart without the runner's Redis user gets its password
     }
     values = api.values(GENERATED)
     assert values["JWT_SECRET"] == "kept"

@@ -94,6 +94,7 @@ def test_the_services_urls_point_where_the_architecture_says(scenario: str) -> N
     expected = {
         "MONGO_URI": "mongodb://cloudemy:$(MONGODB_APP_PASSWORD)@cloudemy-mongodb:27017/cloudemy?authSource=cloudemy&replicaSet=rs0",
         "REDIS_URL": "redis://:$(REDIS_PASSWORD)@cloudemy-redis:6379/0",
+        "RUNNER_REDIS_URL": "redis://cloudemy-runner:$(REDIS_PASSWORD)@cloudemy-redis:6379/0",
         "BACKEND_INTERNAL_URL": "http://cloudemy-backend:8000/internal",
     }
     users = {
@@ -101,7 +102,6 @@ def test_the_services_urls_point_where_the_architecture_says(scenario: str) -> N
         "REDIS_URL": [
             "Deployment/cloudemy-backend/backend",
             "Deployment/cloudemy-scheduler/scheduler",
-            "runner Job template/runner",
         ],
         "BACKEND_INTERNAL_URL": [
             "Deployment/cloudemy-scheduler/scheduler",
@@ -112,6 +112,10 @@ def test_the_services_urls_point_where_the_architecture_says(scenario: str) -> N
     for variable, wheres in users.items():
         for where in wheres:
             assert env_of(containers[where])[variable]["value"] == expected[variable], (where, variable)
+    # runner Jobs log in as their own least-privilege user, with that user's password
+    runner = env_of(containers["runner Job template/runner"])
+    assert runner["REDIS_URL"]["value"] == expected["RUNNER_REDIS_URL"]
+    assert runner["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "REDIS_RUNNER_PASSWORD"
     assert "MONGO_URI" not in env_of(containers["Deployment/cloudemy-scheduler/scheduler"]), (
         "only the backend talks to MongoDB"
     )
@@ -297,5 +301,5 @@ def test_two_releases_share_no_name_and_wire_only_to_their_own_services() -> Non
     )
     runner = env_of(renders["physics"].job_template()["spec"]["template"]["spec"]["containers"][0])
     assert runner["BACKEND_INTERNAL_URL"]["value"] == "http://physics-cloudemy-backend:8000/internal"
-    assert runner["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@physics-cloudemy-redis:6379/0"
+    assert runner["REDIS_URL"]["value"] == "redis://cloudemy-runner:$(REDIS_PASSWORD)@physics-cloudemy-redis:6379/0"
     assert renders["math"].named("ConfigMap", "math-cloudemy-runner-job-template")

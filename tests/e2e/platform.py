@@ -67,7 +67,7 @@ class E2EPlatform:
     # ---- the rendered Deployments, resolved locally ------------------------------------------------------------
 
     def _redis_password(self) -> str | None:
-        """The password in the chart's REDIS_URL (requirepass is on), so the local Redis asks for the same."""
+        """The password in the services' REDIS_URL: the ``default`` user's (the runners' user has its own)."""
         deployment = self.release.component("Deployment", "backend")
         item = container(deployment["spec"]["template"]["spec"], "backend")
         return urlsplit(LocalEnv(self.release).resolve(item)["REDIS_URL"]).password
@@ -107,6 +107,8 @@ class E2EPlatform:
 
     def start(self) -> "E2EPlatform":
         try:
+            # The chart's Redis users (services and runner), from the ACL file its init container writes.
+            self.redis.aclfile = self.release.redis_acl_file(self.workdir / "redis-acl")
             self.redis.start()
             self.llm.start()
             self._llm_started = True

@@ -8,6 +8,8 @@ env name, port or Secret key in the chart fails.
 """
 
 import base64
+import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,35 @@ class Release:
     def job_template(self) -> dict[str, Any]:
         """The runner Job template from the ``*-runner-job-template`` ConfigMap."""
         return job_template_of(self.objects)
+
+    def redis_acl_file(self, directory: Path) -> Path:
+        """The bundled Redis' ACL file, made as its Pod makes it: the StatefulSet's init container ``acl`` (its
+        command and env from the manifest) runs here, with each volume it mounts as a folder under ``directory``
+        (the Secret files from the rendered and hook-generated Secrets). Returns the file ``--aclfile`` names."""
+        pod = self.component("StatefulSet", "redis")["spec"]["template"]["spec"]
+        (init,) = [c for c in pod["initContainers"] if c["name"] == "acl"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        secrets = self.secrets()
+        local: dict[str, str] = {}
+        for mount in init["volumeMounts"]:
+            folder = directory / mount["name"]
+            folder.mkdir(parents=True, exist_ok=True)
+            local[mount["mountPath"].rstrip("/")] = str(folder)
+            for source in volumes[mount["name"]].get("projected", {}).get("sources", []):
+                for item in source["secret"]["items"]:
+                    (folder / item["path"]).write_text(secrets[source["secret"]["name"]][item["key"]])
+
+        def here(value: str) -> str:
+            for path, folder in local.items():
+                if value == path or value.startswith(path + "/"):
+                    return folder + value[len(path) :]
+            return value
+
+        env = {e["name"]: here(e["value"]) for e in init["env"]}
+        subprocess.run(init["command"], env={**env, "PATH": os.environ["PATH"]}, check=True, capture_output=True,
+                       text=True, timeout=30)  # fmt: skip
+        command = container(pod, "redis")["command"]
+        return Path(here(command[command.index("--aclfile") + 1]))
 
 
 def render_release(

@@ -3,9 +3,11 @@
 import threading
 import time
 from collections import Counter
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import redis
 
 from cloudemy_common.jobs import job_name
 from cloudemy_common.tokens import submission_token
@@ -36,6 +38,28 @@ def test_happy_path_graded_with_breakdown(campus: Campus):
     # the student sees their own result; exactly one Job was created, named runner-<submission id>
     assert campus.get(sid, student)["result"]["score"] == 10
     assert campus.platform.k8s.created_names() == [job_name(sid)]
+
+
+def test_the_runner_grades_as_the_least_privilege_redis_user(campus: Campus):
+    """The Job's runner logs in as the chart's runner user (the local Redis has the chart's ACL file), which can
+    read its payload but not the queue or the backend's rate limits: the graded result came through that user."""
+    student = campus.register_student("grace")
+    sid = campus.submit(student)
+    assert campus.wait([sid])[sid]["status"] == "graded"
+    job = campus.platform.k8s.get_job(job_name(sid))
+    assert job is not None
+    runner_url = campus.platform.runner_env(job["spec"]["template"]["spec"]["containers"][0])["REDIS_URL"]
+    assert urlsplit(runner_url).username == "cloudemy-runner"
+    as_runner = redis.Redis.from_url(runner_url)
+    services = campus.platform.redis.client()
+    assert services.keys("ratelimit:*"), "the backend keeps its rate limits with the services' user"
+    queue_read, payload_write = ("LRANGE", "queue:submissions", "0", "-1"), ("HSET", f"submission:{sid}", "a", "b")
+    for forbidden in (queue_read, ("KEYS", "*"), payload_write):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            as_runner.execute_command(*forbidden)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        as_runner.zcard(services.keys("ratelimit:*")[0])
+    as_runner.close()
 
 
 @pytest.mark.slow

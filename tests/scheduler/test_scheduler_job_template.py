@@ -65,7 +65,7 @@ def test_job_has_the_runners_contract(template, attempt):
     assert names.index("REDIS_PASSWORD") < names.index("REDIS_URL"), "defined before $(REDIS_PASSWORD) refers to it"
     env = env_map(job)
     assert env["SUBMISSION_ID"]["value"] == sid(1)
-    assert env["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@cloudemy-redis:6379/0"
+    assert env["REDIS_URL"]["value"] == "redis://cloudemy-runner:$(REDIS_PASSWORD)@cloudemy-redis:6379/0"
     assert env["BACKEND_INTERNAL_URL"]["value"] == "http://cloudemy-backend:8000/internal"
     assert env["LLM_MODEL"]["value"] == "gpt-4o-mini"
     assert env["JOB_DEADLINE_SECONDS"]["value"] == "120"
@@ -74,9 +74,9 @@ def test_job_has_the_runners_contract(template, attempt):
 def test_job_keeps_secrets_out_and_runs_restricted(template, attempt):
     job = stamped(template, attempt)
     env = env_map(job)
-    for secret in ("LLM_API_KEY", "REDIS_PASSWORD"):
+    for secret, key in (("LLM_API_KEY", "LLM_API_KEY"), ("REDIS_PASSWORD", "REDIS_RUNNER_PASSWORD")):
         assert env[secret] == {"name": secret, "valueFrom": {"secretKeyRef": {
-            "name": "my-release-secret", "key": secret}}}  # fmt: skip
+            "name": "my-release-secret", "key": key}}}  # fmt: skip
     grant = result_grant(MASTER_TOKEN, sid(1), env["INTERNAL_RESULT_TOKEN"]["value"])
     assert grant is not None
     assert (grant.kind, grant.attempt) == ("attempt", attempt), "bound to this attempt, with an expiry"

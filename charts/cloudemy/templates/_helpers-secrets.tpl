@@ -44,6 +44,7 @@ MONGODB_APP_PASSWORD: {{ .Values.secrets.mongodbAppPassword | quote }}
 {{- end }}
 {{- if .Values.redis.enabled }}
 REDIS_PASSWORD: {{ .Values.secrets.redisPassword | quote }}
+REDIS_RUNNER_PASSWORD: {{ .Values.secrets.redisRunnerPassword | quote }}
 {{- end }}
 {{- end -}}
 

@@ -120,6 +120,30 @@ Usage: {{ include "cloudemy.env.redis" . | nindent 12 }}
 {{- end -}}
 
 {{/*
+Env entries that define the runner's REDIS_URL: its own least-privilege user. Bundled Redis: the runner user's
+password (Secret key REDIS_RUNNER_PASSWORD, env REDIS_PASSWORD) and a URL with that user referring to it.
+External: the runner's URL from a Secret (externalRedis.runnerUrl / runnerExistingSecretKey), else the services'
+REDIS_URL (NOTES.txt warns: runner pods then hold the full Redis password).
+Usage: {{ include "cloudemy.env.redisRunner" . | nindent 12 }}
+*/}}
+{{- define "cloudemy.env.redisRunner" -}}
+{{- $ref := include "cloudemy.redis.externalRunnerUrlRef" . | fromYaml -}}
+{{- if .Values.redis.enabled -}}
+{{ include "cloudemy.secretEnv" (dict "root" . "name" "REDIS_PASSWORD" "key" "REDIS_RUNNER_PASSWORD") }}
+- name: REDIS_URL
+  value: {{ printf "redis://%s:$(REDIS_PASSWORD)@%s:%s/0" (include "cloudemy.redis.runnerUser" .) (include "cloudemy.componentName" (dict "root" . "component" "redis")) (include "cloudemy.port.redis" .) | quote }}
+{{- else if $ref -}}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.name }}
+      key: {{ $ref.key }}
+{{- else -}}
+{{ include "cloudemy.env.redis" . }}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Connection URL of the bundled MongoDB as its application user (readWrite on config.dbName only; never root),
 through the replica set. $(MONGODB_APP_PASSWORD) is expanded by the kubelet from the env entry before it.
 Usage: {{ include "cloudemy.mongodb.appUri" . | quote }}

@@ -57,7 +57,7 @@ spec:
           image: {{ include "cloudemy.image" (dict "image" .Values.runner.image "root" .) }}
           imagePullPolicy: {{ .Values.runner.image.pullPolicy }}
           env:
-            {{- include "cloudemy.env.redis" . | nindent 12 }}
+            {{- include "cloudemy.env.redisRunner" . | nindent 12 }}
             - name: BACKEND_INTERNAL_URL
               value: {{ include "cloudemy.backend.internalUrl" . | quote }}
             {{- include "cloudemy.secretEnv" (dict "root" . "name" "LLM_API_KEY") | nindent 12 }}
