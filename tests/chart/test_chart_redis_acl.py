@@ -297,6 +297,7 @@ def test_the_runner_user_reads_its_payload_and_uses_the_llm_budget_only(acl_redi
         ("LPOP", QUEUE),
         ("HSET", submission_key(SUBMISSION_ID), "code", "rm -rf /"),
         ("DEL", submission_key(SUBMISSION_ID)),
+        ("SET", "assignment:65a1b2c3d4e5f60718293aff:" + "0" * 32, "{}"),
         ("GET", "sweep:lease"),
         ("KEYS", "*"),
         ("SCAN", "0"),
