@@ -7,6 +7,7 @@ the backend's, the scheduler's and the runner's own Redis code, through the URLs
 
 import asyncio
 import copy
+import logging
 import re
 import subprocess
 from collections.abc import Iterator
@@ -23,10 +24,10 @@ from cloudemy_backend.metrics import Metrics
 from cloudemy_backend.queue import SubmissionQueue, connect_redis
 from cloudemy_backend.ratelimit import RateLimiter
 from cloudemy_common.keys import submission_key
-from cloudemy_common.llm_budget import BreakerSettings, BudgetLimits, LlmBreaker, LlmBudget
 from cloudemy_common.models import SubmissionPayload
 from cloudemy_common.redis_policy import RUNNER_ACL_RULES, decoded_config, memory_policy_problems
-from cloudemy_runner.config import Budget
+from cloudemy_runner.config import Budget, RunnerSettings
+from cloudemy_runner.llm_limits import SharedLimits
 from cloudemy_runner.payload import load_payload
 from cloudemy_scheduler.work_queue import WorkQueue
 from demo.chart import run_install_hooks
@@ -271,7 +272,9 @@ def test_the_services_user_does_what_the_backend_and_the_scheduler_do(acl_redis:
     client.close()
 
 
-def test_the_runner_user_reads_its_payload_and_uses_the_llm_budget_only(acl_redis: AclRedis) -> None:
+def test_the_runner_user_reads_its_payload_and_uses_the_llm_budget_only(
+    acl_redis: AclRedis, caplog: pytest.LogCaptureFixture
+) -> None:
     async def backend_writes() -> None:
         client = connect_redis(acl_redis.services_url)
         await SubmissionQueue(client, QUEUE, 3600).enqueue(PAYLOAD)
@@ -282,14 +285,22 @@ def test_the_runner_user_reads_its_payload_and_uses_the_llm_budget_only(acl_redi
 
     asyncio.run(backend_writes())
     assert load_payload(acl_redis.runner_url, SUBMISSION_ID, Budget(30)).payload == PAYLOAD
+    # The runner's own budget and breaker code; it fails open on any Redis error, so the outcomes prove the
+    # scripts ran as this user.
+    settings = RunnerSettings(
+        submission_id=SUBMISSION_ID, redis_url=acl_redis.runner_url, backend_internal_url="http://127.0.0.1:1/",
+        internal_result_token="unused", llm_requests_per_minute=1, llm_breaker_failures=2,
+    )  # fmt: skip
+    limits = SharedLimits(settings)
+    with caplog.at_level(logging.WARNING, logger="cloudemy_runner.llm"):
+        assert limits.reserve(1_000, 0).reserved
+        assert not limits.reserve(1_000, 0).reserved, "the minute's one request is booked: the script counted it"
+        limits.correct(1_000, 1_500)
+        limits.breaker("failure")
+        assert limits.breaker("failure").is_open
+        assert limits.breaker("success").state == "closed"
+    assert "llm budget unavailable" not in caplog.text
     runner = redis.Redis.from_url(acl_redis.runner_url)
-    budget = LlmBudget(runner, BudgetLimits(requests_per_minute=60, tokens_per_minute=100_000))
-    assert budget.reserve(1_000, 10).reserved
-    budget.correct(1_000, 1_500)
-    breaker = LlmBreaker(runner, BreakerSettings(failures=2))
-    breaker.record_failure()
-    assert breaker.record_failure().is_open
-    assert breaker.record_success().state == "closed"
     rate_key = RateLimiter.key("login", "ada@example.edu")
     for forbidden in (
         ("ZRANGE", rate_key, "0", "-1"),
