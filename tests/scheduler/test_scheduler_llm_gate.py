@@ -58,3 +58,58 @@ def test_gate_fails_open_without_redis() -> None:
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     gate = LlmDispatchGate(unreachable, BudgetLimits(requests_per_minute=60), max_backlog_seconds=1)
     assert gate.wait(threading.Event()) is False
+
+
+def half_open_breaker(redis_client: redis.Redis) -> LlmBreaker:
+    """A breaker that opened (five failures) for 0.2 s and whose open time has passed: half-open."""
+    breaker = LlmBreaker(redis_client, BreakerSettings(failures=5, open_seconds=0.2))
+    for _ in range(5):
+        breaker.record_failure()
+    time.sleep(0.3)
+    assert breaker.state().state == "half-open"
+    return breaker
+
+
+def test_half_open_breaker_lets_one_probe_through_and_holds_the_rest_until_it_answers(
+    redis_client: redis.Redis,
+) -> None:
+    gate = LlmDispatchGate(redis_client, BudgetLimits(), max_backlog_seconds=30)
+    breaker = half_open_breaker(redis_client)
+    assert gate.hold_reason() == (None, 0.0), "one Job goes through as the probe"
+    reason, wait = gate.hold_reason()
+    assert reason == "llm-breaker-probing", "not a burst of Jobs into a provider that may still be down"
+    assert 25 < wait <= 30
+    breaker.record_success()  # the probe's request was answered
+    assert gate.hold_reason() == (None, 0.0)
+    assert gate.hold_reason() == (None, 0.0), "closed again: every Job goes"
+
+
+def test_a_failed_probe_holds_as_open_and_the_next_half_open_probes_again(redis_client: redis.Redis) -> None:
+    gate = LlmDispatchGate(redis_client, BudgetLimits(), max_backlog_seconds=30)
+    breaker = half_open_breaker(redis_client)
+    assert gate.hold_reason() == (None, 0.0)
+    breaker.record_failure()  # the probe failed: open again, for twice as long
+    assert gate.hold_reason()[0] == "llm-breaker-open"
+    time.sleep(0.5)
+    assert breaker.state().state == "half-open"
+    assert gate.hold_reason() == (None, 0.0), "the next half-open sends its own probe"
+    assert gate.hold_reason()[0] == "llm-breaker-probing"
+
+
+def test_a_probe_that_never_answers_lets_the_next_one_through(redis_client: redis.Redis) -> None:
+    gate = LlmDispatchGate(redis_client, BudgetLimits(), max_backlog_seconds=0.3)
+    half_open_breaker(redis_client)
+    assert gate.hold_reason() == (None, 0.0)
+    assert gate.hold_reason()[0] == "llm-breaker-probing"
+    time.sleep(0.35)  # the probe's Job never got to send (evicted, its runner crashed)
+    assert gate.hold_reason() == (None, 0.0)
+
+
+def test_after_holding_the_probe_is_taken_at_once(redis_client: redis.Redis) -> None:
+    """wait() answers False for the probe even after holding: asking again would find it already spent."""
+    gate = LlmDispatchGate(redis_client, BudgetLimits(), max_backlog_seconds=30)
+    breaker = LlmBreaker(redis_client, BreakerSettings(failures=5, open_seconds=0.5))
+    for _ in range(5):
+        breaker.record_failure()
+    assert gate.wait(threading.Event()) is False, "held while open, then the probe: take it now"
+    assert gate.hold_reason()[0] == "llm-breaker-probing"
