@@ -11,6 +11,7 @@ and its headline figures, and ``<out>/summary.md`` the same headlines as Markdow
 Benchmarks, in order (cheapest first; the longest, drain, last):
     llm_cost            bench/llm_cost.py            tokens and price of grading the sample solution
     payload_size        bench/payload_size.py        Redis bytes per queued submission (assignment inline vs shared)
+    watcher_relist      bench/watcher_relist.py      scheduler peak RSS and sync time with 20,000 retained Jobs
     runner_startup      bench/runner_startup.py      runner process start -> first LLM request, peak RSS
     sandbox             bench/sandbox.py             20-test Python/C assignments sandboxed vs bare; runner to result
     scheduler_dispatch  bench/scheduler_dispatch.py  Jobs/s and enqueue -> create p99 against a fake API
@@ -43,6 +44,7 @@ class Benchmark:
 BENCHMARKS = (
     Benchmark("llm_cost", "llm_cost.py", "LLM tokens and cost per 1,000 submissions", 600),
     Benchmark("payload_size", "payload_size.py", "Redis bytes per queued submission, inline vs shared", 600),
+    Benchmark("watcher_relist", "watcher_relist.py", "scheduler peak RSS through a re-list of 20,000 Jobs", 900),
     Benchmark("runner_startup", "runner_startup.py", "runner start -> first LLM request; peak RSS", 900),
     Benchmark("sandbox", "sandbox.py", "sandboxed vs bare tests (Python, C); runner start -> result", 900),
     Benchmark("scheduler_dispatch", "scheduler_dispatch.py", "scheduler dispatch rate and p99 at 50/s", 1200),
@@ -88,6 +90,13 @@ def headlines(name: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
             ("completion tokens (realistic answer, est.)", str(data.get("completion_tokens_realistic_answer")), ""),
             ("USD per 1,000 submissions", f"{data.get('cost_usd_per_1000_submissions', 0):.3f}", ""),
         ]
+    if name == "watcher_relist":
+        rows = []
+        for case, entry in (data.get("results") or {}).items():
+            rows.append((f"{case}: peak RSS at sync", f"{entry.get('peak_rss_mib', 0):.1f} MiB", ""))
+            rows.append((f"{case}: start -> synced", f"{entry.get('sync_seconds', 0):.1f} s", ""))
+        rows.append(("worst peak RSS", f"{data.get('worst_peak_rss_mib', 0):.1f} MiB", "< 256 MiB limit"))
+        return rows
     if name == "payload_size":
         limit = data.get("target_bytes_per_submission")
         rows = []

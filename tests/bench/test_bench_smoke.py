@@ -139,3 +139,12 @@ def test_backend_auth_poll_logs_everyone_in_and_costs_each_poll(tmp_path: Path) 
     assert run["peak_rss_mib"] >= run["idle_rss_mib"] > 0
     for key in ("floor_healthz_cpu_ms", "full_get_cpu_ms", "status_get_cpu_ms", "not_modified_cpu_ms"):
         assert run[key] > 0, key
+
+
+def test_watcher_relist_measures_the_scheduler_with_retained_jobs(tmp_path: Path):
+    data = run_bench("watcher_relist.py", tmp_path)
+    results = data["results"]
+    assert len(results) == 3
+    upgrade = next(r for case, r in results.items() if "unlabelled" in case)
+    assert upgrade["all_labelled_seconds"] >= upgrade["sync_seconds"] > 0, "every retained Job got its label"
+    assert all(r["peak_rss_mib"] > 10 for r in results.values()), "the scheduler's own memory was read"

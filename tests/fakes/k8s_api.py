@@ -41,9 +41,12 @@ import contextlib
 import copy
 import heapq
 import json
+import os
 import re
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -1044,6 +1047,33 @@ def retained_jobs(body: dict[str, Any], count: int, labels: dict[str, str] | Non
         name = job_name(submission_id)
         metadata = {"name": name, "labels": {**base_labels, SUBMISSION_ID_LABEL: submission_id, **(labels or {})}}
         yield {**body, "metadata": metadata}
+
+
+def spawn(
+    directory: Path, job: dict[str, Any], retained: int, labels: Iterable[str] = (), *, record: bool = False
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """This server as a process of its own (``python -m fakes.k8s_api``) holding ``retained`` finished runner
+    Jobs made from ``job`` plus ``labels`` (``key=value``), so that a client's memory is measured apart from the
+    server's. Returns the process and its kubeconfig, once it listens; the caller terminates it."""
+    root = Path(__file__).resolve().parents[2]
+    (directory / "retained-job.json").write_text(json.dumps(job))
+    kubeconfig = directory / "kubeconfig"
+    kubeconfig.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "fakes.k8s_api", "--port", str(free_port()), "--kubeconfig", str(kubeconfig),
+            "--retained", str(retained), "--retained-job", str(directory / "retained-job.json")]  # fmt: skip
+    argv += [] if record else ["--no-record"]
+    for label in labels:
+        argv += ["--retained-label", label]
+    path = os.pathsep.join([str(root / "tests"), str(root), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    with open(directory / "fake-k8s-api.log", "ab") as log:
+        proc = subprocess.Popen(argv, env={**os.environ, "PYTHONPATH": path}, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not kubeconfig.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the fake API did not start: {(directory / 'fake-k8s-api.log').read_text()[-2000:]}")
+        time.sleep(0.1)
+    return proc, kubeconfig
 
 
 def main() -> None:

@@ -3,19 +3,18 @@ both when they are all labelled reported (the steady state) and when none is (an
 the label: every one is listed, handed over and queued for its label). The fake API runs as its own process with
 the Jobs, so that the scheduler's own peak RSS (VmHWM) is what is measured."""
 
-import json
-import os
 import subprocess
-import sys
+from pathlib import Path
 
 import httpx
 import pytest
-from scheduler_harness import MASTER_TOKEN, ROOT, ProcessScheduler, scheduler_env
+from scheduler_harness import MASTER_TOKEN, ProcessScheduler, scheduler_env
 from waiting import wait_for
 
 from cloudemy_common.jobs import REPORTED, REPORTED_LABEL
 from cloudemy_scheduler.job_template import build_job, load_template
 from demo.chart import render
+from fakes.k8s_api import spawn
 from fakes.ports import free_port
 
 RETAINED = 20_000
@@ -46,25 +45,11 @@ def big_api(tmp_path, job_template):
     """Start the fake API process holding RETAINED finished runner Jobs (labelled reported or not)."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(*labels: str) -> tuple[int, object]:
+    def start(*labels: str) -> Path:
         body = build_job(load_template(job_template), "0" * 24, 1, MASTER_TOKEN)
-        (tmp_path / "job.json").write_text(json.dumps(body))
-        port = free_port()
-        kubeconfig = tmp_path / "kubeconfig"
-        argv = [sys.executable, "-m", "fakes.k8s_api", "--port", str(port), "--kubeconfig", str(kubeconfig),
-                "--no-record", "--retained", str(RETAINED), "--retained-job", str(tmp_path / "job.json")]  # fmt: skip
-        for label in labels:
-            argv += ["--retained-label", label]
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        }
-        log = open(tmp_path / "fake-api.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc, kubeconfig = spawn(tmp_path, body, RETAINED, labels)
         procs.append(proc)
-        wait_for(lambda: kubeconfig.exists() or proc.poll() is not None, timeout=60, what="fake API up")
-        assert proc.poll() is None, (tmp_path / "fake-api.log").read_text()[-2000:]
-        return port, kubeconfig
+        return kubeconfig
 
     yield start
     for proc in procs:
@@ -79,7 +64,7 @@ def test_twenty_thousand_retained_jobs_stay_under_the_memory_limit_through_a_rel
     big_api, labels, redis_url, backend, job_template, tmp_path
 ):
     limit = memory_limit_bytes()
-    _, kubeconfig = big_api(*labels)
+    kubeconfig = big_api(*labels)
     metrics = free_port()
     env = scheduler_env(redis_url, kubeconfig, backend.internal_url, job_template, metrics_port=metrics,
                         k8s_request_timeout_seconds=10)  # fmt: skip

@@ -32,6 +32,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +74,20 @@ def finished_condition(job: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def read_job(batch: client.BatchV1Api, namespace: str, name: str, request_timeout: float) -> dict[str, Any] | None:
+    """The Job as a plain dict (no model round trip), or None when it does not exist (404); other failures raise."""
+    try:
+        response = batch.read_namespaced_job(name, namespace, _preload_content=False, _request_timeout=request_timeout)
+    except ApiException as exc:
+        if exc.status == HTTP_NOT_FOUND:
+            return None
+        raise
+    try:
+        return json.loads(response.data)
+    finally:
+        response.release_conn()
+
+
 def slim_job(job: dict[str, Any]) -> dict[str, Any]:
     """The Job reduced to what the watcher reads (name, labels, creation time, deadline, status), in the Job's
     own shape: the pod template, often most of a Job's size, is not kept."""
@@ -93,7 +108,7 @@ class ReportedLabeller:
         self.batch = batch
         self.namespace = namespace
         self.request_timeout = request_timeout
-        self.wanted: Any = lambda name: True
+        self.wanted: Callable[[str], bool] = lambda name: True
         self.labelled = 0
         self.failures = 0
         self._due: list[tuple[float, int, str, float]] = []  # (when, order, name, next backoff): a heap
@@ -184,7 +199,8 @@ class JobWatcher:
         self._threads: list[threading.Thread] = []
         self._last_error = ""
         self._state_since = time.time()  # when synced was last set or cleared
-        self._fresh_at = 0.0  # monotonic: the view holds every Job created before this (minus the watch's lag)
+        self._fresh_at = 0.0  # monotonic: the view holds every Job created before this (minus the watch's lag);
+        # the first list's start, then each watch event (bookmarks included) and each watch request the server ended
         self._watch = watch.Watch(return_type="object")
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
@@ -335,15 +351,8 @@ class JobWatcher:
     def _vanished(self, name: str, job: dict[str, Any]) -> dict[str, Any] | None:
         """An unfinished Job the list no longer holds: deleted, or ended and labelled reported by another replica
         while our watch was down. One read tells them apart; returns the Job if it is in fact still unfinished."""
-        try:
-            response = self.batch.read_namespaced_job(
-                name, self.namespace, _preload_content=False, _request_timeout=self.request_timeout
-            )
-            current = json.loads(response.data)
-            response.release_conn()
-        except ApiException as exc:
-            if exc.status != HTTP_NOT_FOUND:
-                raise
+        current = read_job(self.batch, self.namespace, name, self.request_timeout)
+        if current is None:
             self._hand_over(self._ending(job, Ending.ERROR, "job-deleted", DELETED_DETAIL))
             return None
         if is_reported(current["metadata"].get("labels")):
@@ -355,7 +364,6 @@ class JobWatcher:
 
     def _watch_once(self, resource_version: str) -> str:
         """One watch request; returns the resourceVersion to resume from when the server ends it."""
-        opened = time.monotonic()
         events = self._watch.stream(
             self.batch.list_namespaced_job,
             self.namespace,
@@ -375,7 +383,7 @@ class JobWatcher:
                     self._observe(obj)
                 elif kind == "DELETED":
                     self._observe_deleted(obj)
-                self._fresh_at = max(self._fresh_at, opened)  # the stream is delivering: current since it opened
+                self._fresh_at = time.monotonic()  # the stream delivers in order: current up to its lag
         except ApiException as exc:
             if exc.status == HTTP_GONE:
                 raise WatchGone(str(exc.reason)) from exc
@@ -383,7 +391,7 @@ class JobWatcher:
         finally:
             events.close()
         if not self._stop.is_set():
-            self._fresh_at = max(self._fresh_at, opened)  # the server ended the request after sending everything
+            self._fresh_at = time.monotonic()  # the server ended the request after sending everything
         return resource_version
 
     # ---- what a Job's state means --------------------------------------------------------------------------

@@ -47,11 +47,9 @@ class Executor(Protocol):
     def is_finished(self, job_name: str) -> bool:
         """Whether an existing Job has already ended (after a 409); raises TransientError."""
 
-    def unfinished_job_names(self) -> set[str] | None:
-        """Runner Jobs not yet ended, or None while that is not known yet (the watch has not synced)."""
-
     def unfinished_view(self) -> JobView | None:
-        """The same with its freshness, or None while the watch is not synced (never a stale set)."""
+        """Runner Jobs not yet ended with the view's freshness, or None while that is not known (the watch has
+        not synced, or its last watch or list failed: never a stale set)."""
 
     def healthy(self) -> tuple[bool, str]: ...
 

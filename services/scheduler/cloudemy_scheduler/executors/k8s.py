@@ -1,6 +1,5 @@
 """EXECUTOR=kubernetes: runner Jobs through the official client (in-cluster config first, else KUBECONFIG)."""
 
-import json
 import logging
 from typing import Any
 
@@ -11,7 +10,7 @@ from kubernetes.client.exceptions import ApiException
 from cloudemy_common.retry import RETRYABLE_HTTP_STATUS
 from cloudemy_scheduler.executors.base import Created, JobRejected, JobView, OnFinished, TransientError
 from cloudemy_scheduler.stuck_pods import PendingBounds, StuckPodSweep
-from cloudemy_scheduler.watcher import JobWatcher, ReportedLabeller, finished_condition
+from cloudemy_scheduler.watcher import JobWatcher, ReportedLabeller, finished_condition, read_job
 
 log = logging.getLogger(__name__)
 
@@ -115,21 +114,14 @@ class KubernetesExecutor:
 
     def is_finished(self, job_name: str) -> bool:
         try:
-            response = self.batch.read_namespaced_job(
-                job_name, self.namespace, _preload_content=False, _request_timeout=self.request_timeout
-            )
-            job = json.loads(response.data)
-            response.release_conn()
+            job = read_job(self.batch, self.namespace, job_name, self.request_timeout)
         except ApiException as exc:
-            if exc.status == 404:  # deleted since the 409 (TTL): it has ended
-                return True
             raise TransientError(f"API answered {exc.status} {exc.reason}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientError(f"API unreachable: {type(exc).__name__}") from exc
+        if job is None:  # deleted since the 409 (TTL): it has ended
+            return True
         return finished_condition(job) is not None
-
-    def unfinished_job_names(self) -> set[str] | None:
-        return self.watcher.unfinished_job_names()
 
     def unfinished_view(self) -> JobView | None:
         return self.watcher.unfinished_view()

@@ -64,10 +64,6 @@ class LocalExecutor:
         with self._lock:
             return job_name in self._finished
 
-    def unfinished_job_names(self) -> set[str] | None:
-        with self._lock:
-            return set(self._running)
-
     def unfinished_view(self) -> JobView | None:
         with self._lock:
             return JobView(frozenset(self._running), 0, 0.0)  # this process's own children: always current
