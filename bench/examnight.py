@@ -48,7 +48,6 @@ from cloudemy_common.llm_budget import BudgetLimits, LlmBudget
 from cloudemy_common.payload_store import read_payload
 from cloudemy_common.retry import full_jitter
 from cloudemy_scheduler.job_template import build_job
-from demo.processes import ManagedProcess
 from e2e.platform import E2EPlatform
 from fakes.k8s_api import retained_jobs
 
@@ -68,23 +67,18 @@ POST_CONCURRENCY = 32
 
 
 class ExamPlatform(E2EPlatform):
-    """The e2e platform with the stand-in kubelet instead of runner processes, and no per-user submission limit."""
+    """The e2e platform (rendered chart, the chart's Redis users) with the stand-in kubelet instead of runner
+    processes, and ``retained`` finished Jobs in the fake API before the scheduler starts."""
 
-    def backend_env(self) -> dict[str, str]:
-        return {**super().backend_env(), "SUBMISSION_RATE_PER_MINUTE": "0"}
+    def __init__(self, workdir: Path, args: argparse.Namespace, *, set_values: list[str]) -> None:
+        super().__init__(workdir, set_values=set_values)
+        self.retained, self.retained_reported = args.retained, not args.unreported
+        self.stand_in = StandInKubelet(self, compress=args.compress, rpm=args.rpm, pod_start=args.pod_start)
 
-    def start_without_kubelet(self) -> "ExamPlatform":
-        self.redis.start()
-        self.llm.start()
-        self._llm_started = True
-        self.k8s.start()
-        self.proxy.start()
-        self.backend = ManagedProcess(
-            "backend", [sys.executable, "-m", "cloudemy_backend"], self.backend_env(), self.workdir
-        )
-        self.backend.start()
-        self.backend.wait_http(f"{self.url}/readyz", timeout=60)
-        return self
+    def make_kubelet(self) -> "StandInKubelet":
+        seed_retained_jobs(self, self.retained, reported=self.retained_reported)  # the scheduler starts after this
+        self.stand_in.attach()
+        return self.stand_in
 
 
 class StandInKubelet:
@@ -104,6 +98,9 @@ class StandInKubelet:
 
     def attach(self) -> None:
         self.platform.k8s.on_create.append(self._on_create)
+
+    def close(self) -> None:
+        self.http.close()
 
     def _on_create(self, job: dict[str, Any]) -> None:
         timer = threading.Timer(self.pod_start, self._run_guarded, args=(job,))
@@ -233,6 +230,8 @@ def measure_floor(platform: ExamPlatform, kubelet: StandInKubelet, http: httpx.C
             deadline = time.monotonic() + 60
             while sid not in kubelet.finished_at and time.monotonic() < deadline:
                 time.sleep(0.002)
+            if sid not in kubelet.finished_at:
+                raise RuntimeError(f"floor submission not graded within 60 s; stand-in errors {dict(kubelet.errors)}")
             waits.append(kubelet.finished_at[sid] - sent)
     finally:
         kubelet.pod_start = pod_start
@@ -244,16 +243,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     budget_rpm = int(args.rpm * BUDGET_SHARE)
     platform = ExamPlatform(
         workdir,
+        args,
         set_values=[f"scheduler.maxActiveJobs={args.max_active}", f"llm.rateLimit.requestsPerMinute={budget_rpm}"],
     )
     window = 60.0 / args.compress
-    kubelet = StandInKubelet(platform, compress=args.compress, rpm=args.rpm, pod_start=args.pod_start)
+    kubelet = platform.stand_in
     machine = machine_info()
     try:
-        platform.start_without_kubelet()
-        seed_retained_jobs(platform, args.retained, reported=not args.unreported)
-        kubelet.attach()
-        platform.start_scheduler()
+        platform.start()
         http = platform.client()
         admin = login(http, *platform.admin)
         (instructor, _), (student, student_email) = (account(http, admin, role) for role in ("instructor", "student"))
