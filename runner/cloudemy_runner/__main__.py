@@ -9,6 +9,7 @@ import sys
 import time
 
 STARTED = time.monotonic()  # the budget counts from here, before the costlier imports below
+STARTED_WALL = time.time()  # the same instant on the wall clock, to compare with the Job's stamped creation time
 
 
 def main() -> int:
@@ -28,7 +29,13 @@ def main() -> int:
         sys.stderr.write(f"cloudemy-runner: configuration error: {problems}\n")
         return int(ExitCode.CONFIG_ERROR)
     configure_logging(settings.log_level, {"submission_id": settings.submission_id})
-    budget = Budget(deadline_seconds=settings.job_deadline_seconds, started=STARTED)
+    budget = Budget.for_job(
+        settings.job_deadline_seconds,
+        started=STARTED,
+        started_wall=STARTED_WALL,
+        job_created_at=settings.job_created_at,
+        job_active_deadline_seconds=settings.job_active_deadline_seconds,
+    )
     return int(run(settings, budget))
 
 

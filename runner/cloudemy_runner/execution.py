@@ -9,6 +9,7 @@ module except as the verdict.
 """
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -67,6 +68,8 @@ class TestsReport:
     """Programs the language needs that this image lacks (then nothing ran)."""
     sandbox_errors: list[str] = field(default_factory=list)
     metrics: dict[str, str | int | float | bool] = field(default_factory=dict)
+    budget_cut: bool = False
+    """The end of the tests phase (the grading time), not a test's own limit, stopped or skipped a test."""
 
     @property
     def earned(self) -> float:
@@ -291,13 +294,18 @@ def run_tests(
                 report.sandbox_errors.append(step.sandbox_error)
                 report.outcomes.append(_outcome(test, Verdict.SANDBOX_ERROR))
             elif step.out_of_budget:
+                report.budget_cut = True
                 report.outcomes.append(_outcome(test, Verdict.TIME_LIMIT))
             elif not step.ok:
                 report.outcomes.append(_outcome(test, Verdict.COMPILE_ERROR))
             elif remaining < MIN_TEST_SECONDS:
+                report.budget_cut = True
                 report.outcomes.append(_outcome(test, Verdict.TIME_LIMIT))
             else:
-                report.outcomes.append(session.run_test(test, assignment.limits, remaining))
+                outcome = session.run_test(test, assignment.limits, remaining)
+                own_wall = session.limits_for(test.effective_limits(assignment.limits), wall_cap=math.inf).wall_seconds
+                report.budget_cut |= outcome.verdict is Verdict.TIME_LIMIT and own_wall > remaining
+                report.outcomes.append(outcome)
         report.metrics["sandbox_leftovers"] = session.leftovers
     finally:
         paths.remove()
@@ -308,6 +316,7 @@ def run_tests(
             "tests_passed": passed,
             "tests_points": report.earned,
             "tests_ms": int((time.monotonic() - started) * 1000),
+            "tests_budget_cut": report.budget_cut,
         }
     )
     log.info(

@@ -85,7 +85,15 @@ def produce_result(settings: RunnerSettings, budget: Budget) -> ResultToPost:
             failure = results.payload_failure(loaded.failure_tag or "payload-missing", grader=grader, budget=budget)
             return ResultToPost(failure, None)
         payload = loaded.payload
+        if budget.too_short_to_grade:
+            log.warning("started too late to grade", extra={"budget_seconds": round(budget.seconds, 1)})
+            late = results.started_late(grader=grader, budget=budget, max_score=payload.assignment.max_score)
+            return ResultToPost(late, payload.attempt)
         result, requeue = grade_payload(settings, budget, payload)
+        if budget.capped and results.ran_out_of_time(result):
+            # The time that ran out was the cluster's to give: not the student's timeout (nor time_limit verdicts).
+            late = results.started_late(grader=grader, budget=budget, max_score=payload.assignment.max_score)
+            return ResultToPost(late, payload.attempt, requeue)
         return ResultToPost(result, payload.attempt, requeue)
     except Exception as exc:  # a bug must still end in a final answer for the student
         log.error("internal error while grading", extra={"error_type": type(exc).__name__, "at": where(exc)})

@@ -87,6 +87,30 @@ def llm_failure(
     )
 
 
+def started_late(*, grader: str, budget: Budget, max_score: float | None) -> ResultBody:
+    """The cluster started this runner so late (Pending beyond the startup allowance) that its grading time ran
+    out, or would have: an ``error`` the student is not charged for, never a ``timeout``."""
+    return ResultBody(
+        status="error",
+        score=None,
+        max_score=max_score,
+        fail_tags=[tags.STARTED_LATE],
+        feedback=join_paragraphs(
+            f"Automatic grading did not finish: the cluster started the grader late, which left "
+            f"{budget.seconds:.0f} s of the {budget.deadline_seconds:g} s grading time. The delay was the "
+            "cluster's, not your submission's.",
+            REGRADE_HINT,
+        ),
+        metrics=metrics(grader=grader, budget=budget),
+        grader=None,
+    )
+
+
+def ran_out_of_time(result: ResultBody) -> bool:
+    """The result says the grading time ran out: the model was too slow, or the tests phase cut tests short."""
+    return result.status == "timeout" or bool(result.metrics.get("tests_budget_cut"))
+
+
 def internal_error(*, grader: str, budget: Budget, max_score: float | None) -> ResultBody:
     """An unexpected error inside the runner (a bug): still a readable, final answer for the student."""
     return ResultBody(

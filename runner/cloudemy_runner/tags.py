@@ -20,6 +20,8 @@ LLM_UNAVAILABLE = "llm-unavailable"
 INTERNAL_ERROR = "internal-error"
 LANGUAGE_UNAVAILABLE = "language-unavailable"
 SANDBOX_ERROR = "sandbox-error"
+STARTED_LATE = "started-late"
+"""The cluster started this runner so late that its grading time ran out: an ``error``, never a ``timeout``."""
 
 MODEL_TAGS: tuple[str, ...] = (SYNTAX_ERROR_TAG, INCOMPLETE_SOLUTION, OFF_TOPIC)
 """Built-in tags the model may assign (the static checks also set ``syntax-error``)."""
@@ -34,6 +36,7 @@ RUNNER_TAGS: tuple[str, ...] = (
     INTERNAL_ERROR,
     LANGUAGE_UNAVAILABLE,
     SANDBOX_ERROR,
+    STARTED_LATE,
 )
 """Tags only the runner sets, each for one named failure path."""
 

@@ -99,7 +99,7 @@ def test_runner_job_template_is_the_documented_job() -> None:
     job = render_scenario("default").job_template()
     spec = job["spec"]
     assert spec["backoffLimit"] == 1
-    assert spec["activeDeadlineSeconds"] == 120
+    assert spec["activeDeadlineSeconds"] == 120 + 180, "grading time plus the startup allowance"
     assert spec["ttlSecondsAfterFinished"] > 0
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
@@ -110,7 +110,8 @@ def test_runner_job_template_is_the_documented_job() -> None:
     assert runner["image"] == "ghcr.io/cloudemy/cloudemy-runner:0.1.0"
     env = env_of(runner)
     assert env["LLM_MODEL"]["value"] == "gpt-4o-mini"
-    assert env["JOB_DEADLINE_SECONDS"]["value"] == str(spec["activeDeadlineSeconds"])
+    assert env["JOB_DEADLINE_SECONDS"]["value"] == "120", "the runner's grading time, counted from its own start"
+    assert "JOB_CREATED_AT" not in env, "the scheduler stamps the Job's creation time"
     assert env["LLM_API_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "cloudemy", "key": "LLM_API_KEY"}}
     assert set(env) >= {"REDIS_URL", "BACKEND_INTERNAL_URL", "LLM_MODEL", "LLM_BASE_URL", "LLM_TIMEOUT_SECONDS"}
     assert "SUBMISSION_ID" not in env, "the scheduler stamps SUBMISSION_ID"
@@ -120,13 +121,24 @@ def test_runner_job_template_is_the_documented_job() -> None:
     assert labels["app.kubernetes.io/component"] == "runner"
 
 
-def test_job_deadline_is_one_number_everywhere() -> None:
-    render = render_chart({"runner": {"job": {"activeDeadlineSeconds": 300}}})
+def test_job_deadline_is_grading_time_plus_startup_allowance_everywhere() -> None:
+    """The runner gets the grading time; the Job, and the backend's sweep that waits for it, get the whole span."""
+    render = render_chart({"runner": {"job": {"activeDeadlineSeconds": 300, "startupAllowanceSeconds": 45}}})
     job = render.job_template()
-    assert job["spec"]["activeDeadlineSeconds"] == 300
+    assert job["spec"]["activeDeadlineSeconds"] == 345
     assert env_of(job["spec"]["template"]["spec"]["containers"][0])["JOB_DEADLINE_SECONDS"]["value"] == "300"
     backend = render.component("Deployment", "backend")["spec"]["template"]["spec"]["containers"][0]
-    assert env_of(backend)["JOB_DEADLINE_SECONDS"]["value"] == "300"
+    assert env_of(backend)["JOB_DEADLINE_SECONDS"]["value"] == "345"
+
+
+def test_pending_bounds_reach_the_scheduler_and_fire_before_the_job_deadline() -> None:
+    render = render_scenario("default")
+    scheduler = env_of(render.component("Deployment", "scheduler")["spec"]["template"]["spec"]["containers"][0])
+    names = ("IMAGE_PULL_TIMEOUT_SECONDS", "POD_UNSCHEDULABLE_TIMEOUT_SECONDS", "POD_CREATE_TIMEOUT_SECONDS")
+    bounds = {name: float(scheduler[name]["value"]) for name in names}
+    allowance = 180
+    assert all(bound < allowance for bound in bounds.values()), bounds
+    assert bounds["IMAGE_PULL_TIMEOUT_SECONDS"] == 60
 
 
 def test_runner_scheduling_knobs_reach_the_job_template() -> None:

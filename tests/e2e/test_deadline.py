@@ -1,10 +1,23 @@
-"""A grading that outlives its Job's deadline ends as ``timeout``, never stuck."""
+"""Deadlines that count the right time, end to end (real backend, scheduler and runner processes; the fake Job
+controller counts each Job's activeDeadlineSeconds from the Job's creation, as Kubernetes does).
+
+The runner grades for its whole grading time (``runner.job.activeDeadlineSeconds``) from its own start; the Job's
+deadline adds ``runner.job.startupAllowanceSeconds`` for the cluster to start it. Pending time inside the allowance
+costs the student nothing; beyond it the runner ends early with ``error`` / ``started-late``, never ``timeout``.
+A grading that outlives its own time is still a ``timeout``, never stuck."""
+
+import time
+from datetime import datetime
+
+import pytest
+from waiting import wait_for
 
 from cloudemy_common.jobs import job_name
 from e2e.conftest import open_campus
+from e2e.kubelet import PodBehaviour
 
 
-def test_llm_slower_than_the_deadline_times_out(make_platform):
+def test_llm_slower_than_the_grading_time_times_out(make_platform):
     """With requeues off (a slow model is otherwise handed back to the queue like an outage)."""
     campus = open_campus(make_platform("runner.job.activeDeadlineSeconds=8", "llm.rateLimit.requeueLimit=0"))
     campus.platform.llm.set_mode("slow", delay=60)
@@ -14,18 +27,131 @@ def test_llm_slower_than_the_deadline_times_out(make_platform):
     assert body["result"]["score"] is None
 
 
-def test_a_job_killed_at_its_deadline_is_reported_as_timeout(make_platform):
-    """The runner believes it has 10 minutes; Kubernetes kills its Job after 6 s; the scheduler reports it."""
-    platform = make_platform(
-        "runner.job.activeDeadlineSeconds=6",
-        "runner.extraEnv[0].name=JOB_DEADLINE_SECONDS",
-        set_strings=("runner.extraEnv[0].value=600",),
-    )
+@pytest.mark.timeout(420)
+def test_pending_for_90_s_does_not_cost_the_student_a_timeout(make_platform):
+    """The chart's deadline defaults (120 s of grading, 180 s of startup allowance, the Pending bounds): the pod
+    is Unschedulable for 90 s (a node autoscale), then the model takes 45 s to answer (its request timeout raised
+    to allow that). Counted from the Job's start, as before, the grading would have been killed at 120 s."""
+    platform = make_platform("llm.timeoutSeconds=60")
     campus = open_campus(platform)
-    platform.llm.set_mode("slow", delay=120)
+    platform.kubelet.behave(PodBehaviour(unschedulable_seconds=90))
+    platform.llm.set_mode("slow", delay=45)
+    sid = campus.submit(campus.register_student())
+    body = campus.wait([sid], timeout=300)[sid]
+    assert body["status"] == "graded", body
+    assert body["result"]["score"] is not None
+    job = platform.k8s.get_job(job_name(sid))
+    assert job["spec"]["activeDeadlineSeconds"] == 300
+    (run,) = platform.kubelet.runs_for(job_name(sid))
+    wait_for(lambda: run.ended_at is not None, timeout=30, what="the runner's exit")
+    assert run.exit_code == 0
+    assert not run.killed_at_deadline
+    created = datetime.fromisoformat(job["metadata"]["creationTimestamp"].replace("Z", "+00:00")).timestamp()
+    assert run.started_at - created >= 89, "the runner really started after 90 s of Pending"
+    assert run.ended_at - created > 120, "and finished after the old deadline"
+
+
+def test_pending_inside_the_allowance_is_not_charged(make_platform):
+    """The same, shortened: 8 s Pending of a 15 s allowance (of which the runner keeps 5 s as a margin before the
+    Job's deadline), 12 s of grading, a model that takes 3 s. Counted from the Job's start, 4 s would have been
+    left."""
+    platform = make_platform("runner.job.activeDeadlineSeconds=12", "runner.job.startupAllowanceSeconds=15",
+                             "llm.rateLimit.requeueLimit=0")  # fmt: skip
+    campus = open_campus(platform)
+    platform.kubelet.behave(PodBehaviour(unschedulable_seconds=8))
+    platform.llm.set_mode("slow", delay=3)
     sid = campus.submit(campus.register_student())
     body = campus.wait([sid], timeout=60)[sid]
-    assert body["status"] == "timeout"
+    assert body["status"] == "graded", body["result"]
+    (run,) = platform.kubelet.runs_for(job_name(sid))
+    assert not run.killed_at_deadline
+
+
+def test_pending_beyond_the_allowance_ends_started_late_before_the_jobs_deadline(make_platform):
+    """12 s of grading, 4 s of allowance (a 16 s Job), 6 s Pending: the runner has about 4.5 s before the Job's
+    deadline (less a margin), the model needs 30: it posts ``started-late`` itself, and the Job completes."""
+    platform = make_platform("runner.job.activeDeadlineSeconds=12", "runner.job.startupAllowanceSeconds=4",
+                             "llm.rateLimit.requeueLimit=0")  # fmt: skip
+    campus = open_campus(platform)
+    platform.kubelet.behave(PodBehaviour(unschedulable_seconds=6))
+    platform.llm.set_mode("slow", delay=30)
+    sid = campus.submit(campus.register_student())
+    body = campus.wait([sid], timeout=60)[sid]
+    assert body["status"] == "error", "the cluster's delay is not the student's timeout"
+    assert body["result"]["fail_tags"] == ["started-late"]
+    (run,) = platform.kubelet.runs_for(job_name(sid))
+    wait_for(lambda: run.ended_at is not None, timeout=30, what="the runner's exit")
+    assert run.exit_code == 0
+    assert not run.killed_at_deadline, "posted before Kubernetes killed it"
+    assert platform.k8s.get_job(job_name(sid))["status"]["conditions"][-1]["type"] == "Complete"
+
+
+def test_a_wedged_runner_killed_at_the_deadline_after_its_whole_grading_time_is_a_timeout(make_platform):
+    """The runner starts at once and freezes (a wedged node): only the Job's deadline ends it. It had its whole
+    grading time, so the scheduler reports the DeadlineExceeded as ``timeout``."""
+    # A short Pending bound: a sweep every 0.5 s sees the runner start before the deadline deletes its pod.
+    platform = make_platform("runner.job.activeDeadlineSeconds=4", "runner.job.startupAllowanceSeconds=2",
+                             "scheduler.imagePullTimeoutSeconds=2")  # fmt: skip
+    campus = open_campus(platform)
+    platform.kubelet.behave(PodBehaviour(freeze_after_seconds=0.5))
+    platform.llm.set_mode("slow", delay=60)
+    sid = campus.submit(campus.register_student())
+    body = campus.wait([sid], timeout=60)[sid]
+    assert body["status"] == "timeout", body["result"]
+    assert body["result"]["fail_tags"] == ["deadline-exceeded"]
     (run,) = platform.kubelet.runs_for(job_name(sid))
     assert run.killed_at_deadline
     assert platform.k8s.get_job(job_name(sid))["status"]["conditions"][-1]["reason"] == "DeadlineExceeded"
+
+
+def test_an_evicted_runner_is_replaced_and_ends_graded_once(make_platform):
+    """Evicted mid-grading (condition DisruptionTarget): podFailurePolicy ignores it, the new pod grades, and the
+    student gets one graded result."""
+    platform = make_platform()
+    campus = open_campus(platform)
+    platform.kubelet.behave(PodBehaviour(evict_after_seconds=1.5))
+    platform.llm.set_mode("slow", delay=3)
+    sid = campus.submit(campus.register_student())
+    body = campus.wait([sid], timeout=90)[sid]
+    assert body["status"] == "graded", body
+    first, second = platform.kubelet.runs_for(job_name(sid))
+    wait_for(lambda: second.ended_at is not None, timeout=30, what="the second runner's exit")
+    assert first.evicted
+    assert second.exit_code == 0
+    job = platform.k8s.get_job(job_name(sid))
+    assert job["status"]["conditions"][-1]["type"] == "Complete"
+    assert not job["status"].get("failed"), "the eviction did not count against backoffLimit"
+    pods = platform.k8s.pods_of(job_name(sid))
+    assert [p["status"]["phase"] for p in pods] == ["Failed", "Succeeded"]
+    assert any(c["type"] == "DisruptionTarget" for c in pods[0]["status"]["conditions"])
+    assert first.exit_code == -9, "the first runner was killed mid-grading"
+
+
+BOUNDS = ("scheduler.podUnschedulableTimeoutSeconds=3", "scheduler.podCreateTimeoutSeconds=3",
+          "scheduler.imagePullTimeoutSeconds=3")  # fmt: skip
+
+
+def test_jobs_that_never_start_end_as_errors_within_their_bounds(make_platform):
+    """Unschedulable for good, no pod ever created (a full quota), an image that cannot be pulled: each ends as
+    its ``error`` a few seconds after its bound, long before the Job's deadline, and its Job is deleted."""
+    platform = make_platform(*BOUNDS)
+    campus = open_campus(platform)
+    student = campus.register_student()
+    k8s, kubelet = platform.k8s, platform.kubelet
+    for tag, arrange in (
+        ("pod-unschedulable", lambda: kubelet.behave_next(PodBehaviour(unschedulable_seconds=600))),
+        ("image-pull-failed", lambda: kubelet.behave_next(PodBehaviour(image_pull_fails=True))),
+        ("pod-not-created", lambda: k8s.refuse_pod_creation()),
+    ):
+        arrange()
+        sid = campus.submit(student)
+        wait_for(lambda sid=sid: k8s.get_job(job_name(sid)), timeout=30, what=f"the Job of the {tag} case")
+        created = time.monotonic()
+        k8s.allow_pod_creation()
+        body = campus.wait([sid], timeout=30)[sid]
+        took = time.monotonic() - created
+        assert body["status"] == "error", (tag, body)
+        assert body["result"]["fail_tags"] == [tag]
+        assert 1.5 < took < 3 + 5, f"{tag} reported {took:.1f} s after the Job: its 3 s bound and a sweep or two"
+        wait_for(lambda sid=sid: k8s.get_job(job_name(sid)) is None, timeout=10, what=f"the {tag} Job deleted")
+        assert kubelet.runs_for(job_name(sid)) == [], "no runner ever ran"

@@ -410,6 +410,19 @@ class FakeKubernetesAPI:
 
     def mark_failed(self, name: str, reason: str = "BackoffLimitExceeded", message: str = "",
                     namespace: str = "default") -> None:  # fmt: skip
+        """Fail the Job now. ``DeadlineExceeded`` plays a runner that ran until the deadline: a pod the test left
+        untouched (no container status) gets a container that started with the Job (use the controller's own
+        deadline, or ``set_pod_state`` first, to play a runner that started late or never)."""
+        if reason == "DeadlineExceeded":
+            with self._cond:
+                pod = self._current_pod(namespace, name)
+                job = self.jobs.get((namespace, name))
+                if pod is not None and job is not None and not (pod.get("status") or {}).get("containerStatuses"):
+                    begun = job["metadata"]["creationTimestamp"]
+                    container = pod["spec"]["containers"][0]["name"]
+                    pod["status"] = {"phase": "Running", "containerStatuses": [{"name": container, "ready": True,
+                                     "state": {"running": {"startedAt": begun}}}]}  # fmt: skip
+                    self._bump(pod, "Pod", "MODIFIED")
         self._finish(name, namespace, "Failed", reason, message or f"Job has reached {reason}", succeeded=False)
 
     def set_pod_state(self, job_name: str, *, phase: str = "Pending", waiting_reason: str | None = None,
@@ -595,6 +608,8 @@ class FakeKubernetesAPI:
                 *, succeeded: bool) -> None:  # fmt: skip
         with self._cond:
             job = self.jobs[(namespace, name)]
+            if (namespace, name) not in self._unfinished:
+                return  # a Job ends once (the deadline and a last pod's exit may race)
             condition = {"type": kind, "status": "True", "lastTransitionTime": now_iso()}
             if reason:
                 condition.update(reason=reason, message=message or "")

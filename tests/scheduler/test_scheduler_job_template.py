@@ -22,7 +22,8 @@ from demo.chart import job_template_of, render
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWLIST = ROOT / "services" / "scheduler" / "checkov-allowlist.yaml"
 RUNNER_ENV = ["SUBMISSION_ID", "REDIS_URL", "BACKEND_INTERNAL_URL", "INTERNAL_RESULT_TOKEN", "LLM_API_KEY", "LLM_MODEL",
-              "LLM_BASE_URL", "LLM_TIMEOUT_SECONDS", "JOB_DEADLINE_SECONDS"]  # fmt: skip
+              "LLM_BASE_URL", "LLM_TIMEOUT_SECONDS", "JOB_DEADLINE_SECONDS", "JOB_CREATED_AT",
+              "JOB_ACTIVE_DEADLINE_SECONDS"]  # fmt: skip
 CHART_VALUES = ("runner.image.registry=example.org", "runner.image.repository=cloudemy-runner",
                 "runner.image.tag=1.2.3", "secrets.existingSecret=my-release-secret")  # fmt: skip
 
@@ -52,7 +53,7 @@ def test_job_has_the_runners_contract(template, attempt):
     assert job["kind"] == "Job"
     assert job["metadata"]["name"] == (f"runner-{sid(1)}" if attempt == 1 else f"runner-{sid(1)}-{attempt}")
     assert job["spec"]["backoffLimit"] == 1
-    assert job["spec"]["activeDeadlineSeconds"] == 120
+    assert job["spec"]["activeDeadlineSeconds"] == 120 + 180, "grading time plus the startup allowance"
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     (container,) = pod["containers"]
@@ -69,6 +70,8 @@ def test_job_has_the_runners_contract(template, attempt):
     assert env["BACKEND_INTERNAL_URL"]["value"] == "http://cloudemy-backend:8000/internal"
     assert env["LLM_MODEL"]["value"] == "gpt-4o-mini"
     assert env["JOB_DEADLINE_SECONDS"]["value"] == "120"
+    assert env["JOB_ACTIVE_DEADLINE_SECONDS"]["value"] == "300"
+    assert abs(float(env["JOB_CREATED_AT"]["value"]) - time.time()) < 5, "stamped when the Job is built"
 
 
 def test_job_keeps_secrets_out_and_runs_restricted(template, attempt):
@@ -81,7 +84,8 @@ def test_job_keeps_secrets_out_and_runs_restricted(template, attempt):
     assert grant is not None
     assert (grant.kind, grant.attempt) == ("attempt", attempt), "bound to this attempt, with an expiry"
     assert grant.expires_at is not None
-    assert grant.expires_at - time.time() < 120 + 900 + 5, "valid for the deadline and a grace, not for the TTL"
+    assert grant.expires_at - time.time() < 300 + 900 + 5, "valid for the Job's deadline and a grace, not the TTL"
+    assert grant.expires_at - time.time() > 300 + 900 - 5, "a runner started late still posts with it"
     assert result_grant(MASTER_TOKEN, sid(2), env["INTERNAL_RESULT_TOKEN"]["value"]) is None
     assert MASTER_TOKEN not in json.dumps(job), "the master token never enters a runner pod"
     assert job["spec"]["ttlSecondsAfterFinished"] > 0
@@ -155,8 +159,9 @@ def test_template_file_is_stamped_with_name_labels_and_env_only(tmp_path):
     assert job["metadata"]["labels"]["app.kubernetes.io/instance"] == "rel", "template labels kept"
     assert job["spec"]["template"]["metadata"]["labels"]["team"] == "grading"
     env = job["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert [e["name"] for e in env] == ["SUBMISSION_ID", "REDIS_PASSWORD", "REDIS_URL", "LLM_API_KEY",
-                                        "INTERNAL_RESULT_TOKEN"]  # fmt: skip
+    assert [e["name"] for e in env] == ["SUBMISSION_ID", "REDIS_PASSWORD", "REDIS_URL", "LLM_API_KEY", "JOB_CREATED_AT",
+                                        "JOB_ACTIVE_DEADLINE_SECONDS", "INTERNAL_RESULT_TOKEN"]  # fmt: skip
+    assert env[-2] == {"name": "JOB_ACTIVE_DEADLINE_SECONDS", "value": "90"}, "the Job's own deadline"
     assert env[0] == {"name": "SUBMISSION_ID", "value": sid(9)}, "replaced in place"
     # Everything else is the template, unchanged.
     unstamped = copy.deepcopy(job)
@@ -167,7 +172,7 @@ def test_template_file_is_stamped_with_name_labels_and_env_only(tmp_path):
     del unstamped["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
     unstamped_env = unstamped["spec"]["template"]["spec"]["containers"][0]["env"]
     unstamped_env[0]["value"] = ""
-    unstamped_env.pop()
+    del unstamped_env[-3:]
     assert unstamped == template
 
 

@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def template_file(tmp_path, backend, *, deadline=120, backoff=1):
-    values = (f"runner.job.activeDeadlineSeconds={deadline}", f"runner.job.backoffLimit={backoff}")
+    """A local runner starts at once: no startup allowance, so the Job's deadline is ``deadline``."""
+    values = (f"runner.job.activeDeadlineSeconds={deadline}", "runner.job.startupAllowanceSeconds=0",
+              f"runner.job.backoffLimit={backoff}")  # fmt: skip
     return job_template_file(tmp_path / "job.yaml", backend.internal_url, *values)
 
 

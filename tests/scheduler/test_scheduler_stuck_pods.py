@@ -86,7 +86,7 @@ def test_a_pod_that_waits_less_than_its_bound_and_then_runs_is_left_alone(
     wait_for(lambda: sweep.sweeps >= seen + 8, what="sweeps well past every bound")
     assert backend.results_for(sid(4)) == []
     assert k8s_api.get_job(name) is not None
-    assert sweep.runner_started_at(name) is not None, "the sweep saw the runner start"
+    assert sweep.runner_seen(name)[1] is not None, "the sweep saw the runner start"
 
 
 BOUNDS = PendingBounds(unschedulable=120, not_created=60, image_pull=60)
@@ -128,3 +128,55 @@ def scheduled(status: str, at: str = CREATED) -> dict:
 def test_each_bound_counts_from_the_api_servers_timestamps(pods, after, cause):
     stuck = stuck_cause(job(), pods, BOUNDS, T0 + after)
     assert (stuck.cause if stuck else None) == cause
+
+
+# ---- DeadlineExceeded: the student's timeout only when the runner had its whole grading time ---------------------
+
+GRADING_SECONDS, ALLOWANCE_SECONDS = 6, 2  # a Job deadline of 8 s, enforced by the fake Job controller
+
+
+@pytest.fixture
+def short_deadline_scheduler(tmp_path, backend, start_scheduler):
+    from scheduler_harness import job_template_file
+
+    template = job_template_file(tmp_path / "short-job.yaml", backend.internal_url,
+                                 f"runner.job.activeDeadlineSeconds={GRADING_SECONDS}",
+                                 f"runner.job.startupAllowanceSeconds={ALLOWANCE_SECONDS}")  # fmt: skip
+    # The Unschedulable check stays out of the way; the short others keep the sweep looking every 0.5 s.
+    bounds = {**SHORT, "pod_unschedulable_timeout_seconds": 30}
+    return start_scheduler(runner_job_template=str(template), **bounds)
+
+
+def deadline_result(k8s_api, backend, redis_client, n, *, pending):
+    name = dispatch(k8s_api, redis_client, n)
+    assert k8s_api.get_job(name)["spec"]["activeDeadlineSeconds"] == GRADING_SECONDS + ALLOWANCE_SECONDS
+    if pending is not None:
+        k8s_api.set_pod_scheduled(name, False)
+        time.sleep(pending)
+        k8s_api.set_pod_scheduled(name, True)
+        k8s_api.set_pod_state(name, phase="Running")
+    result = wait_for(lambda: backend.results_for(sid(n)), timeout=20, what="the deadline's result")[0]
+    assert k8s_api.get_job(name)["status"]["conditions"][-1]["reason"] == "DeadlineExceeded"
+    assert k8s_api.pods_of(name) == [], "the Job controller deleted the running pod"
+    return result
+
+
+def test_a_runner_that_had_its_whole_grading_time_times_out(k8s_api, backend, redis_client, short_deadline_scheduler):
+    result = deadline_result(k8s_api, backend, redis_client, 11, pending=0.2)
+    assert (result["status"], result["fail_tags"]) == ("timeout", ["deadline-exceeded"])
+
+
+def test_a_runner_the_cluster_started_too_late_is_not_a_timeout(
+    k8s_api, backend, redis_client, short_deadline_scheduler
+):
+    """Pending 4 s of a 2 s allowance: the runner had about 4 s of its 6; the pod is gone when the Job fails, so
+    the sweep's record of the runner's start decides."""
+    result = deadline_result(k8s_api, backend, redis_client, 12, pending=4)
+    assert (result["status"], result["fail_tags"]) == ("error", ["started-late"])
+    assert "after the job" in result["feedback"]
+
+
+def test_a_runner_that_never_started_is_not_a_timeout(k8s_api, backend, redis_client, short_deadline_scheduler):
+    result = deadline_result(k8s_api, backend, redis_client, 13, pending=None)
+    assert (result["status"], result["fail_tags"]) == ("error", ["started-late"])
+    assert "never started" in result["feedback"]

@@ -1,5 +1,13 @@
 """The runner Job: the chart's template (``job.yaml`` of the ``*-runner-job-template`` ConfigMap, at
-RUNNER_JOB_TEMPLATE), stamped per submission with only its name, labels and submission env."""
+RUNNER_JOB_TEMPLATE), stamped per submission with only its name, labels and submission env.
+
+The deadline model: the template's ``activeDeadlineSeconds`` is the runner's grading time (JOB_DEADLINE_SECONDS)
+plus a startup allowance (the chart's ``runner.job.startupAllowanceSeconds``), and Kubernetes counts it from the
+Job's start, Pending time included. So that a runner started late still ends before Kubernetes kills it, each Job
+carries JOB_CREATED_AT (when it was built, Unix time) and JOB_ACTIVE_DEADLINE_SECONDS (its own deadline): the
+runner's budget is JOB_DEADLINE_SECONDS from its start, capped to end before JOB_CREATED_AT +
+JOB_ACTIVE_DEADLINE_SECONDS.
+"""
 
 import pickle
 import time
@@ -96,8 +104,23 @@ def _deep_copy(template: dict[str, Any]) -> dict[str, Any]:
 
 
 TOKEN_GRACE_SECONDS = 900
-"""A runner's token outlives its Job's deadline by this much (pending pods, the result post's retries); a token
-copied out of a retained Job is refused after that."""
+"""A runner's token outlives its Job's whole deadline (startup allowance included) by this much (a create retried
+while the API was down, the result post's retries); a token copied out of a retained Job is refused after that."""
+CREATED_AT_ENV = "JOB_CREATED_AT"
+ACTIVE_DEADLINE_ENV = "JOB_ACTIVE_DEADLINE_SECONDS"
+GRADING_ENV = "JOB_DEADLINE_SECONDS"
+GRADING_ANNOTATION = "cloudemy.io/grading-seconds"
+"""The runner's grading time on the Job itself, so that a Job that hit its deadline can be judged without its pod
+template: did its runner have the whole grading time before the deadline?"""
+
+
+def grading_seconds(container: dict[str, Any]) -> float | None:
+    """The grading time the container's env gives the runner (its last JOB_DEADLINE_SECONDS), if it is a number."""
+    values = [entry.get("value") for entry in container.get("env") or [] if entry.get("name") == GRADING_ENV]
+    try:
+        return float(values[-1]) if values and values[-1] else None
+    except ValueError:
+        return None
 
 
 def build_job(
@@ -110,9 +133,9 @@ def build_job(
     requeue: int = 0,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """Stamp the template for one submission attempt: name, labels (Job and pod), the runner's SUBMISSION_ID and
-    per-submission INTERNAL_RESULT_TOKEN, and (when given) the image serving the submission's language. Nothing
-    else changes."""
+    """Stamp the template for one submission attempt: name, labels (Job and pod), the runner's SUBMISSION_ID,
+    per-submission INTERNAL_RESULT_TOKEN, JOB_CREATED_AT and JOB_ACTIVE_DEADLINE_SECONDS, the grading-time
+    annotation, and (when given) the image serving the submission's language. Nothing else changes."""
     job = _deep_copy(template)
     metadata = job.setdefault("metadata", {})
     for server_field in ("namespace", "uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
@@ -127,7 +150,14 @@ def build_job(
     if image:
         container["image"] = image
     _set_env(container, "SUBMISSION_ID", submission_id)
-    deadline = float(job["spec"].get("activeDeadlineSeconds") or 3600)
-    expires_at = int((time.time() if now is None else now) + deadline + TOKEN_GRACE_SECONDS)
+    grading = grading_seconds(container)
+    if grading is not None:
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), GRADING_ANNOTATION: f"{grading:g}"}
+    built_at = time.time() if now is None else now
+    active_deadline = job["spec"].get("activeDeadlineSeconds")
+    _set_env(container, CREATED_AT_ENV, f"{built_at:.3f}")  # a moment before the API server's creationTimestamp
+    if active_deadline:
+        _set_env(container, ACTIVE_DEADLINE_ENV, f"{float(active_deadline):g}")
+    expires_at = int(built_at + float(active_deadline or 3600) + TOKEN_GRACE_SECONDS)
     _set_env(container, "INTERNAL_RESULT_TOKEN", attempt_token(master_token, submission_id, attempt, expires_at))
     return job

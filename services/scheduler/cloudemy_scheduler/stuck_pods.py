@@ -22,8 +22,10 @@ the watcher once (``JobWatcher.report_stuck``: an ``error`` result with that fai
 FailedCreate is recognised by "no pod after the bound" rather than by the Job's Events: it needs no access to
 Events (the scheduler's Role stays jobs and pods only), and it covers every reason a pod cannot be created alike.
 
-The same list records when each Job's runner container started (``runner_started_at``), which the watcher uses
-to tell a runner that ran its whole grading budget from one that the cluster started late.
+The same list records when each Job's runner container started (``runner_started_at``): Kubernetes deletes a
+Job's running pod at DeadlineExceeded, so the start seen earlier is what tells (``late_start``) a runner that had
+its whole grading time from one the cluster started too late for it. Only the first is the student's ``timeout``;
+the second is an ``error`` with fail tag ``started-late``.
 """
 
 import json
@@ -39,6 +41,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from cloudemy_scheduler.job_template import GRADING_ANNOTATION
 from cloudemy_scheduler.metrics import STUCK_JOBS
 
 log = logging.getLogger(__name__)
@@ -145,6 +148,35 @@ def runner_started_at(pods: Iterable[dict[str, Any]]) -> float | None:
     return max((started for pod in pods if (started := container_started_at(pod)) is not None), default=None)
 
 
+CLOCK_SLACK_SECONDS = 1.0
+"""API timestamps have whole seconds; the nodes' clocks differ a little."""
+
+
+def job_grading_seconds(job: dict[str, Any]) -> float | None:
+    """The runner's grading time stamped on the Job (its annotation), if any."""
+    try:
+        return float((job["metadata"].get("annotations") or {})[GRADING_ANNOTATION])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def late_start(job: dict[str, Any], started_at: float | None, *, pod_seen: bool = True) -> str | None:
+    """Why a Job that hit its deadline gave its runner less than the whole grading time (a sentence), or None
+    when the runner had it all, or when nothing says enough to tell (no grading time on the Job; or no pod of it
+    was ever seen, as after a restart once Kubernetes deleted the pod): then the deadline is the runner's."""
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    begun = parse_time(status.get("startTime")) or parse_time(job["metadata"].get("creationTimestamp"))
+    deadline, grading = spec.get("activeDeadlineSeconds"), job_grading_seconds(job)
+    if not deadline or begun is None or grading is None:
+        return None
+    if started_at is None:
+        return "the runner never started" if pod_seen else None
+    left = begun + float(deadline) - started_at
+    if left + CLOCK_SLACK_SECONDS >= grading:
+        return None
+    return f"the runner started {started_at - begun:.0f} s after the job, leaving {max(left, 0):.0f} s of {grading:g} s"
+
+
 def _unschedulable_since(pod: dict[str, Any]) -> tuple[float, str] | None:
     condition = pod_condition(pod, "PodScheduled")
     if not condition or condition.get("status") != "False" or condition.get("reason") != "Unschedulable":
@@ -212,7 +244,7 @@ class StuckPodSweep:
         self.request_timeout = request_timeout
         self.clock = clock
         self.sweeps = 0
-        self._started: dict[str, float] = {}  # Job name -> when its latest runner container started
+        self._started: dict[str, float | None] = {}  # Job name -> its runner's latest start; None: pod seen, no start
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -226,10 +258,10 @@ class StuckPodSweep:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def runner_started_at(self, job_name: str) -> float | None:
-        """When this Job's runner container was last seen to start, if a sweep saw it."""
+    def runner_seen(self, job_name: str) -> tuple[bool, float | None]:
+        """Whether a sweep saw a pod of this Job, and when its runner container was last seen to start."""
         with self._lock:
-            return self._started.get(job_name)
+            return job_name in self._started, self._started.get(job_name)
 
     def _run(self) -> None:
         while not self._stop.wait(self.bounds.sweep_interval):
@@ -248,9 +280,10 @@ class StuckPodSweep:
         pods_by_job = self._pods_by_job()
         now = self.clock()
         known = {job["metadata"]["name"] for job in jobs}
-        seen = {name: at for name in known if (at := runner_started_at(pods_by_job.get(name, []))) is not None}
+        seen = {name: runner_started_at(pods_by_job[name]) for name in known if pods_by_job.get(name)}
         with self._lock:  # forget Jobs that ended; keep a start seen earlier whose pod has gone since
-            self._started = {name: at for name, at in self._started.items() if name in known} | seen
+            kept = {name: at for name, at in self._started.items() if name in known}
+            self._started = kept | {name: at for name, at in seen.items() if at is not None or name not in kept}
         for job in jobs:
             stuck = stuck_cause(job, pods_by_job.get(job["metadata"]["name"], []), self.bounds, now)
             if stuck is not None:

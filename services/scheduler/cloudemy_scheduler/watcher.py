@@ -17,8 +17,9 @@ still in view; if the scheduler stops first, the next one hands the ending over 
 as an identical repeat (results are deterministic), and labels it then.
 
 Every Job that ends is handed to ``on_finished`` once: Complete as ``succeeded`` (the runner posted its own
-result), DeadlineExceeded as ``timeout``, anything else as ``error`` with a fail tag naming the cause (found on
-the Job's condition and its pods: BackoffLimitExceeded, pod evicted, OOMKilled, image pull failing). Jobs that
+result), DeadlineExceeded as ``timeout`` when the runner had its whole grading time before it (else ``error``,
+``started-late``: the cluster started it too late), anything else as ``error`` with a fail tag naming the cause
+(found on the Job's condition and its pods: BackoffLimitExceeded, pod evicted, OOMKilled, image pull failing). Jobs that
 never start (Unschedulable, no pod created, image pull failing) are found by ``stuck_pods.StuckPodSweep`` and
 handed over through ``report_stuck``. The set of unfinished Jobs it keeps is what the active-Job slots are
 reconciled against, and only while
@@ -46,7 +47,16 @@ from cloudemy_common.retry import Stopped, retry_until_stopped
 from cloudemy_scheduler.executors.base import Handled, JobView, OnFinished
 from cloudemy_scheduler.job_endings import Ending, JobEnding, tag_for_reason
 from cloudemy_scheduler.metrics import FAILURES
-from cloudemy_scheduler.stuck_pods import IMAGE_PULL_REASONS, exit_code, pull_detail, terminated_reason, waiting_reason
+from cloudemy_scheduler.stuck_pods import (
+    IMAGE_PULL_REASONS,
+    exit_code,
+    job_grading_seconds,
+    late_start,
+    pull_detail,
+    runner_started_at,
+    terminated_reason,
+    waiting_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +196,7 @@ class JobWatcher:
         self.request_timeout = request_timeout
         self.page_size = page_size
         self.on_finished: OnFinished = lambda ended: None
+        self.runner_seen: Callable[[str], tuple[bool, float | None]] = lambda name: (False, None)  # the pod sweep's
         self.synced = threading.Event()
         self.relists = 0  # lists after the first (410 Gone, a failed watch)
         self.list_restarts = 0  # lists begun again from the first page (an expired continue token)
@@ -455,7 +466,8 @@ class JobWatcher:
             attempt = int(labels.get(ATTEMPT_LABEL) or 1)
         except ValueError:
             attempt = 1
-        deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+        # The time limit a student hears of is the grading time, not the startup allowance on top of it.
+        deadline = job_grading_seconds(job) or (job.get("spec") or {}).get("activeDeadlineSeconds")
         return JobEnding(
             job_name=job["metadata"]["name"],
             submission_id=submission_id,
@@ -474,6 +486,11 @@ class JobWatcher:
         if any(waiting_reason(pod) in IMAGE_PULL_REASONS for pod in pods):
             return self._ending(job, Ending.ERROR, "image-pull-failed", pull_detail(pods))
         if reason == "DeadlineExceeded":
+            # The student's timeout only when the runner had its whole grading time; else the cluster's delay.
+            seen, started = self.runner_seen(job["metadata"]["name"])
+            late = late_start(job, runner_started_at(pods) or started, pod_seen=seen or bool(pods))
+            if late is not None:
+                return self._ending(job, Ending.ERROR, "started-late", late)
             return self._ending(job, Ending.TIMEOUT, "deadline-exceeded", "")
         if any((pod.get("status") or {}).get("reason") == "Evicted" for pod in pods):
             return self._ending(job, Ending.ERROR, "pod-evicted", "")

@@ -1,7 +1,18 @@
 {{/*
+The runner Job's whole deadline in seconds: the grading time (runner.job.activeDeadlineSeconds, the runner's
+JOB_DEADLINE_SECONDS, counted from the runner's start) plus the time the cluster may take to start the runner
+(runner.job.startupAllowanceSeconds: scheduling, a node autoscale, the image pull). Kubernetes counts a Job's
+activeDeadlineSeconds from the Job's start, Pending time included; the backend's sweep waits for the same span.
+Usage: {{ include "cloudemy.runner.jobDeadlineSeconds" . }}
+*/}}
+{{- define "cloudemy.runner.jobDeadlineSeconds" -}}
+{{- add .Values.runner.job.activeDeadlineSeconds .Values.runner.job.startupAllowanceSeconds -}}
+{{- end -}}
+
+{{/*
 The runner Job template: one complete batch/v1 Job (metadata.name runner-template). The scheduler reads it from
-RUNNER_JOB_TEMPLATE and stamps only the name, the submission labels and SUBMISSION_ID / INTERNAL_RESULT_TOKEN
-on the `runner` container; everything else comes from here.
+RUNNER_JOB_TEMPLATE and stamps only the name, the submission labels and SUBMISSION_ID / INTERNAL_RESULT_TOKEN /
+JOB_CREATED_AT / JOB_ACTIVE_DEADLINE_SECONDS on the `runner` container; everything else comes from here.
 Usage: {{ include "cloudemy.runner.job" . }}
 */}}
 {{- define "cloudemy.runner.job" -}}
@@ -19,7 +30,8 @@ metadata:
   {{- with (include "cloudemy.metadataAnnotations" (dict "root" .) | trim) }}{{ . | nindent 2 }}{{- end }}
 spec:
   backoffLimit: {{ .Values.runner.job.backoffLimit }}
-  activeDeadlineSeconds: {{ .Values.runner.job.activeDeadlineSeconds }}
+  # Grading time plus the startup allowance: Pending time (a node autoscale, an image pull) does not cut grading.
+  activeDeadlineSeconds: {{ include "cloudemy.runner.jobDeadlineSeconds" . }}
   ttlSecondsAfterFinished: {{ .Values.runner.job.ttlSecondsAfterFinished }}
   # An eviction, preemption or node drain is the cluster's doing: the pod is replaced without using up
   # backoffLimit. A runner that exited 1 (its result could not be posted) or 2 (configuration error) must not

@@ -73,6 +73,7 @@ class KubernetesExecutor:
             bounds=pending_bounds,
             request_timeout=request_timeout,
         )
+        self.watcher.runner_seen = self.stuck_pods.runner_seen
 
     def start(self, on_finished: OnFinished) -> None:
         self.watcher.start(on_finished)
