@@ -8,15 +8,18 @@ real client's objects and errors (404, 409 on a stale resourceVersion)."""
 import base64
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from chart_render import (
     CHART,
+    CHART_SECRET_KEYS,
     HELMS,
     NAMESPACE,
     RELEASE,
@@ -30,6 +33,8 @@ from chart_render import (
 )
 from kubernetes.client import V1ObjectMeta, V1Secret
 from kubernetes.client.exceptions import ApiException
+
+from fakes.k8s_api import FakeKubernetesAPI
 
 GENERATED = f"{RELEASE}-generated"
 ALL_GENERATED = (
@@ -384,3 +389,27 @@ def test_under_network_policies_the_hook_may_reach_the_api_and_nothing_else() ->
     assert policy["spec"]["egress"] == [
         {"to": [{"ipBlock": {"cidr": "10.96.0.1/32"}}], "ports": [{"protocol": "TCP", "port": 443}]}
     ]
+
+
+@pytest.mark.parametrize("helm", HELMS)
+def test_an_existing_secret_without_a_key_the_release_reads_stops_the_upgrade(tmp_path: Path, helm: str) -> None:
+    """Before the runner's Redis user an existingSecret had no REDIS_RUNNER_PASSWORD: an upgrade that reads the
+    cluster (install, upgrade, a server dry run) names the missing key instead of leaving the bundled Redis
+    unable to start."""
+
+    def install(api: FakeKubernetesAPI, keys: frozenset[str]) -> subprocess.CompletedProcess[str]:
+        data = {key: base64.b64encode(b"value").decode() for key in keys}
+        api.secrets[(NAMESPACE, "mine")] = {"apiVersion": "v1", "kind": "Secret", "data": data,
+                                            "metadata": {"name": "mine", "namespace": NAMESPACE}}  # fmt: skip
+        command = [str(TOOLS / helm), "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=server",
+                   "--disable-openapi-validation", "--set", "secrets.existingSecret=mine"]  # fmt: skip
+        env = {"KUBECONFIG": str(kubeconfig), "HOME": str(tmp_path), "PATH": os.environ.get("PATH", "")}
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, cwd=ROOT, env=env)
+
+    with FakeKubernetesAPI() as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        older = install(api, CHART_SECRET_KEYS - {"REDIS_RUNNER_PASSWORD"})
+        assert older.returncode != 0
+        assert "secrets.existingSecret mine has no key REDIS_RUNNER_PASSWORD" in older.stderr
+        complete = install(api, CHART_SECRET_KEYS)
+        assert complete.returncode == 0, complete.stderr
