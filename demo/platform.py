@@ -95,7 +95,9 @@ def _base_env() -> dict[str, str]:
 def runner_job_values(cfg: PlatformConfig) -> dict[str, list[str]]:
     """Chart values (``set_values``, ``set_strings``) for the demo's runner Jobs: its deadline and LLM settings.
     The API key stays a secretKeyRef, which the local executor resolves from the scheduler's environment."""
-    values = [f"runner.job.activeDeadlineSeconds={cfg.job_deadline_seconds}"]
+    # Local runners start at once: no startup allowance, so the Job's deadline is the grading time (as the
+    # backend's JOB_DEADLINE_SECONDS below assumes).
+    values = [f"runner.job.activeDeadlineSeconds={cfg.job_deadline_seconds}", "runner.job.startupAllowanceSeconds=0"]
     values += [f"{key}={cfg.llm_env[name]}" for name, key in LLM_NUMBERS.items() if cfg.llm_env.get(name)]
     pairs = (("LLM_MODEL", "llm.model"), ("LLM_BASE_URL", "llm.baseUrl"))
     strings = [f"{key}={cfg.llm_env[name]}" for name, key in pairs if cfg.llm_env.get(name)]

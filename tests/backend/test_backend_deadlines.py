@@ -170,6 +170,19 @@ async def test_the_limit_counts_everything_but_platform_failures(
     assert (await submit(client, scheduled, actors["other_student"])).status_code == 202
 
 
+@pytest.mark.parametrize("tag", ["started-late", "pod-unschedulable", "pod-not-created", "image-pull-failed"])
+async def test_a_grading_job_the_cluster_did_not_start_in_time_gives_the_submission_back(
+    client: httpx.AsyncClient, actors: dict[str, Actor], scheduled: dict, clock: Clock, tag: str
+) -> None:
+    student = actors["student"]
+    clock.at(timedelta(hours=1))
+    ids = [(await submit(client, scheduled, student)).json()["id"] for _ in range(3)]
+    await post_result(client, ids[0], status="error", score=None, max_score=None, criteria=None, fail_tags=[tag])
+    mine = (await client.get(f"/api/assignments/{scheduled['id']}", headers=student.headers)).json()["mine"]
+    assert (mine["used"], mine["allowed"]) == (2, 3)
+    assert (await submit(client, scheduled, student)).status_code == 202
+
+
 async def test_an_extension_moves_one_students_deadline_and_adds_submissions(
     client: httpx.AsyncClient, actors: dict[str, Actor], scheduled: dict, clock: Clock
 ) -> None:

@@ -74,7 +74,16 @@ class LastInstructorError(Exception):
 
 
 # Submissions that ended this way are the platform's fault, not the student's: they do not use up an attempt.
-UNCOUNTED_FAIL_TAGS = ("lost", "sandbox-error")
+# Besides a lost submission and a broken sandbox: a cluster that never started the grading job, or started it too
+# late to finish (docs/scheduler.md, "Deadlines, and Jobs that never start").
+UNCOUNTED_FAIL_TAGS = (
+    "lost",
+    "sandbox-error",
+    "started-late",
+    "pod-unschedulable",
+    "pod-not-created",
+    "image-pull-failed",
+)
 # The course that data from before courses moves into; a fixed id so concurrent start-ups create it once.
 DEFAULT_COURSE_ID = ObjectId("000000000000000000000001")
 DEFAULT_COURSE_TITLE = "Default course"
