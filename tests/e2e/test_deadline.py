@@ -17,6 +17,20 @@ from e2e.conftest import open_campus
 from e2e.kubelet import PodBehaviour
 
 
+def grade_one(make_platform, *values: str, pods: PodBehaviour, model_seconds: float, timeout: float = 60):
+    """A platform whose kubelet treats pods as ``pods`` says and whose model answers after ``model_seconds``: one
+    submission, waited for until terminal. Returns the platform, the submission's id, its body and its runs."""
+    platform = make_platform(*values)
+    campus = open_campus(platform)
+    platform.kubelet.behave(pods)
+    platform.llm.set_mode("slow", delay=model_seconds)
+    sid = campus.submit(campus.register_student())
+    body = campus.wait([sid], timeout=timeout)[sid]
+    runs = platform.kubelet.runs_for(job_name(sid))
+    wait_for(lambda: all(run.ended_at is not None for run in runs), timeout=30, what="the runners' exit")
+    return platform, sid, body, runs
+
+
 def test_llm_slower_than_the_grading_time_times_out(make_platform):
     """With requeues off (a slow model is otherwise handed back to the queue like an outage)."""
     campus = open_campus(make_platform("runner.job.activeDeadlineSeconds=8", "llm.rateLimit.requeueLimit=0"))
@@ -32,18 +46,13 @@ def test_pending_for_90_s_does_not_cost_the_student_a_timeout(make_platform):
     """The chart's deadline defaults (120 s of grading, 180 s of startup allowance, the Pending bounds): the pod
     is Unschedulable for 90 s (a node autoscale), then the model takes 45 s to answer (its request timeout raised
     to allow that). Counted from the Job's start, as before, the grading would have been killed at 120 s."""
-    platform = make_platform("llm.timeoutSeconds=60")
-    campus = open_campus(platform)
-    platform.kubelet.behave(PodBehaviour(unschedulable_seconds=90))
-    platform.llm.set_mode("slow", delay=45)
-    sid = campus.submit(campus.register_student())
-    body = campus.wait([sid], timeout=300)[sid]
+    platform, sid, body, (run,) = grade_one(make_platform, "llm.timeoutSeconds=60",
+                                            pods=PodBehaviour(unschedulable_seconds=90), model_seconds=45,
+                                            timeout=300)  # fmt: skip
     assert body["status"] == "graded", body
     assert body["result"]["score"] is not None
     job = platform.k8s.get_job(job_name(sid))
     assert job["spec"]["activeDeadlineSeconds"] == 300
-    (run,) = platform.kubelet.runs_for(job_name(sid))
-    wait_for(lambda: run.ended_at is not None, timeout=30, what="the runner's exit")
     assert run.exit_code == 0
     assert not run.killed_at_deadline
     created = datetime.fromisoformat(job["metadata"]["creationTimestamp"].replace("Z", "+00:00")).timestamp()
@@ -55,32 +64,21 @@ def test_pending_inside_the_allowance_is_not_charged(make_platform):
     """The same, shortened: 8 s Pending of a 15 s allowance (of which the runner keeps 5 s as a margin before the
     Job's deadline), 12 s of grading, a model that takes 3 s. Counted from the Job's start, 4 s would have been
     left."""
-    platform = make_platform("runner.job.activeDeadlineSeconds=12", "runner.job.startupAllowanceSeconds=15",
-                             "llm.rateLimit.requeueLimit=0")  # fmt: skip
-    campus = open_campus(platform)
-    platform.kubelet.behave(PodBehaviour(unschedulable_seconds=8))
-    platform.llm.set_mode("slow", delay=3)
-    sid = campus.submit(campus.register_student())
-    body = campus.wait([sid], timeout=60)[sid]
+    _, _, body, (run,) = grade_one(make_platform, "runner.job.activeDeadlineSeconds=12",
+                                   "runner.job.startupAllowanceSeconds=15", "llm.rateLimit.requeueLimit=0",
+                                   pods=PodBehaviour(unschedulable_seconds=8), model_seconds=3)  # fmt: skip
     assert body["status"] == "graded", body["result"]
-    (run,) = platform.kubelet.runs_for(job_name(sid))
     assert not run.killed_at_deadline
 
 
 def test_pending_beyond_the_allowance_ends_started_late_before_the_jobs_deadline(make_platform):
     """12 s of grading, 4 s of allowance (a 16 s Job), 6 s Pending: the runner has about 4.5 s before the Job's
     deadline (less a margin), the model needs 30: it posts ``started-late`` itself, and the Job completes."""
-    platform = make_platform("runner.job.activeDeadlineSeconds=12", "runner.job.startupAllowanceSeconds=4",
-                             "llm.rateLimit.requeueLimit=0")  # fmt: skip
-    campus = open_campus(platform)
-    platform.kubelet.behave(PodBehaviour(unschedulable_seconds=6))
-    platform.llm.set_mode("slow", delay=30)
-    sid = campus.submit(campus.register_student())
-    body = campus.wait([sid], timeout=60)[sid]
+    platform, sid, body, (run,) = grade_one(make_platform, "runner.job.activeDeadlineSeconds=12",
+                                            "runner.job.startupAllowanceSeconds=4", "llm.rateLimit.requeueLimit=0",
+                                            pods=PodBehaviour(unschedulable_seconds=6), model_seconds=30)  # fmt: skip
     assert body["status"] == "error", "the cluster's delay is not the student's timeout"
     assert body["result"]["fail_tags"] == ["started-late"]
-    (run,) = platform.kubelet.runs_for(job_name(sid))
-    wait_for(lambda: run.ended_at is not None, timeout=30, what="the runner's exit")
     assert run.exit_code == 0
     assert not run.killed_at_deadline, "posted before Kubernetes killed it"
     assert platform.k8s.get_job(job_name(sid))["status"]["conditions"][-1]["type"] == "Complete"
@@ -90,16 +88,12 @@ def test_a_wedged_runner_killed_at_the_deadline_after_its_whole_grading_time_is_
     """The runner starts at once and freezes (a wedged node): only the Job's deadline ends it. It had its whole
     grading time, so the scheduler reports the DeadlineExceeded as ``timeout``."""
     # A short Pending bound: a sweep every 0.5 s sees the runner start before the deadline deletes its pod.
-    platform = make_platform("runner.job.activeDeadlineSeconds=4", "runner.job.startupAllowanceSeconds=2",
-                             "scheduler.imagePullTimeoutSeconds=2")  # fmt: skip
-    campus = open_campus(platform)
-    platform.kubelet.behave(PodBehaviour(freeze_after_seconds=0.5))
-    platform.llm.set_mode("slow", delay=60)
-    sid = campus.submit(campus.register_student())
-    body = campus.wait([sid], timeout=60)[sid]
+    values = ("runner.job.activeDeadlineSeconds=4", "runner.job.startupAllowanceSeconds=2",
+              "scheduler.imagePullTimeoutSeconds=2")  # fmt: skip
+    platform, sid, body, (run,) = grade_one(make_platform, *values, pods=PodBehaviour(freeze_after_seconds=0.5),
+                                            model_seconds=60)  # fmt: skip
     assert body["status"] == "timeout", body["result"]
     assert body["result"]["fail_tags"] == ["deadline-exceeded"]
-    (run,) = platform.kubelet.runs_for(job_name(sid))
     assert run.killed_at_deadline
     assert platform.k8s.get_job(job_name(sid))["status"]["conditions"][-1]["reason"] == "DeadlineExceeded"
 
@@ -107,15 +101,9 @@ def test_a_wedged_runner_killed_at_the_deadline_after_its_whole_grading_time_is_
 def test_an_evicted_runner_is_replaced_and_ends_graded_once(make_platform):
     """Evicted mid-grading (condition DisruptionTarget): podFailurePolicy ignores it, the new pod grades, and the
     student gets one graded result."""
-    platform = make_platform()
-    campus = open_campus(platform)
-    platform.kubelet.behave(PodBehaviour(evict_after_seconds=1.5))
-    platform.llm.set_mode("slow", delay=3)
-    sid = campus.submit(campus.register_student())
-    body = campus.wait([sid], timeout=90)[sid]
+    platform, sid, body, (first, second) = grade_one(make_platform, pods=PodBehaviour(evict_after_seconds=1.5),
+                                                     model_seconds=3, timeout=90)  # fmt: skip
     assert body["status"] == "graded", body
-    first, second = platform.kubelet.runs_for(job_name(sid))
-    wait_for(lambda: second.ended_at is not None, timeout=30, what="the second runner's exit")
     assert first.evicted
     assert second.exit_code == 0
     job = platform.k8s.get_job(job_name(sid))
