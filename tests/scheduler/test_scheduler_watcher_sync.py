@@ -153,3 +153,23 @@ def test_reconciliation_after_a_failed_relist_frees_no_live_slot_and_re_adds_no_
     assert scheduler.scheduler.housekeeper.reconcile() is True
     assert redis_client.zscore(SLOTS, live) is not None
     assert redis_client.zscore(SLOTS, ended) is None
+
+
+def test_a_job_that_ends_while_a_slow_list_is_read_is_not_missed(
+    k8s_api, backend, redis_client, start_scheduler, job_template
+):
+    k8s_api.seed_jobs(runner_jobs(job_template, range(10, 20)), complete=False)
+    k8s_api.list_page_delay_seconds = 0.4  # five pages of two: the list takes two seconds
+    scheduler = start_scheduler(k8s_list_page_size=2, k8s_request_timeout_seconds=5)
+    watcher = scheduler.scheduler.executor.watcher
+    wait_for(lambda: len(list_calls(k8s_api)) >= 1, what="the list begun")
+    early = f"runner-{sid(10)}"  # on the first page: listed unfinished, ends while later pages are read
+    k8s_api.mark_failed(early, "DeadlineExceeded")
+    k8s_api.create_job("default", runner_jobs(job_template, [5])[0])  # sorts before the cursor: only the watch has it
+    wait_for(lambda: watcher.synced.is_set(), timeout=20, what="synced")
+    assert len(list_calls(k8s_api)) == 5
+    assert wait_for(lambda: backend.results_for(sid(10)), what="the ending seen")[0]["status"] == "timeout"
+    expected = {f"runner-{sid(n)}" for n in [5, *range(11, 20)]}
+    wait_for(lambda: watcher.unfinished_job_names() == expected, what="the Job created meanwhile, from the watch")
+    time.sleep(0.5)
+    assert len(backend.results_for(sid(10))) == 1
