@@ -173,3 +173,28 @@ def test_a_job_that_ends_while_a_slow_list_is_read_is_not_missed(
     wait_for(lambda: watcher.unfinished_job_names() == expected, what="the Job created meanwhile, from the watch")
     time.sleep(0.5)
     assert len(backend.results_for(sid(10))) == 1
+
+
+def test_after_a_watch_gap_a_job_labelled_elsewhere_is_not_taken_for_deleted_but_a_deleted_one_is(
+    k8s_api, backend, redis_client, start_scheduler
+):
+    scheduler = start_scheduler()
+    watcher = scheduler.scheduler.executor.watcher
+    handled, deleted = dispatch(k8s_api, redis_client, 21), dispatch(k8s_api, redis_client, 22)
+    wait_for(lambda: {handled, deleted} <= (watcher.unfinished_job_names() or set()), what="both seen unfinished")
+    k8s_api.fail_next(10_000, 500, method="GET", query="limit")
+    k8s_api.expire_watches()
+    wait_for(lambda: not watcher.synced.is_set(), what="synced cleared")
+    # While this replica's watch is down, another replica sees the first Job end, reports it and labels it; the
+    # second Job is deleted before it ends.
+    k8s_api.mark_failed(handled, "DeadlineExceeded")
+    assert k8s_api.patch_job("default", handled, {"metadata": {"labels": {REPORTED_LABEL: "true"}}},
+                             "application/merge-patch+json")[0] == 200  # fmt: skip
+    k8s_api.delete_job("default", deleted)
+    k8s_api.clear_faults()
+    wait_for(lambda: watcher.synced.is_set(), timeout=20, what="synced again")
+    result = wait_for(lambda: backend.results_for(sid(22)), what="the deleted Job reported")[0]
+    assert result["fail_tags"] == ["job-deleted"]
+    time.sleep(0.5)
+    assert backend.results_for(sid(21)) == [], "handled by the other replica: not reported as deleted"
+    assert watcher.unfinished_job_names() == set()
