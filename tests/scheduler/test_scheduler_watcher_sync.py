@@ -117,9 +117,11 @@ def test_an_api_outage_clears_synced_and_readiness_until_the_watch_is_back(k8s_a
     assert live is not None
     assert live.status_code == 200, "liveness holds: a restart cannot bring the API back"
     assert "not synced" in live.json()["detail"]
+    assert "cloudemy_scheduler_job_watch_synced 0.0" in probe("/metrics").text
     k8s_api.start()
     wait_for(lambda: (r := probe("/readyz")) is not None and r.status_code == 200, timeout=30, what="ready again")
     assert watcher.generation > generation
+    assert "cloudemy_scheduler_job_watch_synced 1.0" in probe("/metrics").text
 
 
 def test_reconciliation_after_a_failed_relist_frees_no_live_slot_and_re_adds_no_ended_one(

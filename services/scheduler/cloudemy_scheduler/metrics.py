@@ -26,3 +26,11 @@ STUCK_JOBS = Counter(
     " image-pull-failed).",
     ["cause"],
 )
+WATCH_SYNCED = Gauge(
+    "cloudemy_scheduler_job_watch_synced",
+    "1 while the Job watch is synced (its last list completed and its watch runs), 0 while it is not.",
+)
+LABELS_PENDING = Gauge(
+    "cloudemy_scheduler_reported_labels_pending",
+    "Handled Job endings whose cloudemy.io/reported label is still to be patched (waiting or retrying).",
+)

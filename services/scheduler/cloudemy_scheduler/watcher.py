@@ -46,7 +46,7 @@ from cloudemy_common.jobs import ATTEMPT_LABEL, REPORTED, REPORTED_LABEL, SUBMIS
 from cloudemy_common.retry import Stopped, retry_until_stopped
 from cloudemy_scheduler.executors.base import Handled, JobView, OnFinished
 from cloudemy_scheduler.job_endings import Ending, JobEnding, tag_for_reason
-from cloudemy_scheduler.metrics import FAILURES
+from cloudemy_scheduler.metrics import FAILURES, LABELS_PENDING, WATCH_SYNCED
 from cloudemy_scheduler.stuck_pods import (
     IMAGE_PULL_REASONS,
     exit_code,
@@ -130,6 +130,7 @@ class ReportedLabeller:
         with self._cond:
             self._order += 1
             heapq.heappush(self._due, (time.monotonic() + delay, self._order, name, backoff))
+            LABELS_PENDING.set(len(self._due))
             self._cond.notify()
 
     def pending(self) -> int:
@@ -149,6 +150,7 @@ class ReportedLabeller:
                 if self._stop.is_set():
                     return
                 _, _, name, backoff = heapq.heappop(self._due)
+                LABELS_PENDING.set(len(self._due))
             if self.wanted(name):
                 self._label(name, backoff)
 
@@ -254,6 +256,7 @@ class JobWatcher:
             self.generation += 1
             self.synced.set()
             self._state_since = time.time()
+        WATCH_SYNCED.set(1)
         self._last_error = ""
 
     def _clear_synced(self, why: str) -> None:
@@ -262,6 +265,7 @@ class JobWatcher:
             with self._lock:
                 self.synced.clear()
                 self._state_since = time.time()
+        WATCH_SYNCED.set(0)
 
     # ---- list, then watch ----------------------------------------------------------------------------------
 
