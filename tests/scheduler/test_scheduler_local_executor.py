@@ -74,15 +74,21 @@ def test_runner_gets_the_jobs_env_and_never_the_master_token(tmp_path, env_for, 
 
 
 def test_redis_password_reaches_the_runner_through_a_secret_ref():
-    """The chart's bundled Redis: the password is in the Secret, never in the Job; the runner gets the URL."""
-    template = job_template_of(render(set_values=("secrets.redisPassword=not-a-real-password",)))
+    """The chart's bundled Redis: the runner's own password is in the Secret, never in the Job; the runner gets a
+    URL naming its least-privilege user, and never the services' password."""
+    template = job_template_of(
+        render(set_values=("secrets.redisPassword=services-password", "secrets.redisRunnerPassword=runner-password"))
+    )
     container = runner_container(template)
     entries = {e["name"]: e for e in container["env"]}
-    assert "not-a-real-password" not in json.dumps(template)
-    assert entries["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "REDIS_PASSWORD"
-    assert entries["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@cloudemy-redis:6379/0"
-    env = resolve_env(container, by_key({"REDIS_PASSWORD": "not-a-real-password"}))
-    assert env["REDIS_URL"] == "redis://:not-a-real-password@cloudemy-redis:6379/0"
+    assert "runner-password" not in json.dumps(template)
+    assert "services-password" not in json.dumps(template)
+    assert entries["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "REDIS_RUNNER_PASSWORD"
+    assert entries["REDIS_URL"]["value"] == "redis://cloudemy-runner:$(REDIS_PASSWORD)@cloudemy-redis:6379/0"
+    env = resolve_env(
+        container, by_key({"REDIS_PASSWORD": "services-password", "REDIS_RUNNER_PASSWORD": "runner-password"})
+    )
+    assert env["REDIS_URL"] == "redis://cloudemy-runner:runner-password@cloudemy-redis:6379/0"
 
 
 def test_strict_resolution_refuses_a_missing_key_or_an_unknown_source():
