@@ -200,6 +200,19 @@ def _exit_code_of(pod: dict[str, Any]) -> int | None:
     return None
 
 
+def pod_fields_match(pod: dict[str, Any], selector: str | None) -> bool:
+    """A pods list's ``fieldSelector`` on ``status.phase`` (``=``, ``==``, ``!=``, comma for "and"), as the API
+    server applies it; other fields are refused like it refuses them (a ValueError here)."""
+    for term in filter(None, (selector or "").split(",")):
+        negate = "!=" in term
+        key, value = re.split(r"!=|==|=", term, maxsplit=1)
+        if key.strip() != "status.phase":
+            raise ValueError(f"field selector {key!r} is not supported for pods by the fake API")
+        if ((pod.get("status") or {}).get("phase", "Pending") == value.strip()) == negate:
+            return False
+    return True
+
+
 def failure_policy_action(job: dict[str, Any], pod: dict[str, Any]) -> tuple[str, int]:
     """The action of the first podFailurePolicy rule that matches the failed pod (Ignore, FailJob, Count), and
     its index; ``("Count", -1)`` when none does, as in batch/v1."""
@@ -700,7 +713,7 @@ class FakeKubernetesAPI:
             uid = secrets.token_hex(8)
             meta = job["metadata"]
             meta.update(namespace=namespace, uid=uid, creationTimestamp=now_iso(), generation=1)
-            job["status"] = {"active": 1, "startTime": now_iso()}
+            job["status"] = {"startTime": now_iso()}
             self.jobs[(namespace, name)] = job
             self._index(namespace, name)
             self._unfinished.add((namespace, name))
@@ -708,6 +721,7 @@ class FakeKubernetesAPI:
             self._bump(job, "Job", "ADDED")
             if self._refused_pods is not None and name not in self._refused_pods:
                 self._new_pod(job)
+                job["status"]["active"] = 1  # as the Job controller counts it: FailedCreate leaves it unset
             if job["spec"].get("activeDeadlineSeconds"):
                 self._watch_deadline(namespace, name, float(job["spec"]["activeDeadlineSeconds"]))
             created = copy.deepcopy(job)
@@ -968,7 +982,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._watch("Pod", ns, query)
                 return
             self._record(200)
-            self._send(200, api.list_objects("Pod", ns, query.get("labelSelector")))
+            listing = api.list_objects("Pod", ns, query.get("labelSelector"))
+            listing["items"] = [pod for pod in listing["items"] if pod_fields_match(pod, query.get("fieldSelector"))]
+            self._send(200, listing)
             return
         if self.command == "GET":
             secret_match = SECRET_PATH.match(split.path)

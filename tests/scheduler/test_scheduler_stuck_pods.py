@@ -95,8 +95,8 @@ T0 = 1767261600.0  # CREATED as Unix time
 LATER = "2026-01-01T10:01:40Z"  # 100 s after CREATED
 
 
-def job() -> dict:
-    return {"metadata": {"name": "runner-x", "creationTimestamp": CREATED}}
+def job(**status) -> dict:
+    return {"metadata": {"name": "runner-x", "creationTimestamp": CREATED}, "status": status}
 
 
 def pod(*, conditions=(), waiting=None, phase="Pending") -> dict:
@@ -128,6 +128,24 @@ def scheduled(status: str, at: str = CREATED) -> dict:
 def test_each_bound_counts_from_the_api_servers_timestamps(pods, after, cause):
     stuck = stuck_cause(job(), pods, BOUNDS, T0 + after)
     assert (stuck.cause if stuck else None) == cause
+
+
+@pytest.mark.parametrize("status", [{"active": 1}, {"succeeded": 1}, {"failed": 1}])
+def test_a_job_whose_pod_has_ended_is_not_taken_for_one_without_a_pod(status):
+    """Only live pods are listed: a Job the controller counted a pod for is not pod-less."""
+    assert stuck_cause(job(**status), [], BOUNDS, T0 + 1000) is None
+
+
+def test_the_sweep_lists_only_live_runner_pods(k8s_api, backend, redis_client, start_scheduler):
+    scheduler = start_scheduler(**SHORT)
+    name = dispatch(k8s_api, redis_client, 5)
+    k8s_api.pod_exited(name, 0)  # Complete: its pod Succeeded
+    sweep = scheduler.scheduler.executor.stuck_pods
+    seen = sweep.sweeps
+    wait_for(lambda: sweep.sweeps >= seen + 2, what="two sweeps")
+    lists = [c for c in k8s_api.calls if c.path.endswith("/pods") and c.method == "GET"]
+    assert lists[-1].query["fieldSelector"] == "status.phase!=Succeeded,status.phase!=Failed"
+    assert "app.kubernetes.io/component=runner" in lists[-1].query["labelSelector"]
 
 
 # ---- DeadlineExceeded: the student's timeout only when the runner had its whole grading time ---------------------

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
 JOB_NAME_LABEL = "job-name"
+LIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
 LIST_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
 
 
@@ -194,9 +195,18 @@ def _pulling_since(pod: dict[str, Any]) -> float | None:
     return parse_time(pod["metadata"].get("creationTimestamp"))
 
 
+def ever_had_a_pod(job: dict[str, Any]) -> bool:
+    """The Job controller counted a pod of this Job (active, ready, succeeded, failed or terminating)."""
+    status = job.get("status") or {}
+    return any(status.get(key) for key in ("active", "ready", "succeeded", "failed", "terminating"))
+
+
 def stuck_cause(job: dict[str, Any], pods: list[dict[str, Any]], bounds: PendingBounds, now: float) -> Stuck | None:
-    """Why this unfinished Job will never start on its own, if it is past one of the bounds."""
+    """Why this unfinished Job will never start on its own, if it is past one of the bounds. ``pods`` are its live
+    (not Succeeded or Failed) pods."""
     if not pods:
+        if ever_had_a_pod(job):
+            return None  # its pod ended (the Job is about to say how) or is being replaced
         created = parse_time(job["metadata"].get("creationTimestamp"))
         if created is not None and now - created > bounds.not_created:
             return Stuck("pod-not-created", f"no pod was created in {bounds.not_created:g} s")
@@ -291,8 +301,14 @@ class StuckPodSweep:
         self.sweeps += 1
 
     def _pods_by_job(self) -> dict[str, list[dict[str, Any]]]:
+        """The live runner pods (not Succeeded or Failed: the pods of retained finished Jobs stay out of memory),
+        by Job name."""
         response = self.core.list_namespaced_pod(
-            self.namespace, label_selector=self.selector, _preload_content=False, _request_timeout=self.request_timeout
+            self.namespace,
+            label_selector=self.selector,
+            field_selector=LIVE_PODS,
+            _preload_content=False,
+            _request_timeout=self.request_timeout,
         )
         try:
             pods = json.loads(response.data).get("items") or []
