@@ -620,9 +620,9 @@ class FakeKubernetesAPI:
     def _finish(self, name: str, namespace: str, kind: str, reason: str | None, message: str | None,
                 *, succeeded: bool) -> None:  # fmt: skip
         with self._cond:
-            job = self.jobs[(namespace, name)]
-            if (namespace, name) not in self._unfinished:
-                return  # a Job ends once (the deadline and a last pod's exit may race)
+            job = self.jobs.get((namespace, name))
+            if job is None or (namespace, name) not in self._unfinished:
+                return  # a Job ends once (the deadline and a last pod's exit may race), and not after its deletion
             condition = {"type": kind, "status": "True", "lastTransitionTime": now_iso()}
             if reason:
                 condition.update(reason=reason, message=message or "")
