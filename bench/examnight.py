@@ -94,6 +94,8 @@ class StandInKubelet:
         self.answered: Counter[str] = Counter()
         self.finished_at: dict[str, float] = {}
         self.errors: Counter[str] = Counter()
+        self.failed: set[str] = set()
+        """Jobs whose stand-in run raised (counted in ``errors``)."""
         self._lock = threading.Lock()
 
     def attach(self) -> None:
@@ -112,7 +114,8 @@ class StandInKubelet:
             self._run(job)
         except Exception as exc:  # counted and shown: a bench must not hide a broken path
             with self._lock:
-                self.errors[type(exc).__name__] += 1
+                self.errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
+                self.failed.add(job["metadata"]["name"])
 
     def _run(self, job: dict[str, Any]) -> None:
         name, namespace = job["metadata"]["name"], job["metadata"]["namespace"]
@@ -264,7 +267,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             post_all(platform.url, student, assignment, args.submissions, args.minutes * 60 / args.compress)
         )
         deadline = time.monotonic() + 600
-        while len(set(posted) & set(kubelet.finished_at)) < len(posted) and time.monotonic() < deadline:
+        names = {job_name(sid) for sid in posted}
+        while time.monotonic() < deadline:
+            if len(set(posted) & set(kubelet.finished_at)) + len(names & kubelet.failed) >= len(posted):
+                break
             time.sleep(0.5)
         cpu.stop()
         statuses = Counter(http.get(f"/api/submissions/{sid}", headers=instructor).json()["status"] for sid in posted)

@@ -113,3 +113,18 @@ def test_after_holding_the_probe_is_taken_at_once(redis_client: redis.Redis) -> 
         breaker.record_failure()
     assert gate.wait(threading.Event()) is False, "held while open, then the probe: take it now"
     assert gate.hold_reason()[0] == "llm-breaker-probing"
+
+
+def test_jobs_dispatched_but_not_yet_booked_count_as_booked(redis_client: redis.Redis) -> None:
+    """A burst of dispatches books nothing until the pods run: the active Jobs x the budget's interval count."""
+    active = [0]
+    gate = LlmDispatchGate(redis_client, BudgetLimits(requests_per_minute=60), max_backlog_seconds=30,
+                           active_jobs=lambda: active[0])  # fmt: skip
+    active[0] = 20
+    assert gate.hold_reason() == (None, 0.0), "about 21 s of turns on their way"
+    active[0] = 40
+    reason, wait = gate.hold_reason()
+    assert reason == "llm-budget-booked", "about 42 s of turns on their way, 30 s allowed"
+    assert 10 < wait < 15
+    no_budget = LlmDispatchGate(redis_client, BudgetLimits(), max_backlog_seconds=30, active_jobs=lambda: 10_000)
+    assert no_budget.hold_reason() == (None, 0.0), "without a budget the slots are MAX_ACTIVE_JOBS' business"

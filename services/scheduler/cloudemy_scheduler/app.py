@@ -99,7 +99,12 @@ class Scheduler:
             master_token=master,
             max_active_jobs=settings.max_active_jobs,
             language_images=settings.runner_language_images,
-            llm_gate=LlmDispatchGate(self.redis, limits, max_backlog_seconds=settings.llm_dispatch_max_backlog_seconds),
+            llm_gate=LlmDispatchGate(
+                self.redis,
+                limits,
+                max_backlog_seconds=settings.llm_dispatch_max_backlog_seconds,
+                active_jobs=self.work_queue.slots_in_use,
+            ),
         )
         self.housekeeper = Housekeeper(
             self.work_queue,

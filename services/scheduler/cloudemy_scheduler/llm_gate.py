@@ -2,8 +2,10 @@
 the shared budget is booked up.
 
 A runner Job started while the provider keeps failing only hands its attempt back to the queue (and spends a
-requeue); one started while the budget is booked further ahead than ``LLM_DISPATCH_MAX_BACKLOG_SECONDS`` waits
-in its pod for its turn, holding an active-Job slot and cluster resources, and may outlast its own budget. So
+requeue); one started while the budget is booked further ahead than ``LLM_DISPATCH_MAX_BACKLOG_SECONDS`` waits in its
+pod for its turn, holding an active-Job slot and cluster resources, and may outlast its own budget. "Booked" counts
+the turns the active Jobs will book once their pods run (active Jobs x the budget's interval): right after a burst
+of dispatches the budget itself still looks free. So
 before taking the next message the dispatch loop asks this gate, which reads the state every runner writes
 (cloudemy_common.llm_budget), and waits while it says hold. The gate fails open: with Redis unreachable the
 dispatch loop's own Redis handling takes over.
@@ -22,6 +24,7 @@ Metrics: ``cloudemy_scheduler_dispatch_held{reason}`` (1 while holding for that 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -46,8 +49,17 @@ TOKENS_PER_REQUEST_ESTIMATE = 2_000
 
 
 class LlmDispatchGate:
-    def __init__(self, client: Any, limits: BudgetLimits, *, max_backlog_seconds: float) -> None:
+    def __init__(
+        self,
+        client: Any,
+        limits: BudgetLimits,
+        *,
+        max_backlog_seconds: float,
+        active_jobs: Callable[[], int] | None = None,
+    ) -> None:
         self.budget = LlmBudget(client, limits)
+        self.active_jobs = active_jobs
+        """The active runner Jobs (the slots in use): each will book at least one turn, booked or not yet."""
         self.breaker = LlmBreaker(client, BreakerSettings())
         self.max_backlog_seconds = max_backlog_seconds
         self._held: str | None = None
@@ -68,11 +80,21 @@ class LlmDispatchGate:
             backlog = self.budget.backlog_seconds(
                 TOKENS_PER_REQUEST_ESTIMATE if self.budget.limits.tokens_per_minute else 0
             )
+            backlog = max(backlog, self._booked_by_active_jobs())
         except redis.RedisError:
             return None, 0.0
         if backlog > self.max_backlog_seconds:
             return "llm-budget-booked", backlog - self.max_backlog_seconds
         return None, 0.0
+
+    def _booked_by_active_jobs(self) -> float:
+        """Seconds of budget the active Jobs will book: a Job books its turn only once its pod runs, so right
+        after a burst of dispatches the budget itself looks free while hundreds of turns are on their way."""
+        if self.active_jobs is None or not self.budget.limits.enabled:
+            return 0.0
+        (request_ms, _), (token_ms, _) = self.budget.limits.requests, self.budget.limits.tokens
+        per_job_ms = max(request_ms, token_ms * TOKENS_PER_REQUEST_ESTIMATE)
+        return self.active_jobs() * per_job_ms / 1000.0
 
     def _probe(self) -> tuple[str | None, float]:
         """Half-open: one Job goes through as the probe; the next waits for its outcome (or its time to run out)."""
