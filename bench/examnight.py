@@ -5,7 +5,8 @@ What runs: the chart rendered with values/minikube.yaml (``tests/e2e/platform.py
 ``SUBMISSION_RATE_PER_MINUTE=0``: one bench student sends them all) and the scheduler (EXECUTOR=kubernetes) as
 local processes with their rendered env, Redis, the fake Kubernetes API and the fake OpenAI server enforcing
 500 requests per window with 429 + Retry-After. The fake API starts with ``--retained`` finished runner Jobs
-(default 20,000) that the scheduler's watcher lists at start-up.
+(default 20,000), labelled ``cloudemy.io/reported=true`` as the watcher leaves handled endings (``--unreported``:
+a backlog of endings nobody handled, which the watcher must page through and report).
 
 The runner is a stand-in so that this machine's two cores are not the bottleneck: for each Job the scheduler
 creates, a thread waits the pod start time, then does what the runner does over the network: reads the payload
@@ -13,16 +14,19 @@ hash, reports ``running``, waits for its turn in the shared LLM budget (``cloude
 runners' own code, at 95 % of the provider's limit), asks the fake LLM, retries a 429 with full jitter over
 its Retry-After, posts a ``graded`` result with its attempt token, and marks the Job Complete.
 
-Time is compressed by ``--compress`` (default 5): the arrival window, the pod start (2 s), the LLM's 3 s and
-the provider's and budget's minute all shrink by that factor, so the run lasts about 600 / compress seconds plus
-the tail. Reported: p50/p95 submit-to-result (in uncompressed seconds), the bound the LLM limit sets (each
-submission's ideal finish when requests are served in arrival order at exactly the provider's limit, after the
-pod start), their ratio (target <= 1.15), scheduler peak RSS (target < 128 MB with the retained Jobs) and
-Redis peak memory, 429s per 1,000 submissions (target < 5), lost (not terminal at the end) and duplicates
-(a second Job or a second answered LLM call for one attempt).
+Time is compressed by ``--compress`` (default 5; 1 runs in real time): the arrival window, the pod start
+(``--pod-start``, 2 s), the LLM's time (``--llm-seconds``, 3 s) and the provider's and budget's minute all shrink
+by that factor, so the run lasts about 600 / compress seconds plus the tail. The floor, measured in the same run
+before the exam starts: the platform's own submit-to-result (real seconds) for 20 submissions sent one at a time
+with no pod start and an instant LLM. Reported: p50/p95 submit-to-result (in uncompressed seconds), the bound the
+LLM limit sets (each submission's ideal finish when requests are served in arrival order at exactly the provider's
+limit, after the pod start), their ratio (target <= 1.15), scheduler peak RSS (target < 128 MB with the retained
+Jobs) and Redis peak memory, 429s per 1,000 submissions (target < 5), lost (not terminal at the end) and
+duplicates (a second Job or a second answered LLM call for one attempt).
 
     .venv/bin/python bench/examnight.py [--submissions 3000] [--minutes 10] [--compress 5] [--retained 20000]
-                                        [--rpm 500] [--max-active 400] [--quick] [--json out.json]
+                                        [--rpm 500] [--max-active 400] [--pod-start 2] [--llm-seconds 3]
+                                        [--unreported] [--quick] [--json out.json]
 """
 
 import argparse
