@@ -118,14 +118,10 @@ class TimeScale:
                 BreakerSettings, max_open_seconds=self.s(self.breaker_max_open_seconds)
             ),
         }
-        saved = {key: getattr(*key) for key in scaled}
-        try:
+        with contextlib.ExitStack() as stack:
             for (module, name), value in scaled.items():
-                setattr(module, name, value)
+                stack.enter_context(_patched(module, name, value))
             yield
-        finally:
-            for (module, name), value in saved.items():
-                setattr(module, name, value)
 
 
 @dataclass
