@@ -80,6 +80,7 @@ def test_two_schedulers_and_four_backend_workers_never_run_an_attempt_twice(tmp_
         results = platform.kubelet.deliveries.results
         assert {sid: results[sid] for sid in ids} == dict.fromkeys(ids, 1), "one stored result each"
         assert sum(platform.kubelet.deliveries.refused.values()) == 0
+        assert platform.backend.log_path.read_text().count('"msg": "backend started"') == 4, "four workers, each an app"  # type: ignore[union-attr]
         logs = "".join(proc.log_path.read_text() for proc in platform.schedulers if proc is not None)
         assert "orphaned message(s) returned to the queue" in logs, "the killed replica's message was recovered"
         conflicts = [c for c in platform.k8s.create_calls() if c.status == 409]
