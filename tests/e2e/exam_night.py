@@ -11,11 +11,12 @@ cost this machine's two cores more than the rest of the platform together.
 ``TimeScale`` compresses every delay on that path by one factor, so a five-minute scenario runs in seconds without
 changing its shape: the provider's window and the budget's window (``LLM_BUDGET_PERIOD_SECONDS``), the LLM's
 latency, the outage, Retry-After (the fake provider computes it from its compressed window), the breaker's open time
-and its cap, the requeue delays and their cap, the runner's retry backoff, timeouts and reserve, the Job deadline,
-the sweep interval and the scheduler's dispatch backlog and leases. The runner's retry backoff, minimum request time,
-request reserve and breaker cap are module constants, not settings; ``TimeScale.runner_constants`` scales them for
-the duration of a test. What does not scale: the backend's delayed-set promotion tick and the scheduler gate's
-re-check (one second each, a granularity, not a wait the scenario depends on) and the HTTP and Redis round trips.
+and its cap, the requeue delays and their cap, the runner's retry backoff, timeouts and reserve, the Job deadline
+and its startup allowance, the sweep interval and the scheduler's dispatch backlog and leases. The runner's retry
+backoff, minimum request time, request reserve and breaker cap are module constants, not settings;
+``TimeScale.runner_constants`` scales them for the duration of a test. What does not scale: the backend's
+delayed-set promotion tick and the scheduler gate's re-check (one second each, a granularity, not a wait the
+scenario depends on) and the HTTP and Redis round trips.
 """
 
 import contextlib
@@ -53,6 +54,7 @@ class TimeScale:
 
     factor: float
     job_deadline_seconds: float = 120.0
+    startup_allowance_seconds: float = 180.0
     llm_timeout_seconds: float = 30.0
     breaker_open_seconds: float = 30.0
     breaker_max_open_seconds: float = 300.0
@@ -78,7 +80,11 @@ class TimeScale:
         return max(1, round(self.s(self.job_deadline_seconds)))
 
     def chart_values(self) -> list[str]:
-        return [f"runner.job.activeDeadlineSeconds={self.job_deadline}"]
+        allowance = max(1, round(self.s(self.startup_allowance_seconds)))
+        return [
+            f"runner.job.activeDeadlineSeconds={self.job_deadline}",
+            f"runner.job.startupAllowanceSeconds={allowance}",
+        ]
 
     def backend_env(self) -> dict[str, str]:
         return {
@@ -204,7 +210,13 @@ class InProcessKubelet:
             self.platform.k8s.set_pod_state(name, phase="Running", namespace=namespace)
             given = {key.lower(): value for key, value in env.items()}
             settings = RunnerSettings(**{**given, **self.platform.scale.runner_settings()})
-            budget = Budget(deadline_seconds=settings.job_deadline_seconds, started=time.monotonic())
+            budget = Budget.for_job(  # as ``python -m cloudemy_runner`` does at its start
+                settings.job_deadline_seconds,
+                started=time.monotonic(),
+                started_wall=time.time(),
+                job_created_at=settings.job_created_at,
+                job_active_deadline_seconds=settings.job_active_deadline_seconds,
+            )
             run.exit_code = int(grading.run(settings, budget, hostname=f"{name}-{secrets.token_hex(3)[:5]}"))
         except Exception as exc:  # shown by the scenario's assertions, never swallowed
             run.crashed = f"{type(exc).__name__}: {exc}"
