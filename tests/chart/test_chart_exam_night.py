@@ -1,5 +1,6 @@
 """Exam-night limits in the chart: the shared LLM budget reaches runners, scheduler and backend with the same
-numbers, and the bundled Redis has a memory bound that refuses writes instead of evicting payloads."""
+numbers, the breaker's thresholds reach runners and scheduler alike, and the bundled Redis has a memory bound
+that refuses writes instead of evicting payloads."""
 
 import pytest
 from chart_render import HELMS, env_of, main_container, render_chart, render_error
@@ -28,6 +29,26 @@ def test_rate_limit_defaults_are_no_limit_and_three_requeues() -> None:
     runner = env_of(render_chart().job_template()["spec"]["template"]["spec"]["containers"][0])
     assert (value(runner, "LLM_REQUESTS_PER_MINUTE"), value(runner, "LLM_TOKENS_PER_MINUTE")) == ("0", "0")
     assert value(runner, "LLM_REQUEUE_LIMIT") == "3"
+
+
+@pytest.mark.parametrize("helm", HELMS)
+def test_breaker_thresholds_are_one_setting_for_runners_and_scheduler(helm: str) -> None:
+    """The scheduler tells a half-open breaker from a closed one with the runners' threshold: both get the same
+    LLM_BREAKER_FAILURES and LLM_BREAKER_OPEN_SECONDS, from llm.breaker, with the runner's defaults."""
+    for values, expected in (
+        ({}, ("5", "30")),
+        ({"llm": {"breaker": {"failures": 2, "openSeconds": 7.5}}}, ("2", "7.5")),
+    ):
+        render = render_chart(values, helm=helm)
+        runner = env_of(render.job_template()["spec"]["template"]["spec"]["containers"][0])
+        scheduler = env_of(main_container(render, "Deployment", "scheduler"))
+        for env in (runner, scheduler):
+            assert (value(env, "LLM_BREAKER_FAILURES"), value(env, "LLM_BREAKER_OPEN_SECONDS")) == expected
+
+
+@pytest.mark.parametrize("breaker", [{"failures": 0}, {"openSeconds": 0}, {"openSeconds": 3601}, {"halfOpen": 1}])
+def test_bad_breaker_values_are_refused(breaker: dict) -> None:
+    assert "breaker" in render_error({"llm": {"breaker": breaker}})
 
 
 @pytest.mark.parametrize(

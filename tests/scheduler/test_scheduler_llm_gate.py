@@ -7,6 +7,7 @@ import redis
 from prometheus_client import REGISTRY
 
 from cloudemy_common.llm_budget import BreakerSettings, BudgetLimits, LlmBreaker, LlmBudget
+from cloudemy_scheduler.config import Settings
 from cloudemy_scheduler.llm_gate import LlmDispatchGate
 
 
@@ -128,3 +129,20 @@ def test_jobs_dispatched_but_not_yet_booked_count_as_booked(redis_client: redis.
     assert 10 < wait < 15
     no_budget = LlmDispatchGate(redis_client, BudgetLimits(), max_backlog_seconds=30, active_jobs=lambda: 10_000)
     assert no_budget.hold_reason() == (None, 0.0), "without a budget the slots are MAX_ACTIVE_JOBS' business"
+
+
+def test_gate_reads_the_breaker_with_the_runners_threshold(redis_client: redis.Redis, monkeypatch) -> None:
+    """Runners open the breaker after LLM_BREAKER_FAILURES failures; the scheduler reads the same variables, so
+    two failures and an open time that has passed are half-open for it too (one probe goes out, the rest hold)."""
+    monkeypatch.setenv("LLM_BREAKER_FAILURES", "2")
+    monkeypatch.setenv("LLM_BREAKER_OPEN_SECONDS", "0.2")
+    settings = Settings()
+    assert settings.llm_breaker == BreakerSettings(failures=2, open_seconds=0.2)
+    runners = LlmBreaker(redis_client, BreakerSettings(failures=2, open_seconds=0.2))
+    gate = LlmDispatchGate(redis_client, BudgetLimits(), max_backlog_seconds=30, breaker=settings.llm_breaker)
+    for _ in range(2):
+        runners.record_failure()
+    assert gate.hold_reason()[0] == "llm-breaker-open"
+    time.sleep(0.3)
+    assert gate.hold_reason() == (None, 0.0), "the probe"
+    assert gate.hold_reason()[0] == "llm-breaker-probing", "a default five-failure reading would call it closed"

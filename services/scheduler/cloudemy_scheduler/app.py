@@ -104,6 +104,7 @@ class Scheduler:
                 limits,
                 max_backlog_seconds=settings.llm_dispatch_max_backlog_seconds,
                 active_jobs=self.work_queue.slots_in_use,
+                breaker=settings.llm_breaker,
             ),
         )
         self.housekeeper = Housekeeper(

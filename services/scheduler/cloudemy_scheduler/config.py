@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloudemy_common.keys import DEFAULT_QUEUE
+from cloudemy_common.llm_budget import BreakerSettings
 
 
 class ConfigurationError(Exception):
@@ -38,6 +39,11 @@ class Settings(BaseSettings):
     llm_tokens_per_minute: int = Field(default=0, ge=0)
     llm_budget_period_seconds: float = Field(default=60.0, gt=0)
     """The window the two limits count in (a minute; only time-compressing tests and benchmarks shorten it)."""
+    llm_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    """The runners' breaker threshold (the same variable they read): with it the scheduler tells open from
+    half-open exactly as the runners do."""
+    llm_breaker_open_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """How long the runners' breaker stays open the first time (doubling on each re-open)."""
     llm_dispatch_max_backlog_seconds: float = Field(default=30.0, gt=0)
     """Dispatch holds while the shared LLM budget is booked further ahead than this (or its breaker is open)."""
     metrics_port: int = Field(default=9090, ge=0, le=65535)
@@ -73,6 +79,11 @@ class Settings(BaseSettings):
     k8s_list_page_size: int = Field(default=500, ge=1, le=10_000)
     """Jobs per page of the watcher's list (``limit``; the rest follows through ``continue``): bounds the memory a
     re-list takes, whatever the number of retained Jobs."""
+
+    @property
+    def llm_breaker(self) -> BreakerSettings:
+        """The shared breaker's thresholds, the same variables and defaults the runners read."""
+        return BreakerSettings(failures=self.llm_breaker_failures, open_seconds=self.llm_breaker_open_seconds)
 
     @property
     def scheduler_id(self) -> str:

@@ -56,11 +56,14 @@ class LlmDispatchGate:
         *,
         max_backlog_seconds: float,
         active_jobs: Callable[[], int] | None = None,
+        breaker: BreakerSettings | None = None,
     ) -> None:
         self.budget = LlmBudget(client, limits)
         self.active_jobs = active_jobs
         """The active runner Jobs (the slots in use): each will book at least one turn, booked or not yet."""
-        self.breaker = LlmBreaker(client, BreakerSettings())
+        self.breaker = LlmBreaker(client, breaker or BreakerSettings())
+        """Read with the runners' own thresholds (LLM_BREAKER_FAILURES, LLM_BREAKER_OPEN_SECONDS): with another
+        threshold the gate would call a breaker half-open that the runners still keep open, or the reverse."""
         self.max_backlog_seconds = max_backlog_seconds
         self._held: str | None = None
         self._probe_sent_at: float | None = None
