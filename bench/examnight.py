@@ -12,7 +12,7 @@ The runner is a stand-in so that this machine's two cores are not the bottleneck
 creates, a thread waits the pod start time, then does what the runner does over the network: reads the payload
 hash, reports ``running``, waits for its turn in the shared LLM budget (``cloudemy_common.llm_budget``, the
 runners' own code, at 95 % of the provider's limit), asks the fake LLM, retries a 429 with full jitter over
-its Retry-After, posts a ``graded`` result with its attempt token, and marks the Job Complete.
+its Retry-After, posts a ``graded`` result with its attempt token, and marks its pod Succeeded and the Job Complete.
 
 Time is compressed by ``--compress`` (default 5; 1 runs in real time): the arrival window, the pod start
 (``--pod-start``, 2 s), the LLM's time (``--llm-seconds``, 3 s) and the provider's and budget's minute all shrink
@@ -144,6 +144,11 @@ class StandInKubelet:
             client.close()
         with self._lock:
             self.finished_at[sid] = time.time()
+        # The runner exited 0: its pod Succeeded, then the Job controller marks the Job Complete. A pod left
+        # Running would stay in the stuck-pod sweep's list of live pods (phase not Succeeded or Failed) for the
+        # rest of the run, so that list, and the scheduler's memory with it, would grow with every Job handled.
+        self.platform.k8s.set_pod_state(name, phase="Succeeded", terminated_reason="Completed", exit_code=0,
+                                        namespace=namespace)  # fmt: skip
         self.platform.k8s.mark_complete(name, namespace=namespace)
 
     def _ask_llm(self, budget: LlmBudget, sid: str) -> None:
