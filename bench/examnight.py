@@ -144,12 +144,10 @@ class StandInKubelet:
             client.close()
         with self._lock:
             self.finished_at[sid] = time.time()
-        # The runner exited 0: its pod Succeeded, then the Job controller marks the Job Complete. A pod left
-        # Running would stay in the stuck-pod sweep's list of live pods (phase not Succeeded or Failed) for the
-        # rest of the run, so that list, and the scheduler's memory with it, would grow with every Job handled.
-        self.platform.k8s.set_pod_state(name, phase="Succeeded", terminated_reason="Completed", exit_code=0,
-                                        namespace=namespace)  # fmt: skip
-        self.platform.k8s.mark_complete(name, namespace=namespace)
+        # The runner exited 0: its pod Succeeded and the Job is Complete. A pod left Running would stay in the
+        # stuck-pod sweep's list of live pods (phase not Succeeded or Failed) for the rest of the run, so that
+        # list, and the scheduler's memory with it, would grow with every Job handled.
+        self.platform.k8s.pod_exited(name, 0, namespace=namespace)
 
     def _ask_llm(self, budget: LlmBudget, sid: str) -> None:
         body = {
