@@ -150,5 +150,5 @@ def test_cap_never_exceeded_and_work_waits_in_the_queue(k8s_api, redis_client, s
         wait_for(lambda: len(k8s_api.unfinished_jobs()) == min(cap, 12 - len(finished)) or len(finished) == 12,
                  what="a freed slot refilled")  # fmt: skip
     assert len(k8s_api.created_names()) == 12
-    assert k8s_api.max_active_at_create() <= cap
-    assert max(c.active_jobs for c in k8s_api.create_calls()) == cap
+    # Only accepted creates count: a create the client timed out on and sent again is answered 409 (no new Job).
+    assert k8s_api.max_active_at_create() == cap, "the cap was reached and never exceeded"
