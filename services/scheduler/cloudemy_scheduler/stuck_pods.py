@@ -28,7 +28,6 @@ its whole grading time from one the cluster started too late for it. Only the fi
 the second is an ``error`` with fail tag ``started-late``.
 """
 
-import json
 import logging
 import threading
 import time
@@ -42,6 +41,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from cloudemy_scheduler.job_template import GRADING_ANNOTATION
+from cloudemy_scheduler.k8s_json import json_body
 from cloudemy_scheduler.metrics import STUCK_JOBS
 
 log = logging.getLogger(__name__)
@@ -310,10 +310,7 @@ class StuckPodSweep:
             _preload_content=False,
             _request_timeout=self.request_timeout,
         )
-        try:
-            pods = json.loads(response.data).get("items") or []
-        finally:
-            response.release_conn()
+        pods = json_body(response).get("items") or []
         grouped: dict[str, list[dict[str, Any]]] = {}
         for pod in pods:
             name = (pod.get("metadata", {}).get("labels") or {}).get(JOB_NAME_LABEL)

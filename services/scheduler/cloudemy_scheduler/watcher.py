@@ -29,7 +29,6 @@ list completes.
 
 import contextlib
 import heapq
-import json
 import logging
 import threading
 import time
@@ -46,6 +45,7 @@ from cloudemy_common.jobs import ATTEMPT_LABEL, REPORTED, REPORTED_LABEL, SUBMIS
 from cloudemy_common.retry import Stopped, retry_until_stopped
 from cloudemy_scheduler.executors.base import Handled, JobView, OnFinished
 from cloudemy_scheduler.job_endings import Ending, JobEnding, tag_for_reason
+from cloudemy_scheduler.k8s_json import json_body
 from cloudemy_scheduler.metrics import FAILURES, LABELS_PENDING, WATCH_SYNCED
 from cloudemy_scheduler.stuck_pods import (
     IMAGE_PULL_REASONS,
@@ -92,10 +92,7 @@ def read_job(batch: client.BatchV1Api, namespace: str, name: str, request_timeou
         if exc.status == HTTP_NOT_FOUND:
             return None
         raise
-    try:
-        return json.loads(response.data)
-    finally:
-        response.release_conn()
+    return json_body(response)
 
 
 def slim_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -311,10 +308,7 @@ class JobWatcher:
             _preload_content=False,
             _request_timeout=self.request_timeout,
         )
-        try:
-            return json.loads(response.data)
-        finally:
-            response.release_conn()
+        return json_body(response)
 
     def _relist(self) -> str:
         """List every Job still to report, page by page; returns the list's resourceVersion for the watch.
@@ -512,9 +506,7 @@ class JobWatcher:
                 _preload_content=False,
                 _request_timeout=self.request_timeout,
             )
-            pods = json.loads(response.data).get("items") or []
-            response.release_conn()
-            return pods
+            return json_body(response).get("items") or []
         except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             log.warning("could not read the pods of Job %s: %s", job_name, exc)
             return []
